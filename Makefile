@@ -1,0 +1,111 @@
+# ngx_ai_release: build the dynamic module against the installed nginx,
+# the plain-C core's unit tests, and run the test suite.
+#
+#   make            build build/nginx/objs/ngx_http_ai_release_module.so
+#   make deps       install what is missing from Debian's packages
+#   make test       deps + build + unit tests + the prove suite in t/
+#   make demo       deps + build + nginx in the foreground with demo.conf
+#   NGINX_SRC=/path/to/nginx-1.x make   build against another nginx tree
+
+SHELL      := /bin/bash
+TOP        := $(CURDIR)
+BUILD      := $(TOP)/build
+NGX_BUILD  := $(BUILD)/nginx
+MODULE_SO  := $(NGX_BUILD)/objs/ngx_http_ai_release_module.so
+NGINX_BIN  ?= /usr/sbin/nginx
+NGINX_SRC  ?=
+DEBIAN_NGX := /usr/share/nginx/src
+PROVE_JOBS ?= 2
+
+CORE_SRCS  := ngx_ai_release_module/ai_release_sha256.c \
+              ngx_ai_release_module/ai_release_util.c \
+              ngx_ai_release_module/ai_release_manifest.c
+CORE_HDRS  := ngx_ai_release_module/ai_release_core.h
+MOD_SRCS   := $(wildcard ngx_ai_release_module/*.c) \
+              $(wildcard ngx_ai_release_module/*.h) config
+
+CC         ?= cc
+CORE_CFLAGS := -std=c99 -D_GNU_SOURCE -Wall -Wextra -Werror -g \
+               -I ngx_ai_release_module
+SAN_FLAGS  := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+              -fno-sanitize-recover=all
+CORE_LIBS  := -lyaml -ljansson
+
+DEB_PKGS   := nginx nginx-dev libjansson-dev libyaml-dev gcc make perl \
+              libpcre2-dev libssl-dev zlib1g-dev
+
+.PHONY: all module unit deps test test-unit test-t demo clean
+
+all: module unit
+
+module: $(MODULE_SO)
+
+# configure once: copy the nginx source tree (Debian's nginx-dev tree by
+# default, with the configure flags Debian recorded so the module's binary
+# signature matches /usr/sbin/nginx), then build only the modules.
+$(NGX_BUILD)/Makefile: config
+	@rm -rf $(NGX_BUILD)
+	@mkdir -p $(BUILD)
+	@if [ -n "$(NGINX_SRC)" ]; then \
+	    cp -a "$(NGINX_SRC)" $(NGX_BUILD) && cd $(NGX_BUILD) && \
+	    if [ -x ./configure ]; then cfg=./configure; \
+	    else cfg=auto/configure; fi && \
+	    $$cfg --with-compat --add-dynamic-module=$(TOP) \
+	        > $(BUILD)/configure.log 2>&1 \
+	    || { cat $(BUILD)/configure.log; exit 1; }; \
+	elif [ -f $(DEBIAN_NGX)/conf_flags ]; then \
+	    cp -a $(DEBIAN_NGX) $(NGX_BUILD) && cd $(NGX_BUILD) && \
+	    . ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt='-g -O2 -fPIC -fstack-protector-strong -Wformat -Werror=format-security -D_FORTIFY_SOURCE=2' \
+	        --with-ld-opt='-Wl,-z,relro -Wl,-z,now -fPIC' \
+	        --add-dynamic-module=$(TOP) \
+	        > $(BUILD)/configure.log 2>&1 \
+	    || { cat $(BUILD)/configure.log; exit 1; }; \
+	else \
+	    echo "nginx-dev is not installed (no $(DEBIAN_NGX)):"; \
+	    echo "run 'make deps', or give an nginx source tree as NGINX_SRC=..."; \
+	    exit 1; \
+	fi
+
+$(MODULE_SO): $(NGX_BUILD)/Makefile $(MOD_SRCS)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
+
+unit: $(BUILD)/unit_core
+
+$(BUILD)/unit_core: $(CORE_SRCS) $(CORE_HDRS) t/unit/test_core.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/test_core.c \
+	    $(CORE_LIBS) -o $@
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	    $$sudo apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q \
+	        --no-install-recommends $$missing; \
+	fi
+
+test: deps
+	$(MAKE) all
+	$(MAKE) test-unit test-t
+
+test-unit: unit
+	cd t/unit && $(BUILD)/unit_core
+
+test-t: module
+	NGINX_BIN=$(NGINX_BIN) AIR_MODULE=$(MODULE_SO) \
+	    prove -j$(PROVE_JOBS) -I t/lib t/
+
+demo: deps
+	$(MAKE) module
+	NGINX_BIN=$(NGINX_BIN) ./conf-examples/demo.sh
+
+clean:
+	rm -rf $(BUILD)

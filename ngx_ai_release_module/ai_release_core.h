@@ -1,0 +1,215 @@
+/*
+ * Copyright (C) ngx_ai_release authors
+ *
+ * The plain-C core of ngx_ai_release: everything that needs no nginx.
+ * Behaviour bundle manifests (libyaml), their canonical form and content
+ * digest (SHA-256), validation, sticky-key hashing and weight parsing.
+ * The nginx module, the ai-release command-line tool, the unit tests and
+ * the fuzzers all use this very code.
+ *
+ * Memory: everything here is malloc()ed and owned by the bundle set that
+ * created it; ai_release_set_free() releases all of it.
+ */
+
+#ifndef _AI_RELEASE_CORE_H_INCLUDED_
+#define _AI_RELEASE_CORE_H_INCLUDED_
+
+
+#include <stddef.h>
+#include <stdint.h>
+
+
+#define AI_RELEASE_SHA256_LEN       32
+#define AI_RELEASE_DIGEST_HEX_LEN   (sizeof("sha256:") - 1 + 64)
+#define AI_RELEASE_DIGEST_SHORT_LEN (sizeof("sha256:") - 1 + 12)
+
+/* weights are in 0.01% steps: 10000 == 100% */
+#define AI_RELEASE_WEIGHT_SCALE     10000
+
+#define AI_RELEASE_MAX_FILE_SIZE    (16 * 1024 * 1024)
+#define AI_RELEASE_MAX_DEPTH        64
+
+
+/* SHA-256 */
+
+typedef struct {
+    uint32_t        state[8];
+    uint64_t        bytes;
+    unsigned char   buf[64];
+    size_t          buf_len;
+} ai_release_sha256_ctx_t;
+
+void ai_release_sha256_init(ai_release_sha256_ctx_t *ctx);
+void ai_release_sha256_update(ai_release_sha256_ctx_t *ctx, const void *data,
+    size_t len);
+void ai_release_sha256_final(ai_release_sha256_ctx_t *ctx,
+    unsigned char out[AI_RELEASE_SHA256_LEN]);
+void ai_release_sha256(const void *data, size_t len,
+    unsigned char out[AI_RELEASE_SHA256_LEN]);
+
+
+/* errors: every problem found, each with file, line and column */
+
+typedef struct {
+    char           *file;       /* the manifest (or referenced file) */
+    unsigned        line;       /* 1-based; 0 when unknown */
+    unsigned        column;     /* 1-based; 0 when unknown */
+    char           *message;    /* no trailing newline, no file prefix */
+} ai_release_error_t;
+
+typedef struct {
+    ai_release_error_t  *items;
+    size_t               n;
+    size_t               cap;
+} ai_release_errors_t;
+
+void ai_release_errors_init(ai_release_errors_t *errs);
+void ai_release_errors_free(ai_release_errors_t *errs);
+/* printf-style; never fails (on ENOMEM the message is dropped, n grows) */
+void ai_release_errors_add(ai_release_errors_t *errs, const char *file,
+    unsigned line, unsigned column, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+/* "FILE:LINE:COLUMN: MESSAGE" into buf, always NUL-terminated */
+size_t ai_release_error_format(const ai_release_error_t *err, char *buf,
+    size_t size);
+
+
+/* a parsed YAML node (aliases and anchors are rejected, depth is bounded) */
+
+typedef enum {
+    AI_RELEASE_NODE_SCALAR = 0,
+    AI_RELEASE_NODE_MAP,
+    AI_RELEASE_NODE_SEQ
+} ai_release_node_type_e;
+
+typedef struct ai_release_node_s  ai_release_node_t;
+
+struct ai_release_node_s {
+    ai_release_node_type_e   type;
+    unsigned                 line;      /* 1-based */
+    unsigned                 column;    /* 1-based */
+    char                    *value;     /* SCALAR: NUL-terminated text */
+    size_t                   len;       /* SCALAR: length of value */
+    size_t                   nitems;    /* MAP: pairs; SEQ: items */
+    ai_release_node_t      **items;     /* MAP: k0,v0,k1,v1...; SEQ: items */
+};
+
+/* MAP lookup by key; NULL if absent */
+ai_release_node_t *ai_release_node_get(const ai_release_node_t *map,
+    const char *key);
+
+
+/* behaviour bundles */
+
+typedef struct {
+    char           *name;       /* as written, validated as an HTTP token */
+    char           *value;      /* no CR, LF, NUL or other controls but HT */
+} ai_release_header_t;
+
+typedef struct {
+    char           *key;        /* manifest key, e.g. "prompt.file" */
+    char           *path;       /* as written in the manifest */
+    char           *full_path;  /* resolved against the manifest's dir */
+    size_t          size;
+    unsigned char   sha256[AI_RELEASE_SHA256_LEN];
+    unsigned        line;       /* where the manifest names it */
+    unsigned        column;
+} ai_release_file_t;
+
+typedef struct {
+    char                 *file;         /* manifest path as given */
+    unsigned              line;         /* start of the YAML document */
+    unsigned              column;
+    unsigned              doc_index;    /* 0-based document in the file */
+
+    char                 *name;
+    char                 *version;
+    char                 *id;           /* "name@version" */
+    char                 *upstream;     /* upstream name or host:port */
+    char                 *model;
+
+    ai_release_header_t  *headers;      /* in manifest order */
+    size_t                nheaders;
+
+    ai_release_file_t    *files;        /* referenced files, sorted by key */
+    size_t                nfiles;
+
+    ai_release_node_t    *root;         /* the whole document (a MAP) */
+
+    char                 *canonical;    /* canonical form, NUL-terminated */
+    size_t                canonical_len;
+
+    unsigned char         digest[AI_RELEASE_SHA256_LEN];
+    char                  digest_hex[AI_RELEASE_DIGEST_HEX_LEN + 1];
+    char                  digest_short[AI_RELEASE_DIGEST_SHORT_LEN + 1];
+} ai_release_bundle_t;
+
+
+typedef struct ai_release_set_s  ai_release_set_t;
+
+ai_release_set_t *ai_release_set_create(void);
+void ai_release_set_free(ai_release_set_t *set);
+
+/*
+ * Loads every YAML document of one manifest file as a bundle.  Returns 0 on
+ * success; on any problem adds every problem found to errs and returns -1,
+ * and the set is left exactly as before the call (a file loads whole or
+ * not at all).  A name@version already in the set is an error.
+ */
+int ai_release_set_load_file(ai_release_set_t *set, const char *path,
+    ai_release_errors_t *errs);
+
+/*
+ * Expands a glob(3) pattern (a plain path is a pattern too) and loads every
+ * match in sorted order; a pattern that matches nothing is an error.  All or
+ * nothing: on any error the set is left as before the call.
+ */
+int ai_release_set_load_glob(ai_release_set_t *set, const char *pattern,
+    ai_release_errors_t *errs);
+
+/* the same, from memory (for fuzzers and tests); path names the buffer and
+ * is the base for relative file references */
+int ai_release_set_load_buffer(ai_release_set_t *set, const char *path,
+    const char *data, size_t len, ai_release_errors_t *errs);
+
+size_t ai_release_set_count(const ai_release_set_t *set);
+ai_release_bundle_t *ai_release_set_get(const ai_release_set_t *set,
+    size_t i);
+/* O(1) average lookup by "name@version" */
+ai_release_bundle_t *ai_release_set_find(const ai_release_set_t *set,
+    const char *id, size_t len);
+
+
+/* validation helpers (also used by the module for its own directives) */
+
+/* [A-Za-z0-9._-]+ */
+int ai_release_valid_name(const char *s, size_t len);
+/* RFC 9110 token */
+int ai_release_valid_header_name(const char *s, size_t len);
+/* no NUL, CR, LF nor any other control byte but HT */
+int ai_release_valid_header_value(const char *s, size_t len);
+
+
+/* weights and sticky hashing */
+
+/*
+ * "5%", "0.01%", "12.5%", "100%" -> 500, 1, 1250, 10000.  At most two
+ * decimals, at most 100%.  Returns 0 on success, -1 on anything else.
+ */
+int ai_release_parse_weight(const char *s, size_t len, unsigned *weight);
+
+/* MurmurHash3 x86_32 */
+uint32_t ai_release_hash32(uint32_t seed, const void *data, size_t len);
+
+/* maps a hash onto [0, AI_RELEASE_WEIGHT_SCALE) */
+static inline unsigned
+ai_release_hash_bucket(uint32_t hash)
+{
+    return (unsigned) (((uint64_t) hash * AI_RELEASE_WEIGHT_SCALE) >> 32);
+}
+
+
+#endif /* _AI_RELEASE_CORE_H_INCLUDED_ */

@@ -1,0 +1,433 @@
+
+/*
+ * Copyright (C) ngx_ai_release authors
+ *
+ * The errors list, YAML node lookup, validation helpers, weight parsing
+ * and MurmurHash3 (x86_32) for sticky keys.
+ */
+
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ai_release_core.h"
+
+
+static char *ai_release_strdup(const char *s);
+static int ai_release_errors_grow(ai_release_errors_t *errs);
+
+
+/*
+ * Used as the only item when not even the first item can be allocated:
+ * its NULL message reads "out of memory".  It is never written to.
+ */
+static ai_release_error_t  ai_release_errors_oom;
+
+
+void
+ai_release_errors_init(ai_release_errors_t *errs)
+{
+    errs->items = NULL;
+    errs->n = 0;
+    errs->cap = 0;
+}
+
+
+void
+ai_release_errors_free(ai_release_errors_t *errs)
+{
+    size_t  i;
+
+    if (errs->items != NULL && errs->items != &ai_release_errors_oom) {
+        for (i = 0; i < errs->n; i++) {
+            free(errs->items[i].file);
+            free(errs->items[i].message);
+        }
+
+        free(errs->items);
+    }
+
+    ai_release_errors_init(errs);
+}
+
+
+void
+ai_release_errors_add(ai_release_errors_t *errs, const char *file,
+    unsigned line, unsigned column, const char *fmt, ...)
+{
+    int                  n;
+    char                *msg;
+    va_list              args;
+    ai_release_error_t  *err;
+
+    if (errs == NULL) {
+        return;
+    }
+
+    if (errs->n == errs->cap || errs->items == &ai_release_errors_oom) {
+        if (ai_release_errors_grow(errs) != 0) {
+            if (errs->n == 0) {
+                errs->items = &ai_release_errors_oom;
+                errs->n = 1;
+                errs->cap = 1;
+            }
+
+            return;
+        }
+    }
+
+    err = &errs->items[errs->n++];
+
+    err->file = (file != NULL) ? ai_release_strdup(file) : NULL;
+    err->line = line;
+    err->column = column;
+    err->message = NULL;
+
+    va_start(args, fmt);
+    n = vsnprintf(NULL, 0, fmt, args);
+    va_end(args);
+
+    if (n < 0) {
+        return;
+    }
+
+    msg = malloc((size_t) n + 1);
+    if (msg == NULL) {
+        return;
+    }
+
+    va_start(args, fmt);
+    (void) vsnprintf(msg, (size_t) n + 1, fmt, args);
+    va_end(args);
+
+    err->message = msg;
+}
+
+
+static int
+ai_release_errors_grow(ai_release_errors_t *errs)
+{
+    size_t               cap;
+    ai_release_error_t  *items;
+
+    if (errs->items == &ai_release_errors_oom) {
+        items = malloc(4 * sizeof(ai_release_error_t));
+        if (items == NULL) {
+            return -1;
+        }
+
+        items[0] = ai_release_errors_oom;
+        errs->items = items;
+        errs->cap = 4;
+
+        return 0;
+    }
+
+    cap = errs->cap ? errs->cap * 2 : 8;
+
+    if (cap > ((size_t) -1) / sizeof(ai_release_error_t)) {
+        return -1;
+    }
+
+    items = realloc(errs->items, cap * sizeof(ai_release_error_t));
+    if (items == NULL) {
+        return -1;
+    }
+
+    errs->items = items;
+    errs->cap = cap;
+
+    return 0;
+}
+
+
+/*
+ * "FILE:LINE:COLUMN: MESSAGE", "FILE:LINE: MESSAGE" when the column is
+ * unknown and "FILE: MESSAGE" when the line is unknown.  Returns the
+ * length of what is in buf (truncated to size - 1).
+ */
+
+size_t
+ai_release_error_format(const ai_release_error_t *err, char *buf,
+    size_t size)
+{
+    int          n;
+    const char  *file, *msg;
+
+    if (size == 0) {
+        return 0;
+    }
+
+    file = err->file ? err->file : "(unknown)";
+    msg = err->message ? err->message : "out of memory";
+
+    if (err->line == 0) {
+        n = snprintf(buf, size, "%s: %s", file, msg);
+
+    } else if (err->column == 0) {
+        n = snprintf(buf, size, "%s:%u: %s", file, err->line, msg);
+
+    } else {
+        n = snprintf(buf, size, "%s:%u:%u: %s", file, err->line,
+                     err->column, msg);
+    }
+
+    if (n < 0) {
+        buf[0] = '\0';
+        return 0;
+    }
+
+    if ((size_t) n >= size) {
+        return size - 1;
+    }
+
+    return (size_t) n;
+}
+
+
+ai_release_node_t *
+ai_release_node_get(const ai_release_node_t *map, const char *key)
+{
+    size_t              i, len;
+    ai_release_node_t  *k;
+
+    if (map == NULL || map->type != AI_RELEASE_NODE_MAP) {
+        return NULL;
+    }
+
+    len = strlen(key);
+
+    for (i = 0; i < map->nitems; i++) {
+        k = map->items[2 * i];
+
+        if (k->type == AI_RELEASE_NODE_SCALAR
+            && k->len == len
+            && memcmp(k->value, key, len) == 0)
+        {
+            return map->items[2 * i + 1];
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+ai_release_valid_name(const char *s, size_t len)
+{
+    size_t         i;
+    unsigned char  c;
+
+    if (len == 0) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+
+        if ((c >= 'a' && c <= 'z')
+            || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9')
+            || c == '.' || c == '_' || c == '-')
+        {
+            continue;
+        }
+
+        return 0;
+    }
+
+    return 1;
+}
+
+
+int
+ai_release_valid_header_name(const char *s, size_t len)
+{
+    size_t         i;
+    unsigned char  c;
+
+    if (len == 0) {
+        return 0;
+    }
+
+    /* token = 1*tchar (RFC 9110, 5.6.2) */
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+
+        if ((c >= 'a' && c <= 'z')
+            || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9'))
+        {
+            continue;
+        }
+
+        if (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL) {
+            continue;
+        }
+
+        return 0;
+    }
+
+    return 1;
+}
+
+
+int
+ai_release_valid_header_value(const char *s, size_t len)
+{
+    size_t         i;
+    unsigned char  c;
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+ai_release_parse_weight(const char *s, size_t len, unsigned *weight)
+{
+    size_t    i, ndigits, ndecimals;
+    unsigned  value;
+
+    value = 0;
+    ndigits = 0;
+
+    for (i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        value = value * 10 + (unsigned) (s[i] - '0');
+
+        if (value > 100) {
+            return -1;
+        }
+
+        ndigits++;
+    }
+
+    if (ndigits == 0) {
+        return -1;
+    }
+
+    value *= 100;
+    ndecimals = 0;
+
+    if (i < len && s[i] == '.') {
+        i++;
+
+        for ( /* void */ ; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+            if (++ndecimals > 2) {
+                return -1;
+            }
+
+            value += (unsigned) (s[i] - '0') * (ndecimals == 1 ? 10 : 1);
+        }
+
+        if (ndecimals == 0) {
+            return -1;
+        }
+    }
+
+    if (i + 1 != len || s[i] != '%') {
+        return -1;
+    }
+
+    if (value > AI_RELEASE_WEIGHT_SCALE) {
+        return -1;
+    }
+
+    *weight = value;
+
+    return 0;
+}
+
+
+uint32_t
+ai_release_hash32(uint32_t seed, const void *data, size_t len)
+{
+    size_t                i, nblocks;
+    uint32_t              h, k;
+    const unsigned char  *p, *tail;
+
+    const uint32_t  c1 = 0xcc9e2d51;
+    const uint32_t  c2 = 0x1b873593;
+
+    p = data;
+    h = seed;
+    nblocks = len / 4;
+
+    for (i = 0; i < nblocks; i++) {
+        memcpy(&k, p + 4 * i, 4);
+
+#if defined(__BYTE_ORDER__) && (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+        k = ((k & 0xff) << 24) | ((k & 0xff00) << 8)
+            | ((k >> 8) & 0xff00) | (k >> 24);
+#endif
+
+        k *= c1;
+        k = (k << 15) | (k >> 17);
+        k *= c2;
+
+        h ^= k;
+        h = (h << 13) | (h >> 19);
+        h = h * 5 + 0xe6546b64;
+    }
+
+    tail = p + nblocks * 4;
+    k = 0;
+
+    switch (len & 3) {
+    case 3:
+        k ^= (uint32_t) tail[2] << 16;
+        /* fall through */
+    case 2:
+        k ^= (uint32_t) tail[1] << 8;
+        /* fall through */
+    case 1:
+        k ^= (uint32_t) tail[0];
+        k *= c1;
+        k = (k << 15) | (k >> 17);
+        k *= c2;
+        h ^= k;
+    }
+
+    h ^= (uint32_t) len;
+
+    h ^= h >> 16;
+    h *= 0x85ebca6b;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35;
+    h ^= h >> 16;
+
+    return h;
+}
+
+
+static char *
+ai_release_strdup(const char *s)
+{
+    char    *p;
+    size_t   len;
+
+    len = strlen(s) + 1;
+
+    p = malloc(len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    memcpy(p, s, len);
+
+    return p;
+}

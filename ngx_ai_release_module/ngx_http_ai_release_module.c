@@ -1,0 +1,339 @@
+/*
+ * Copyright (C) ngx_ai_release authors
+ *
+ * Directives and configuration: behaviour bundles, workflows and the
+ * locations that serve them.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_ai_release_module.h"
+
+
+static ngx_int_t ngx_http_ai_release_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_ai_release_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_ai_release_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_ai_release_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_ai_release_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_ai_release_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static void ngx_http_ai_release_cleanup_set(void *data);
+
+static char *ngx_http_ai_release_bundles(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ai_release(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+ngx_str_t  ngx_http_ai_release_variant_names[] = {
+    ngx_string("stable"),
+    ngx_string("canary"),
+    ngx_string("fallback")
+};
+
+
+static ngx_command_t  ngx_http_ai_release_commands[] = {
+
+    { ngx_string("ai_release_bundles"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_release_bundles,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_release_workflow"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_http_ai_release_workflow_block,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_release"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_release,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_release_response_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_ai_release_loc_conf_t, response_header),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_ai_release_module_ctx = {
+    ngx_http_ai_release_preconfiguration,  /* preconfiguration */
+    ngx_http_ai_release_postconfiguration, /* postconfiguration */
+
+    ngx_http_ai_release_create_main_conf,  /* create main configuration */
+    ngx_http_ai_release_init_main_conf,    /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_ai_release_create_loc_conf,   /* create location configuration */
+    ngx_http_ai_release_merge_loc_conf     /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_ai_release_module = {
+    NGX_MODULE_V1,
+    &ngx_http_ai_release_module_ctx,       /* module context */
+    ngx_http_ai_release_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_ai_release_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_ai_release_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_postconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_ai_release_init_request_handlers(cf);
+}
+
+
+static void *
+ngx_http_ai_release_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_release_main_conf_t));
+    if (amcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     amcf->workflow_hash = { NULL, 0 };
+     *     amcf->balancer = NULL;
+     */
+
+    if (ngx_array_init(&amcf->workflows, cf->pool, 4,
+                       sizeof(ngx_http_ai_release_workflow_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    amcf->workflow_keys = ngx_pcalloc(cf->temp_pool,
+                                      sizeof(ngx_hash_keys_arrays_t));
+    if (amcf->workflow_keys == NULL) {
+        return NULL;
+    }
+
+    amcf->workflow_keys->pool = cf->pool;
+    amcf->workflow_keys->temp_pool = cf->temp_pool;
+
+    if (ngx_hash_keys_array_init(amcf->workflow_keys, NGX_HASH_LARGE)
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    amcf->set = ai_release_set_create();
+    if (amcf->set == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_ai_release_cleanup_set;
+    cln->data = amcf->set;
+
+    return amcf;
+}
+
+
+static void
+ngx_http_ai_release_cleanup_set(void *data)
+{
+    ai_release_set_t  *set = data;
+
+    ai_release_set_free(set);
+}
+
+
+static char *
+ngx_http_ai_release_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_ai_release_main_conf_t  *amcf = conf;
+
+    if (ngx_http_ai_release_init_workflows(cf, amcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_ai_release_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_ai_release_loc_conf_t  *alcf;
+
+    alcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_release_loc_conf_t));
+    if (alcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     alcf->workflow_name = { 0, NULL };
+     *     alcf->workflow = NULL;
+     *     alcf->file_name = NULL;
+     *     alcf->line = 0;
+     */
+
+    alcf->response_header = NGX_CONF_UNSET;
+
+    return alcf;
+}
+
+
+static char *
+ngx_http_ai_release_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_ai_release_loc_conf_t *prev = parent;
+    ngx_http_ai_release_loc_conf_t *conf = child;
+
+    ngx_uint_t                        key;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    ngx_conf_merge_value(conf->response_header, prev->response_header, 1);
+
+    if (conf->workflow_name.data == NULL) {
+        conf->workflow_name = prev->workflow_name;
+        conf->workflow = prev->workflow;
+        conf->file_name = prev->file_name;
+        conf->line = prev->line;
+        return NGX_CONF_OK;
+    }
+
+    if (conf->workflow) {
+        return NGX_CONF_OK;
+    }
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_release_module);
+
+    key = ngx_hash_key(conf->workflow_name.data, conf->workflow_name.len);
+
+    conf->workflow = ngx_hash_find(&amcf->workflow_hash, key,
+                                   conf->workflow_name.data,
+                                   conf->workflow_name.len);
+
+    if (conf->workflow == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "unknown ai_release workflow \"%V\" in %s:%ui",
+                      &conf->workflow_name, conf->file_name, conf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ai_release_bundles(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_release_main_conf_t *amcf = conf;
+
+    u_char               buf[2048];
+    size_t               i;
+    ngx_str_t           *value, path;
+    ai_release_errors_t  errs;
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (path.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty bundles path");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ai_release_errors_init(&errs);
+
+    if (ai_release_set_load_glob(amcf->set, (char *) path.data, &errs) == 0) {
+        ai_release_errors_free(&errs);
+        return NGX_CONF_OK;
+    }
+
+    for (i = 0; i < errs.n; i++) {
+        ai_release_error_format(&errs.items[i], (char *) buf, sizeof(buf));
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "ai_release bundle: %s", buf);
+    }
+
+    if (errs.n == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "ai_release bundle: cannot load \"%V\"", &path);
+    }
+
+    ai_release_errors_free(&errs);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_ai_release(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_release_loc_conf_t *alcf = conf;
+
+    ngx_str_t                        *value;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    if (alcf->workflow_name.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (!ai_release_valid_name((char *) value[1].data, value[1].len)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid workflow name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->workflow_name = value[1];
+    alcf->file_name = cf->conf_file->file.name.data;
+    alcf->line = cf->conf_file->line;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_release_module);
+
+    if (ngx_http_ai_release_balancer_add(cf, amcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,370 @@
+/*
+ * Copyright (C) ngx_ai_release authors
+ *
+ * Per request: choose the bundle (sticky key or weighted random), send the
+ * bundle's headers upstream, expose the choice as variables and name it in
+ * the X-AI-Release response header.  All of it O(1) on data resolved at
+ * configuration time.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_ai_release_module.h"
+
+
+#define NGX_HTTP_AI_RELEASE_VAR_WORKFLOW  0
+#define NGX_HTTP_AI_RELEASE_VAR_BUNDLE    1
+#define NGX_HTTP_AI_RELEASE_VAR_DIGEST    2
+#define NGX_HTTP_AI_RELEASE_VAR_VARIANT   3
+#define NGX_HTTP_AI_RELEASE_VAR_UPSTREAM  4
+#define NGX_HTTP_AI_RELEASE_VAR_MODEL     5
+
+
+static ngx_int_t ngx_http_ai_release_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_release_set_headers(ngx_http_request_t *r,
+    ngx_http_ai_release_target_t *t);
+static ngx_int_t ngx_http_ai_release_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_release_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+static ngx_http_variable_t  ngx_http_ai_release_vars[] = {
+
+    { ngx_string("ai_release_workflow"), NULL,
+      ngx_http_ai_release_variable, NGX_HTTP_AI_RELEASE_VAR_WORKFLOW,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_release_bundle"), NULL,
+      ngx_http_ai_release_variable, NGX_HTTP_AI_RELEASE_VAR_BUNDLE,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_release_digest"), NULL,
+      ngx_http_ai_release_variable, NGX_HTTP_AI_RELEASE_VAR_DIGEST,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_release_variant"), NULL,
+      ngx_http_ai_release_variable, NGX_HTTP_AI_RELEASE_VAR_VARIANT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_release_upstream"), NULL,
+      ngx_http_ai_release_variable, NGX_HTTP_AI_RELEASE_VAR_UPSTREAM,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_release_model"), NULL,
+      ngx_http_ai_release_variable, NGX_HTTP_AI_RELEASE_VAR_MODEL,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+ngx_http_ai_release_ctx_t *
+ngx_http_ai_release_select(ngx_http_request_t *r)
+{
+    ngx_str_t                        key;
+    ngx_uint_t                       i, point, edge;
+    ngx_http_ai_release_ctx_t       *ctx;
+    ngx_http_ai_release_target_t    *t, *canary;
+    ngx_http_ai_release_workflow_t  *wf;
+    ngx_http_ai_release_loc_conf_t  *alcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
+    if (ctx) {
+        return ctx;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_release_module);
+
+    wf = alcf->workflow;
+    if (wf == NULL) {
+        return NULL;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_release_ctx_t));
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->workflow = wf;
+    ctx->reason = NGX_HTTP_AI_RELEASE_REASON_WEIGHT;
+
+    key.len = 0;
+
+    if (wf->sticky) {
+        if (ngx_http_complex_value(r, wf->sticky, &key) != NGX_OK) {
+            return NULL;
+        }
+    }
+
+    if (key.len) {
+        point = ai_release_hash_bucket(ai_release_hash32(wf->seed, key.data,
+                                                         key.len));
+        ctx->reason = NGX_HTTP_AI_RELEASE_REASON_STICKY;
+
+    } else {
+        point = (ngx_uint_t) ngx_random() % AI_RELEASE_WEIGHT_SCALE;
+    }
+
+    /*
+     * canaries take the low end of [0, 10000) in configured order, stable
+     * the rest: growing a canary only adds keys to it
+     */
+
+    t = wf->stable;
+
+    if (point < wf->canary_total) {
+        canary = wf->canaries.elts;
+        edge = 0;
+
+        for (i = 0; i < wf->canaries.nelts; i++) {
+            edge += canary[i].weight;
+
+            if (point < edge) {
+                t = &canary[i];
+                break;
+            }
+        }
+    }
+
+    ctx->target = t;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_ai_release_module);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai_release: workflow \"%V\" point %ui bundle \"%V\" (%V)",
+                   &wf->name, point, &t->id,
+                   &ngx_http_ai_release_variant_names[t->variant]);
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_handler(ngx_http_request_t *r)
+{
+    ngx_http_ai_release_ctx_t       *ctx;
+    ngx_http_ai_release_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_release_module);
+
+    if (alcf->workflow == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_ai_release_select(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!ctx->headers_set) {
+        if (ngx_http_ai_release_set_headers(r, ctx->target) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->headers_set = 1;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * A bundle's header replaces a client's header of the same name, so that a
+ * client cannot send the upstream a value the bundle is meant to decide.
+ */
+
+static ngx_int_t
+ngx_http_ai_release_set_headers(ngx_http_request_t *r,
+    ngx_http_ai_release_target_t *t)
+{
+    ngx_uint_t                     i, j, found;
+    ngx_list_part_t               *part;
+    ngx_table_elt_t               *header, *h;
+    ngx_http_ai_release_header_t  *bh;
+
+    for (j = 0; j < t->nheaders; j++) {
+        bh = &t->headers[j];
+        found = 0;
+
+        part = &r->headers_in.headers.part;
+        header = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                header = part->elts;
+                i = 0;
+            }
+
+            if (header[i].key.len == bh->key.len
+                && ngx_strncmp(header[i].lowcase_key, bh->lowcase_key,
+                               bh->key.len)
+                   == 0)
+            {
+                header[i].value = bh->value;
+                found = 1;
+            }
+        }
+
+        if (found) {
+            continue;
+        }
+
+        h = ngx_list_push(&r->headers_in.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = bh->hash;
+        h->key = bh->key;
+        h->value = bh->value;
+        h->lowcase_key = bh->lowcase_key;
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_header_filter(ngx_http_request_t *r)
+{
+    ngx_table_elt_t                 *h;
+    ngx_http_ai_release_ctx_t       *ctx;
+    ngx_http_ai_release_loc_conf_t  *alcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
+
+    if (ctx == NULL || ctx->target == NULL) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_release_module);
+
+    if (!alcf->response_header) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "X-AI-Release");
+    h->value = ctx->target->response_header;
+    h->lowcase_key = NULL;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t                     *s;
+    ngx_http_ai_release_ctx_t     *ctx;
+    ngx_http_ai_release_target_t  *t;
+
+    ctx = ngx_http_ai_release_select(r);
+
+    if (ctx == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    t = ctx->target;
+
+    switch (data) {
+
+    case NGX_HTTP_AI_RELEASE_VAR_WORKFLOW:
+        s = &ctx->workflow->name;
+        break;
+
+    case NGX_HTTP_AI_RELEASE_VAR_BUNDLE:
+        s = &t->id;
+        break;
+
+    case NGX_HTTP_AI_RELEASE_VAR_DIGEST:
+        s = &t->digest;
+        break;
+
+    case NGX_HTTP_AI_RELEASE_VAR_VARIANT:
+        s = &ngx_http_ai_release_variant_names[t->variant];
+        break;
+
+    case NGX_HTTP_AI_RELEASE_VAR_UPSTREAM:
+        s = &t->upstream;
+        break;
+
+    default: /* NGX_HTTP_AI_RELEASE_VAR_MODEL */
+        s = &t->model;
+        break;
+    }
+
+    v->len = s->len;
+    v->data = s->data;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_release_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_ai_release_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_release_init_request_handlers(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ai_release_handler;
+
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_ai_release_header_filter;
+
+    return NGX_OK;
+}

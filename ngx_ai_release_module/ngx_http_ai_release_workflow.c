@@ -1,0 +1,421 @@
+/*
+ * Copyright (C) ngx_ai_release authors
+ *
+ * The ai_release_workflow block: a stable bundle, weighted canaries, a
+ * fallback and an optional sticky key, all resolved at configuration time
+ * so that a request does O(1) work.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_ai_release_module.h"
+
+
+static char *ngx_http_ai_release_workflow(ngx_conf_t *cf, ngx_command_t *dummy,
+    void *conf);
+static ngx_http_ai_release_target_t *ngx_http_ai_release_target(
+    ngx_conf_t *cf, ngx_http_ai_release_workflow_t *wf, ngx_str_t *id,
+    ngx_uint_t variant, ngx_http_ai_release_target_t *t);
+static ngx_int_t ngx_http_ai_release_target_used(
+    ngx_http_ai_release_workflow_t *wf, ai_release_bundle_t *bundle);
+
+
+char *
+ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ai_release_main_conf_t *amcf = conf;
+
+    char                             *rv;
+    ngx_int_t                         rc;
+    ngx_str_t                        *value, name;
+    ngx_conf_t                        save;
+    ngx_http_ai_release_workflow_t   *wf, **wfp;
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (!ai_release_valid_name((char *) name.data, name.len)
+        || name.len > NGX_HTTP_AI_RELEASE_NAME_MAX)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid workflow name \"%V\": at most %d of "
+                           "A-Z a-z 0-9 . _ - are allowed", &name,
+                           NGX_HTTP_AI_RELEASE_NAME_MAX);
+        return NGX_CONF_ERROR;
+    }
+
+    wf = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_release_workflow_t));
+    if (wf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    wf->name = name;
+    wf->index = amcf->workflows.nelts;
+    wf->seed = ai_release_hash32(0x61697265, name.data, name.len);
+    wf->file_name = cf->conf_file->file.name.data;
+    wf->line = cf->conf_file->line;
+
+    if (ngx_array_init(&wf->canaries, cf->pool, 2,
+                       sizeof(ngx_http_ai_release_target_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    rc = ngx_hash_add_key(amcf->workflow_keys, &wf->name, wf,
+                          NGX_HASH_READONLY_KEY);
+
+    if (rc == NGX_BUSY) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate ai_release_workflow \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    wfp = ngx_array_push(&amcf->workflows);
+    if (wfp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *wfp = wf;
+
+    save = *cf;
+    cf->handler = ngx_http_ai_release_workflow;
+    cf->handler_conf = (char *) wf;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (wf->stable == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "ai_release_workflow \"%V\" has no \"stable\" bundle "
+                      "in %s:%ui", &wf->name, wf->file_name, wf->line);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_ai_release_workflow(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
+{
+    ngx_http_ai_release_workflow_t  *wf = (ngx_http_ai_release_workflow_t *)
+                                          conf;
+
+    unsigned                           weight;
+    ngx_str_t                         *value;
+    ngx_uint_t                         variant;
+    ngx_http_ai_release_target_t      *t, **slot;
+    ngx_http_compile_complex_value_t   ccv;
+
+    value = cf->args->elts;
+
+    slot = NULL;
+
+    if (value[0].len == 6
+        && ngx_strncmp(value[0].data, "stable", 6) == 0)
+    {
+        slot = &wf->stable;
+        variant = NGX_HTTP_AI_RELEASE_STABLE;
+
+    } else if (value[0].len == 8
+               && ngx_strncmp(value[0].data, "fallback", 8) == 0)
+    {
+        slot = &wf->fallback;
+        variant = NGX_HTTP_AI_RELEASE_FALLBACK;
+    }
+
+    if (slot) {
+        if (cf->args->nelts != 2) {
+            goto invalid_args;
+        }
+
+        if (*slot) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate \"%V\" in workflow \"%V\"",
+                               &value[0], &wf->name);
+            return NGX_CONF_ERROR;
+        }
+
+        *slot = ngx_http_ai_release_target(cf, wf, &value[1], variant, NULL);
+
+        return *slot ? NGX_CONF_OK : NGX_CONF_ERROR;
+    }
+
+    if (value[0].len == 6
+        && ngx_strncmp(value[0].data, "canary", 6) == 0)
+    {
+        if (cf->args->nelts != 3) {
+            goto invalid_args;
+        }
+
+        if (ai_release_parse_weight((char *) value[2].data, value[2].len,
+                                    &weight)
+            != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid canary weight \"%V\": expected a "
+                               "percentage from 0%% to 100%% in 0.01%% steps, "
+                               "e.g. \"5%%\" or \"0.25%%\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (wf->canary_total + weight > AI_RELEASE_WEIGHT_SCALE) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "canary weights of workflow \"%V\" add up to "
+                               "more than 100%%", &wf->name);
+            return NGX_CONF_ERROR;
+        }
+
+        t = ngx_array_push(&wf->canaries);
+        if (t == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* the target is not yet in the array if resolving it fails */
+        wf->canaries.nelts--;
+
+        if (ngx_http_ai_release_target(cf, wf, &value[1],
+                                       NGX_HTTP_AI_RELEASE_CANARY, t)
+            == NULL)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        wf->canaries.nelts++;
+        t->weight = weight;
+        wf->canary_total += weight;
+
+        return NGX_CONF_OK;
+    }
+
+    if (value[0].len == 6
+        && ngx_strncmp(value[0].data, "sticky", 6) == 0)
+    {
+        if (cf->args->nelts != 2) {
+            goto invalid_args;
+        }
+
+        if (wf->sticky) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate \"sticky\" in workflow \"%V\"",
+                               &wf->name);
+            return NGX_CONF_ERROR;
+        }
+
+        wf->sticky = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (wf->sticky == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[1];
+        ccv.complex_value = wf->sticky;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "unknown directive \"%V\" in ai_release_workflow "
+                       "\"%V\"", &value[0], &wf->name);
+
+    return NGX_CONF_ERROR;
+
+invalid_args:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid number of arguments in \"%V\" of "
+                       "ai_release_workflow \"%V\"", &value[0], &wf->name);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_http_ai_release_target_t *
+ngx_http_ai_release_target(ngx_conf_t *cf, ngx_http_ai_release_workflow_t *wf,
+    ngx_str_t *id, ngx_uint_t variant, ngx_http_ai_release_target_t *t)
+{
+    u_char                           *p;
+    size_t                            i, len;
+    ngx_str_t                         upstream;
+    ai_release_bundle_t              *b;
+    ai_release_header_t              *bh;
+    ngx_http_ai_release_header_t     *h;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_release_module);
+
+    b = ai_release_set_find(amcf->set, (char *) id->data, id->len);
+
+    if (b == NULL) {
+        if (ai_release_set_count(amcf->set) == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown bundle \"%V\" in workflow \"%V\": "
+                               "no bundles are loaded (\"ai_release_bundles\" "
+                               "must come before \"ai_release_workflow\")",
+                               id, &wf->name);
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown bundle \"%V\" in workflow \"%V\" "
+                               "(bundles are named \"name@version\")",
+                               id, &wf->name);
+        }
+
+        return NULL;
+    }
+
+    if (ngx_http_ai_release_target_used(wf, b)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "bundle \"%V\" appears twice in workflow \"%V\"",
+                           id, &wf->name);
+        return NULL;
+    }
+
+    if (t == NULL) {
+        t = ngx_pcalloc(cf->pool, sizeof(ngx_http_ai_release_target_t));
+        if (t == NULL) {
+            return NULL;
+        }
+
+    } else {
+        ngx_memzero(t, sizeof(ngx_http_ai_release_target_t));
+    }
+
+    t->bundle = b;
+    t->workflow = wf;
+    t->variant = variant;
+
+    t->id.data = (u_char *) b->id;
+    t->id.len = ngx_strlen(b->id);
+    t->digest.data = (u_char *) b->digest_hex;
+    t->digest.len = ngx_strlen(b->digest_hex);
+    t->digest_short.data = (u_char *) b->digest_short;
+    t->digest_short.len = ngx_strlen(b->digest_short);
+    t->model.data = (u_char *) b->model;
+    t->model.len = ngx_strlen(b->model);
+    t->upstream.data = (u_char *) b->upstream;
+    t->upstream.len = ngx_strlen(b->upstream);
+
+    len = t->id.len + sizeof("; digest=") - 1 + t->digest_short.len
+          + sizeof("; variant=") - 1 + ngx_http_ai_release_variant_names[variant].len;
+
+    p = ngx_pnalloc(cf->pool, len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    t->response_header.data = p;
+    t->response_header.len = len;
+
+    ngx_sprintf(p, "%V; digest=%V; variant=%V", &t->id, &t->digest_short,
+                &ngx_http_ai_release_variant_names[variant]);
+
+    if (b->nheaders) {
+        h = ngx_pcalloc(cf->pool,
+                        b->nheaders * sizeof(ngx_http_ai_release_header_t));
+        if (h == NULL) {
+            return NULL;
+        }
+
+        for (i = 0; i < b->nheaders; i++) {
+            bh = &b->headers[i];
+
+            h[i].key.data = (u_char *) bh->name;
+            h[i].key.len = ngx_strlen(bh->name);
+            h[i].value.data = (u_char *) bh->value;
+            h[i].value.len = ngx_strlen(bh->value);
+
+            h[i].lowcase_key = ngx_pnalloc(cf->pool, h[i].key.len);
+            if (h[i].lowcase_key == NULL) {
+                return NULL;
+            }
+
+            h[i].hash = ngx_hash_strlow(h[i].lowcase_key, h[i].key.data,
+                                        h[i].key.len);
+        }
+
+        t->headers = h;
+        t->nheaders = b->nheaders;
+    }
+
+    upstream = t->upstream;
+
+    t->uscf = ngx_http_ai_release_upstream_add(cf, &upstream);
+    if (t->uscf == NULL) {
+        return NULL;
+    }
+
+    return t;
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_target_used(ngx_http_ai_release_workflow_t *wf,
+    ai_release_bundle_t *bundle)
+{
+    ngx_uint_t                     i;
+    ngx_http_ai_release_target_t  *t;
+
+    if (wf->stable && wf->stable->bundle == bundle) {
+        return 1;
+    }
+
+    if (wf->fallback && wf->fallback->bundle == bundle) {
+        return 1;
+    }
+
+    t = wf->canaries.elts;
+
+    for (i = 0; i < wf->canaries.nelts; i++) {
+        if (t[i].bundle == bundle) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+ngx_int_t
+ngx_http_ai_release_init_workflows(ngx_conf_t *cf,
+    ngx_http_ai_release_main_conf_t *amcf)
+{
+    ngx_hash_init_t  hash;
+
+    hash.hash = &amcf->workflow_hash;
+    hash.key = ngx_hash_key;
+    hash.max_size = 1024 * 64;
+    hash.bucket_size = ngx_align(256, ngx_cacheline_size);
+    hash.name = "ai_release_workflows_hash";
+    hash.pool = cf->pool;
+    hash.temp_pool = NULL;
+
+    if (ngx_hash_init(&hash, amcf->workflow_keys->keys.elts,
+                      amcf->workflow_keys->keys.nelts)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

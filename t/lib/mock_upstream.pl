@@ -1,0 +1,500 @@
+#!/usr/bin/perl
+#
+# Mock OpenAI-style LLM upstream for the ngx_http_ai_release_module tests.
+#
+#   perl t/lib/mock_upstream.pl --listen 127.0.0.1:PORT --name NAME [--control FILE]
+#
+# Fork-per-connection HTTP/1.1 server with keep-alive.  Runs in the
+# foreground; readiness = the port accepts connections (the harness polls).
+# Exits on SIGTERM/SIGINT after killing and reaping its children.
+#
+# Behaviour (see t/lib/AIRTest.pm and the README of the test suite):
+#   default            200 application/json chat completion echoing the request
+#   streaming          request JSON "stream": true, or header X-Mock-Stream: N
+#                      -> N (default 5) SSE events, X-Mock-Interval-Ms apart
+#                      (default 200), then "data: [DONE]"
+#   X-Mock-Status: N   answer with status N and a small JSON error body
+#   X-Mock-Delay-Ms: N sleep N ms before the response headers
+#   X-Mock-Mode: M     like mode= in the control file (ok|hang|reset|cut)
+#   control file       key=value lines: status=N, delay_ms=N,
+#                      mode=ok|hang|reset|cut; re-read on every request;
+#                      header overrides win over the control file
+#   FILE.log           one "NAME METHOD URI" line per request (with --control)
+
+use strict;
+use warnings;
+
+use IO::Socket::INET;
+use IO::Select;
+use Socket qw(IPPROTO_TCP TCP_NODELAY SOL_SOCKET SO_LINGER);
+use POSIX qw(:sys_wait_h);
+use Fcntl qw(:flock O_WRONLY O_APPEND O_CREAT O_RDWR);
+use Time::HiRes qw(time sleep);
+use JSON::PP;
+use Getopt::Long qw(GetOptions);
+
+my ($listen, $name, $control);
+GetOptions(
+    'listen=s'  => \$listen,
+    'name=s'    => \$name,
+    'control=s' => \$control,
+) or usage();
+usage() unless defined $listen && defined $name;
+
+sub usage {
+    print STDERR "usage: $0 --listen HOST:PORT --name NAME [--control FILE]\n";
+    exit 2;
+}
+
+my $JSON = JSON::PP->new->utf8->canonical(1);
+
+my $KEEPALIVE_IDLE = 120;    # seconds an idle keep-alive connection is kept
+my $HANG_MAX       = 600;    # seconds "hang" mode waits at most
+
+my %STATUS_TEXT = (
+    100 => 'Continue', 200 => 'OK', 201 => 'Created', 202 => 'Accepted',
+    204 => 'No Content', 301 => 'Moved Permanently', 302 => 'Found',
+    304 => 'Not Modified', 400 => 'Bad Request', 401 => 'Unauthorized',
+    403 => 'Forbidden', 404 => 'Not Found', 405 => 'Method Not Allowed',
+    408 => 'Request Timeout', 409 => 'Conflict', 413 => 'Payload Too Large',
+    429 => 'Too Many Requests', 500 => 'Internal Server Error',
+    501 => 'Not Implemented', 502 => 'Bad Gateway',
+    503 => 'Service Unavailable', 504 => 'Gateway Timeout',
+);
+
+my $server = IO::Socket::INET->new(
+    LocalAddr => $listen,
+    Proto     => 'tcp',
+    Listen    => 128,
+    ReuseAddr => 1,
+) or die "mock_upstream $name: cannot listen on $listen: $!\n";
+
+my $parent_pid = $$;
+my $counter_file = defined $control ? "$control.counter"
+                                    : "/tmp/mock_upstream-$$.counter";
+my %children;
+my $stopping = 0;
+
+sub reap {
+    while ((my $pid = waitpid(-1, WNOHANG)) > 0) {
+        delete $children{$pid};
+    }
+}
+
+$SIG{CHLD} = sub { reap() };
+$SIG{TERM} = $SIG{INT} = $SIG{HUP} = sub { $stopping = 1 };
+$SIG{PIPE} = 'IGNORE';
+
+my $sel = IO::Select->new($server);
+
+while (!$stopping) {
+    reap();
+    my @ready = $sel->can_read(0.5);
+    next unless @ready;
+    my $client = $server->accept or next;    # EINTR etc.
+
+    my $pid = fork;
+    if (!defined $pid) {
+        warn "mock_upstream $name: fork failed: $!\n";
+        close $client;
+        sleep 0.1;
+        next;
+    }
+    if ($pid == 0) {
+        $SIG{CHLD} = 'DEFAULT';
+        $SIG{TERM} = $SIG{INT} = $SIG{HUP} = 'DEFAULT';
+        close $server;
+        handle_connection($client);
+        POSIX::_exit(0);
+    }
+    $children{$pid} = 1;
+    close $client;
+}
+
+# shutdown: kill the children, reap them, leave
+close $server;
+$SIG{CHLD} = 'DEFAULT';
+kill 'TERM', keys %children if %children;
+my $deadline = time + 3;
+while (%children && time < $deadline) {
+    reap();
+    sleep 0.02 if %children;
+}
+if (%children) {
+    kill 'KILL', keys %children;
+    for my $pid (keys %children) { waitpid($pid, 0); }
+}
+unlink $counter_file unless defined $control;
+exit 0;
+
+############################################################################
+# connection handling (child)
+
+sub handle_connection {
+    my ($sock) = @_;
+    binmode $sock;
+    setsockopt($sock, IPPROTO_TCP, TCP_NODELAY, 1);
+
+    my $buf = '';
+    while (1) {
+        my $req = read_request($sock, \$buf);
+        return unless $req;
+        my $keep = handle_request($sock, $req);
+        return unless $keep;
+    }
+}
+
+# Reads more data into $$bufref, waiting at most $timeout seconds.
+# Returns the number of bytes read, 0 on EOF/error/timeout.
+sub fill {
+    my ($sock, $bufref, $timeout) = @_;
+    my $s = IO::Select->new($sock);
+    my $deadline = time + $timeout;
+    while (1) {
+        my $left = $deadline - time;
+        return 0 if $left <= 0;
+        my @r = $s->can_read($left);
+        next if !@r && $!{EINTR};
+        return 0 unless @r;
+        my $n = sysread($sock, $$bufref, 65536, length $$bufref);
+        if (!defined $n) {
+            next if $!{EINTR} || $!{EAGAIN};
+            return 0;
+        }
+        return $n;
+    }
+}
+
+sub read_request {
+    my ($sock, $bufref) = @_;
+
+    # request line + headers (skip leading empty lines, RFC 7230 3.5)
+    my $idle = $KEEPALIVE_IDLE;
+    while (1) {
+        $$bufref =~ s/\A(?:\r?\n)+//;
+        last if $$bufref =~ /\r?\n\r?\n/;
+        return undef if length $$bufref > 1024 * 1024;
+        return undef unless fill($sock, $bufref, $idle);
+        $idle = 60;
+    }
+
+    $$bufref =~ s/\A(.*?)\r?\n\r?\n//s;
+    my @lines = split /\r?\n/, $1;
+    my $reqline = shift @lines;
+    my ($method, $uri, $version) =
+        $reqline =~ m{^(\S+)\s+(\S+)(?:\s+HTTP/(\d+\.\d+))?\s*$};
+    unless ($method) {
+        send_all($sock, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                        . "Connection: close\r\n\r\n");
+        return undef;
+    }
+    $version //= '0.9';
+
+    my (%headers, @order);
+    for my $line (@lines) {
+        if ($line =~ /^[ \t]+(.*)$/ && @order) {    # obsolete line folding
+            $headers{$order[-1]} .= " $1";
+            next;
+        }
+        my ($k, $v) = $line =~ /^([^:]+):[ \t]*(.*?)[ \t]*$/ or next;
+        $k = lc $k;
+        if (exists $headers{$k}) {
+            $headers{$k} .= ", $v";
+        } else {
+            $headers{$k} = $v;
+            push @order, $k;
+        }
+    }
+
+    if (($headers{expect} // '') =~ /100-continue/i && $version eq '1.1') {
+        send_all($sock, "HTTP/1.1 100 Continue\r\n\r\n") or return undef;
+    }
+
+    # body
+    my $body = '';
+    if (($headers{'transfer-encoding'} // '') =~ /chunked/i) {
+        while (1) {
+            while ($$bufref !~ /\r?\n/) {
+                return undef unless fill($sock, $bufref, 60);
+            }
+            $$bufref =~ s/\A([^\r\n]*)\r?\n//;
+            my $line = $1;
+            my ($hex) = $line =~ /^\s*([0-9a-fA-F]+)/;
+            return undef unless defined $hex;
+            my $size = hex $hex;
+            if ($size == 0) {
+                # trailers up to an empty line
+                while (1) {
+                    while ($$bufref !~ /\r?\n/) {
+                        return undef unless fill($sock, $bufref, 60);
+                    }
+                    $$bufref =~ s/\A([^\r\n]*)\r?\n//;
+                    last if $1 eq '';
+                }
+                last;
+            }
+            while (length $$bufref < $size + 2) {
+                return undef unless fill($sock, $bufref, 60);
+            }
+            $body .= substr($$bufref, 0, $size, '');
+            $$bufref =~ s/\A\r?\n//;
+        }
+    } elsif (defined $headers{'content-length'}) {
+        my $len = $headers{'content-length'};
+        $len =~ s/,.*//;
+        $len = int($len);
+        while (length $$bufref < $len) {
+            return undef unless fill($sock, $bufref, 60);
+        }
+        $body = substr($$bufref, 0, $len, '');
+    }
+
+    return {
+        method  => $method,
+        uri     => $uri,
+        version => $version,
+        headers => \%headers,
+        body    => $body,
+    };
+}
+
+sub send_all {
+    my ($sock, $data) = @_;
+    my $off = 0;
+    while ($off < length $data) {
+        my $n = syswrite($sock, $data, length($data) - $off, $off);
+        if (!defined $n) {
+            next if $!{EINTR} || $!{EAGAIN};
+            return 0;
+        }
+        $off += $n;
+    }
+    return 1;
+}
+
+sub read_control {
+    my %c;
+    return \%c unless defined $control;
+    open my $fh, '<', $control or return \%c;
+    while (my $line = <$fh>) {
+        $line =~ s/#.*//;
+        next unless $line =~ /^\s*([\w.-]+)\s*=\s*(.*?)\s*$/;
+        $c{lc $1} = $2;
+    }
+    close $fh;
+    return \%c;
+}
+
+sub log_request {
+    my ($req) = @_;
+    return unless defined $control;
+    my $line = "$name $req->{method} $req->{uri}\n";
+    if (sysopen(my $fh, "$control.log", O_WRONLY | O_APPEND | O_CREAT, 0644)) {
+        syswrite($fh, $line);
+        close $fh;
+    }
+}
+
+sub next_id {
+    my $n;
+    if (sysopen(my $fh, $counter_file, O_RDWR | O_CREAT, 0644)) {
+        flock($fh, LOCK_EX);
+        my $cur = <$fh>;
+        $n = (defined $cur && $cur =~ /(\d+)/ ? $1 : 0) + 1;
+        seek($fh, 0, 0);
+        truncate($fh, 0);
+        syswrite($fh, "$n\n");
+        close $fh;    # releases the lock
+    } else {
+        $n = $$;
+    }
+    return "chatcmpl-$name-$n";
+}
+
+sub msleep {
+    my ($ms) = @_;
+    return unless defined $ms && $ms =~ /^\d+(?:\.\d+)?$/ && $ms > 0;
+    my $until = time + $ms / 1000;
+    while ((my $left = $until - time) > 0) {
+        sleep $left;
+    }
+}
+
+# Waits until the client closes the connection or $max seconds elapse.
+sub wait_close {
+    my ($sock, $max) = @_;
+    my $deadline = time + $max;
+    my $s = IO::Select->new($sock);
+    while ((my $left = $deadline - time) > 0) {
+        my @r = $s->can_read($left > 5 ? 5 : $left);
+        next unless @r;
+        my $junk;
+        my $n = sysread($sock, $junk, 65536);
+        next if !defined $n && ($!{EINTR} || $!{EAGAIN});
+        return if !$n;    # EOF or error
+    }
+}
+
+sub status_line {
+    my ($status) = @_;
+    my $text = $STATUS_TEXT{$status} // 'Mock Status';
+    return "HTTP/1.1 $status $text\r\n";
+}
+
+# Returns true when the connection may be kept alive.
+sub handle_request {
+    my ($sock, $req) = @_;
+    my $h = $req->{headers};
+
+    log_request($req);
+
+    my $ctl = read_control();
+
+    my $mode   = lc($h->{'x-mock-mode'}     // $ctl->{mode}     // 'ok');
+    my $status =    $h->{'x-mock-status'}   // $ctl->{status};
+    my $delay  =    $h->{'x-mock-delay-ms'} // $ctl->{delay_ms};
+
+    if ($mode eq 'reset') {
+        # abortive close: RST instead of FIN, no response at all
+        setsockopt($sock, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+        close $sock;
+        return 0;
+    }
+    if ($mode eq 'hang') {
+        wait_close($sock, $HANG_MAX);
+        close $sock;
+        return 0;
+    }
+
+    msleep($delay);
+
+    # keep-alive semantics
+    my $conn = lc($h->{connection} // '');
+    my $v11  = $req->{version} eq '1.1' || $req->{version} =~ /^[2-9]/;
+    my $keep = $v11 ? ($conn !~ /\bclose\b/)
+                    : ($req->{version} eq '1.0' && $conn =~ /\bkeep-alive\b/);
+    my $head = $req->{method} eq 'HEAD';
+
+    my $json;
+    if (length $req->{body}) {
+        $json = eval { JSON::PP->new->utf8->decode($req->{body}) };
+        $json = undef unless ref $json eq 'HASH';
+    }
+
+    my $id = next_id();
+    my @common = (
+        "X-Served-By: $name\r\n",
+        "Server: mock-upstream\r\n",
+    );
+
+    # error status override
+    if (defined $status && $status =~ /^\d{3}$/ && $status != 200) {
+        my $body = '';
+        unless ($status =~ /^1|^204$|^304$/) {
+            $body = $JSON->encode({
+                error => {
+                    message => "mock error $status from $name",
+                    type    => 'mock_error',
+                    code    => $status + 0,
+                },
+                served_by => $name,
+            }) . "\n";
+        }
+        my $resp = status_line($status) . join('', @common)
+            . "Content-Type: application/json\r\n"
+            . "Content-Length: " . length($body) . "\r\n"
+            . ($keep ? ($v11 ? '' : "Connection: keep-alive\r\n")
+                     : "Connection: close\r\n")
+            . "\r\n" . ($head ? '' : $body);
+        send_all($sock, $resp) or return 0;
+        return $keep;
+    }
+
+    my $stream_n;
+    if (defined $h->{'x-mock-stream'}) {
+        ($stream_n) = $h->{'x-mock-stream'} =~ /(\d+)/;
+        $stream_n //= 5;
+    } elsif ($json && $json->{stream}) {
+        $stream_n = 5;
+    }
+    $stream_n = 1 if $mode eq 'cut' && !defined $stream_n;
+
+    if (defined $stream_n) {
+        my $interval = $h->{'x-mock-interval-ms'} // 200;
+        my $chunked = $v11;
+        $keep = 0 unless $chunked;    # close-delimited body for HTTP/1.0
+
+        my $resp = status_line(200) . join('', @common)
+            . "Content-Type: text/event-stream\r\n"
+            . "Cache-Control: no-cache\r\n"
+            . ($chunked ? "Transfer-Encoding: chunked\r\n" : '')
+            . ($keep ? '' : "Connection: close\r\n")
+            . "\r\n";
+        send_all($sock, $resp) or return 0;
+        return $keep if $head;
+
+        my $frame = sub {
+            my ($data) = @_;
+            return $chunked ? sprintf("%x\r\n%s\r\n", length $data, $data)
+                            : $data;
+        };
+
+        my $events = $mode eq 'cut' ? 1 : $stream_n;
+        for my $i (0 .. $events - 1) {
+            msleep($interval) if $i > 0;
+            my $ev = 'data: ' . $JSON->encode({
+                id        => $id,
+                object    => 'chat.completion.chunk',
+                served_by => $name,
+                choices   => [{ index => 0,
+                                delta => { content => "tok$i " } }],
+            }) . "\n\n";
+            send_all($sock, $frame->($ev)) or return 0;
+        }
+
+        if ($mode eq 'cut') {
+            # give the event a moment to leave, then drop the connection
+            # without the terminating chunk
+            msleep(50);
+            close $sock;
+            return 0;
+        }
+
+        send_all($sock, $frame->("data: [DONE]\n\n") . ($chunked ? "0\r\n\r\n" : ''))
+            or return 0;
+        return $keep;
+    }
+
+    # plain JSON completion
+    my $model = ($json && defined $json->{model} && !ref $json->{model})
+              ? $json->{model} : $name;
+    my $body = $JSON->encode({
+        id        => $id,
+        object    => 'chat.completion',
+        model     => $model,
+        served_by => $name,
+        choices   => [{
+            index         => 0,
+            message       => { role => 'assistant',
+                               content => "Hello from $name" },
+            finish_reason => 'stop',
+        }],
+        usage => { prompt_tokens => 12, completion_tokens => 5,
+                   total_tokens => 17 },
+        request => {
+            method      => $req->{method},
+            uri         => $req->{uri},
+            headers     => $h,
+            body_length => length $req->{body},
+        },
+    }) . "\n";
+
+    my $resp = status_line(200) . join('', @common)
+        . "Content-Type: application/json\r\n"
+        . "Content-Length: " . length($body) . "\r\n"
+        . ($keep ? ($v11 ? '' : "Connection: keep-alive\r\n")
+                 : "Connection: close\r\n")
+        . "\r\n" . ($head ? '' : $body);
+    send_all($sock, $resp) or return 0;
+    return $keep;
+}
