@@ -19,7 +19,8 @@ PROVE_JOBS ?= 2
 
 CORE_SRCS  := ngx_ai_release_module/ai_release_sha256.c \
               ngx_ai_release_module/ai_release_util.c \
-              ngx_ai_release_module/ai_release_manifest.c
+              ngx_ai_release_module/ai_release_manifest.c \
+              ngx_ai_release_module/ai_release_window.c
 CORE_HDRS  := ngx_ai_release_module/ai_release_core.h
 MOD_SRCS   := $(wildcard ngx_ai_release_module/*.c) \
               $(wildcard ngx_ai_release_module/*.h) config

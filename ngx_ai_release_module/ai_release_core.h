@@ -212,4 +212,129 @@ ai_release_hash_bucket(uint32_t hash)
 }
 
 
+/* outcomes, sliding windows and trip rules (the error budget) */
+
+typedef enum {
+    AI_RELEASE_OK = 0,
+    AI_RELEASE_5XX,
+    AI_RELEASE_CONNECT,
+    AI_RELEASE_TIMEOUT,
+    AI_RELEASE_INVALID,
+    AI_RELEASE_429,
+    AI_RELEASE_SLOW,
+    AI_RELEASE_NCLASSES
+} ai_release_class_e;
+
+/* window counters: one per class, then the total and the counted errors */
+#define AI_RELEASE_CNT_TOTAL        AI_RELEASE_NCLASSES
+#define AI_RELEASE_CNT_ERRORS       (AI_RELEASE_NCLASSES + 1)
+#define AI_RELEASE_NCOUNTERS        (AI_RELEASE_NCLASSES + 2)
+
+#define AI_RELEASE_WINDOW_BUCKETS   20
+#define AI_RELEASE_LATENCY_BUCKETS  16
+
+#define AI_RELEASE_DEFAULT_ERRORS                                            \
+    ((1u << AI_RELEASE_5XX) | (1u << AI_RELEASE_CONNECT)                     \
+     | (1u << AI_RELEASE_TIMEOUT) | (1u << AI_RELEASE_INVALID))
+
+const char *ai_release_class_name(unsigned cls);
+/* returns the class or -1 */
+int ai_release_class_parse(const char *s, size_t len);
+
+/*
+ * A sliding window of AI_RELEASE_WINDOW_BUCKETS buckets.  Every cell packs
+ * the bucket's epoch (now / width) in its high 32 bits and the count in its
+ * low 32 bits, so that adding is one compare-and-swap that also retires a
+ * stale bucket: exact under concurrency (several nginx workers on shared
+ * memory), with no lock.
+ */
+typedef struct {
+    uint64_t        width_ms;
+    uint64_t        cell[AI_RELEASE_WINDOW_BUCKETS][AI_RELEASE_NCOUNTERS];
+} ai_release_window_t;
+
+void ai_release_window_init(ai_release_window_t *w, uint64_t window_ms);
+void ai_release_window_add(ai_release_window_t *w, unsigned counter,
+    uint64_t now_ms);
+void ai_release_window_sum(const ai_release_window_t *w, uint64_t now_ms,
+    uint64_t out[AI_RELEASE_NCOUNTERS]);
+/* the sum of one counter */
+uint64_t ai_release_window_get(const ai_release_window_t *w,
+    unsigned counter, uint64_t now_ms);
+void ai_release_window_reset(ai_release_window_t *w);
+
+/* upper bounds of the latency histogram's buckets, the last is infinite */
+extern const uint64_t  ai_release_latency_bounds_ms[AI_RELEASE_LATENCY_BUCKETS];
+unsigned ai_release_latency_bucket(uint64_t ms);
+
+/* 64-bit atomics on shared memory (compiler builtins) */
+static inline uint64_t
+ai_release_atomic_add(uint64_t *p, uint64_t v)
+{
+    return __atomic_add_fetch(p, v, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t
+ai_release_atomic_load(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void
+ai_release_atomic_store(uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+
+#define AI_RELEASE_MARGIN_OFF       ((unsigned) -1)
+
+typedef struct {
+    unsigned        enabled;          /* "trip off" clears it */
+    unsigned        error_rate;       /* 0.01% steps, 1..10000 */
+    uint64_t        min_requests;
+    uint64_t        window_ms;
+    uint64_t        consecutive;      /* 0: rule off */
+    uint64_t        cooldown_ms;
+    uint64_t        max_cooldown_ms;
+    uint64_t        probes;
+    unsigned        canary_margin;    /* 0.01% steps, or _MARGIN_OFF */
+    unsigned        recover_manual;
+    unsigned        errors_mask;      /* classes that count */
+    uint64_t        slow_ms;          /* 0: no "slow" class */
+} ai_release_trip_conf_t;
+
+typedef enum {
+    AI_RELEASE_TRIP_NONE = 0,
+    AI_RELEASE_TRIP_RATE,
+    AI_RELEASE_TRIP_CONSECUTIVE,
+    AI_RELEASE_TRIP_MARGIN
+} ai_release_trip_e;
+
+void ai_release_trip_defaults(ai_release_trip_conf_t *conf);
+
+/*
+ * One "key=value" parameter of the trip directive (or "off").  Returns 0,
+ * or -1 with a message in err.
+ */
+int ai_release_trip_parse(ai_release_trip_conf_t *conf, const char *arg,
+    size_t len, char *err, size_t errlen);
+
+/* "500ms", "30s", "10m", "1h", "1d" -> milliseconds; 0 or -1 */
+int ai_release_parse_duration(const char *s, size_t len, uint64_t *ms);
+
+/*
+ * Whether a closed breaker trips, given the bundle's window total and
+ * counted errors, its run of consecutive errors and, for a canary, the
+ * stable bundle's window total and errors (stable == NULL otherwise).
+ */
+ai_release_trip_e ai_release_trip_check(const ai_release_trip_conf_t *conf,
+    uint64_t total, uint64_t errors, uint64_t consecutive,
+    const uint64_t *stable);
+
+/* the cooldown after a failed probe: doubled, at most max_cooldown */
+uint64_t ai_release_next_cooldown(const ai_release_trip_conf_t *conf,
+    uint64_t cooldown_ms);
+
+
 #endif /* _AI_RELEASE_CORE_H_INCLUDED_ */

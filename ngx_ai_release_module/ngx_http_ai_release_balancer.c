@@ -5,9 +5,13 @@
  * servers of the bundle chosen for the request through nginx's balancer
  * interface.  Each bundle's upstream (an "upstream" block, or an implicit
  * one for host:port) is resolved at configuration time, so a request costs
- * one pointer dereference, whatever the number of workflows, and keeps
+ * a few pointer dereferences, whatever the number of workflows, and keeps
  * everything the bundle's own balancer does (round robin, keepalive,
  * max_fails).
+ *
+ * Wrapping the bundle balancer's get and free gives the outcome of every
+ * attempt, and lets a failed attempt go once more to the known-good bundle
+ * (failover), with nginx replaying the request body.
  */
 
 
@@ -18,10 +22,38 @@
 #include "ngx_http_ai_release_module.h"
 
 
+/* what failover makes nginx retry on */
+#define NGX_HTTP_AI_RELEASE_FAILOVER_FT                                      \
+    (NGX_HTTP_UPSTREAM_FT_ERROR|NGX_HTTP_UPSTREAM_FT_TIMEOUT                 \
+     |NGX_HTTP_UPSTREAM_FT_INVALID_HEADER|NGX_HTTP_UPSTREAM_FT_HTTP_500      \
+     |NGX_HTTP_UPSTREAM_FT_HTTP_502|NGX_HTTP_UPSTREAM_FT_HTTP_503            \
+     |NGX_HTTP_UPSTREAM_FT_HTTP_504|NGX_HTTP_UPSTREAM_FT_HTTP_429            \
+     |NGX_HTTP_UPSTREAM_FT_NON_IDEMPOTENT)
+
+
 static ngx_int_t ngx_http_ai_release_init_upstream(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_ai_release_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_ai_release_init_target(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_release_get_peer(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_http_ai_release_free_peer(ngx_peer_connection_t *pc,
+    void *data, ngx_uint_t state);
+static ngx_uint_t ngx_http_ai_release_may_fail_over(
+    ngx_http_ai_release_ctx_t *ctx, ngx_uint_t cls);
+static ngx_int_t ngx_http_ai_release_failover(ngx_peer_connection_t *pc,
+    ngx_http_ai_release_ctx_t *ctx);
+static ngx_uint_t ngx_http_ai_release_classify(ngx_peer_connection_t *pc,
+    ngx_http_upstream_t *u);
+static ngx_int_t ngx_http_ai_release_failover_conf(ngx_http_request_t *r);
+#if (NGX_HTTP_SSL)
+static ngx_int_t ngx_http_ai_release_set_session(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_http_ai_release_save_session(ngx_peer_connection_t *pc,
+    void *data);
+#endif
 
 
 ngx_int_t
@@ -95,8 +127,7 @@ static ngx_int_t
 ngx_http_ai_release_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us)
 {
-    ngx_http_ai_release_ctx_t     *ctx;
-    ngx_http_upstream_srv_conf_t  *uscf;
+    ngx_http_ai_release_ctx_t  *ctx;
 
     ctx = ngx_http_ai_release_select(r);
 
@@ -107,7 +138,348 @@ ngx_http_ai_release_init_peer(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    if (ngx_http_ai_release_init_target(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->balanced = 1;
+
+    if (ctx->workflow->failover
+        && ngx_http_ai_release_known_good(ctx->target))
+    {
+        /*
+         * nginx retries a 5xx only while tries > 1: keep one try for the
+         * known-good bundle
+         */
+
+        r->upstream->peer.tries++;
+        ctx->extra_try = 1;
+
+        return ngx_http_ai_release_failover_conf(r);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the target bundle's own balancer, wrapped */
+
+static ngx_int_t
+ngx_http_ai_release_init_target(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx)
+{
+    ngx_http_upstream_t           *u;
+    ngx_http_upstream_srv_conf_t  *uscf;
+
+    u = r->upstream;
     uscf = ctx->target->uscf;
 
-    return uscf->peer.init(r, uscf);
+    /* the round robin balancer reuses a non-NULL peer.data as its own */
+    u->peer.data = NULL;
+
+    if (uscf->peer.init(r, uscf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ctx->data = u->peer.data;
+    ctx->get = u->peer.get;
+    ctx->free = u->peer.free;
+
+    u->peer.data = ctx;
+    u->peer.get = ngx_http_ai_release_get_peer;
+    u->peer.free = ngx_http_ai_release_free_peer;
+
+#if (NGX_HTTP_SSL)
+    ctx->set_session = u->peer.set_session;
+    ctx->save_session = u->peer.save_session;
+
+    if (ctx->set_session) {
+        u->peer.set_session = ngx_http_ai_release_set_session;
+    }
+
+    if (ctx->save_session) {
+        u->peer.save_session = ngx_http_ai_release_save_session;
+    }
+#endif
+
+    return NGX_OK;
 }
+
+
+static ngx_int_t
+ngx_http_ai_release_get_peer(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_ai_release_ctx_t *ctx = data;
+
+    ngx_int_t  rc;
+
+    if (ctx->next) {
+        if (ngx_http_ai_release_failover(pc, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    ctx->start = ngx_current_msec;
+    ctx->timedout = 0;
+
+    rc = ctx->get(pc, ctx->data);
+
+    if (rc == NGX_BUSY) {
+        /* no live server in the bundle's upstream */
+
+        ngx_http_ai_release_record(ctx->request, ctx->target,
+                                   AI_RELEASE_CONNECT, 0, ctx->probe);
+        ctx->probe = 0;
+
+        if (!ngx_http_ai_release_may_fail_over(ctx, AI_RELEASE_CONNECT)) {
+            return rc;
+        }
+
+        if (ngx_http_ai_release_failover(pc, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        ctx->start = ngx_current_msec;
+        rc = ctx->get(pc, ctx->data);
+
+        if (rc == NGX_BUSY) {
+            ngx_http_ai_release_record(ctx->request, ctx->target,
+                                       AI_RELEASE_CONNECT, 0, ctx->probe);
+            ctx->probe = 0;
+            return rc;
+        }
+    }
+
+    if (rc == NGX_OK || rc == NGX_DONE || rc == NGX_AGAIN) {
+        ctx->attempt = 1;
+    }
+
+    return rc;
+}
+
+
+static void
+ngx_http_ai_release_free_peer(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+    ngx_http_ai_release_ctx_t *ctx = data;
+
+    ngx_uint_t            cls;
+    ngx_connection_t     *c;
+    ngx_http_upstream_t  *u;
+
+    if (!ctx->attempt) {
+        ctx->free(pc, ctx->data, state);
+        return;
+    }
+
+    ctx->attempt = 0;
+    u = ctx->request->upstream;
+    c = pc->connection;
+
+    if (c && (c->read->timedout || c->write->timedout)) {
+        ctx->timedout = 1;
+    }
+
+    if (!(state & NGX_PEER_FAILED)) {
+
+        if (state & NGX_PEER_NEXT) {
+            /* 403 or 404 with proxy_next_upstream: an answer, not an error */
+            ngx_http_ai_release_record(ctx->request, ctx->target,
+                                       AI_RELEASE_OK,
+                                       ngx_current_msec - ctx->start,
+                                       ctx->probe);
+            ctx->probe = 0;
+
+        } else {
+            /* the last attempt: its outcome is known in the log phase */
+            ctx->final = 1;
+        }
+
+        ctx->free(pc, ctx->data, state);
+        return;
+    }
+
+    cls = ngx_http_ai_release_classify(pc, u);
+
+    ngx_http_ai_release_record(ctx->request, ctx->target, cls,
+                               ngx_current_msec - ctx->start, ctx->probe);
+    ctx->probe = 0;
+
+    ctx->free(pc, ctx->data, state);
+
+    if (ngx_http_ai_release_may_fail_over(ctx, cls)) {
+        /* one more attempt, at the known-good bundle */
+        pc->tries = 1;
+        ctx->extra_try = 0;
+
+    } else if (ctx->extra_try) {
+        /* the try kept for failover is not needed */
+        if (pc->tries) {
+            pc->tries--;
+        }
+
+        ctx->extra_try = 0;
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_ai_release_may_fail_over(ngx_http_ai_release_ctx_t *ctx,
+    ngx_uint_t cls)
+{
+    ngx_http_ai_release_target_t  *next;
+
+    if (!ctx->workflow->failover
+        || ctx->failed
+        || !((ctx->workflow->trip.errors_mask >> cls) & 1))
+    {
+        return 0;
+    }
+
+    next = ngx_http_ai_release_known_good(ctx->target);
+
+    if (next == NULL) {
+        return 0;
+    }
+
+    ctx->failed = ctx->target;
+    ctx->next = next;
+
+    return 1;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_release_classify(ngx_peer_connection_t *pc, ngx_http_upstream_t *u)
+{
+    ngx_uint_t  status;
+
+    if (pc->connection
+        && (pc->connection->read->timedout || pc->connection->write->timedout))
+    {
+        return AI_RELEASE_TIMEOUT;
+    }
+
+    status = u->headers_in.status_n;
+
+    if (status == 500 || status == 502 || status == 503 || status == 504) {
+        return AI_RELEASE_5XX;
+    }
+
+    if (status == 429) {
+        return AI_RELEASE_429;
+    }
+
+    if (status == 0 && u->buffer.start && u->buffer.last > u->buffer.start) {
+        /* bytes came, but no valid status line and header */
+        return AI_RELEASE_INVALID;
+    }
+
+    return AI_RELEASE_CONNECT;
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_failover(ngx_peer_connection_t *pc,
+    ngx_http_ai_release_ctx_t *ctx)
+{
+    ngx_http_request_t            *r;
+    ngx_http_upstream_t           *u;
+    ngx_http_ai_release_target_t  *from, *to;
+
+    r = ctx->request;
+    u = r->upstream;
+    from = ctx->target;
+
+    to = ngx_http_ai_release_route(ctx, ctx->next);
+
+    ctx->next = NULL;
+    ctx->target = to;
+    ctx->reason = NGX_HTTP_AI_RELEASE_REASON_FAILOVER;
+
+    ngx_log_error(NGX_LOG_INFO, pc->log, 0,
+                  "ai_release: workflow \"%V\" bundle \"%V\" failed, request "
+                  "fails over to %V \"%V\"", &ctx->workflow->name, &from->id,
+                  &ngx_http_ai_release_variant_names[to->variant], &to->id);
+
+    if (ngx_http_ai_release_init_target(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* exactly one attempt at the known-good bundle */
+
+    pc->tries = 1;
+
+    if (ngx_http_ai_release_switch_headers(r, from, to) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* build the request again: headers and variables of the new bundle */
+
+    u->request_bufs = r->request_body ? r->request_body->bufs : NULL;
+
+    if (u->create_request(r) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Failover needs nginx to try again on the errors that count; the
+ * location's upstream settings are copied once per worker with those
+ * conditions added.
+ */
+
+static ngx_int_t
+ngx_http_ai_release_failover_conf(ngx_http_request_t *r)
+{
+    ngx_http_upstream_t             *u;
+    ngx_http_upstream_conf_t        *ucf;
+    ngx_http_ai_release_loc_conf_t  *alcf;
+
+    u = r->upstream;
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_release_module);
+
+    if (alcf->ucf_orig != u->conf) {
+        ucf = ngx_palloc(ngx_cycle->pool, sizeof(ngx_http_upstream_conf_t));
+        if (ucf == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ucf, u->conf, sizeof(ngx_http_upstream_conf_t));
+
+        ucf->next_upstream |= NGX_HTTP_AI_RELEASE_FAILOVER_FT;
+
+        alcf->ucf_orig = u->conf;
+        alcf->ucf_failover = ucf;
+    }
+
+    u->conf = alcf->ucf_failover;
+
+    return NGX_OK;
+}
+
+
+#if (NGX_HTTP_SSL)
+
+static ngx_int_t
+ngx_http_ai_release_set_session(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_ai_release_ctx_t *ctx = data;
+
+    return ctx->set_session(pc, ctx->data);
+}
+
+
+static void
+ngx_http_ai_release_save_session(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_ai_release_ctx_t *ctx = data;
+
+    ctx->save_session(pc, ctx->data);
+}
+
+#endif

@@ -44,6 +44,13 @@ static ngx_command_t  ngx_http_ai_release_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ai_release_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_ai_release_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_release_workflow"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
       ngx_http_ai_release_workflow_block,
@@ -186,6 +193,10 @@ ngx_http_ai_release_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_ai_release_main_conf_t  *amcf = conf;
 
     if (ngx_http_ai_release_init_workflows(cf, amcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ai_release_init_zone_conf(cf, amcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

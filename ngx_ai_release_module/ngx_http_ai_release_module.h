@@ -25,11 +25,64 @@
 #define NGX_HTTP_AI_RELEASE_CANARY        1
 #define NGX_HTTP_AI_RELEASE_FALLBACK      2
 
-#define NGX_HTTP_AI_RELEASE_REASON_WEIGHT 0
-#define NGX_HTTP_AI_RELEASE_REASON_STICKY 1
+#define NGX_HTTP_AI_RELEASE_REASON_WEIGHT   0
+#define NGX_HTTP_AI_RELEASE_REASON_STICKY   1
+#define NGX_HTTP_AI_RELEASE_REASON_TRIPPED  2
+#define NGX_HTTP_AI_RELEASE_REASON_PROBE    3
+#define NGX_HTTP_AI_RELEASE_REASON_FAILOVER 4
+
+/* breaker states */
+#define NGX_HTTP_AI_RELEASE_CLOSED        0
+#define NGX_HTTP_AI_RELEASE_OPEN          1
+#define NGX_HTTP_AI_RELEASE_HALF_OPEN     2
+
+#define NGX_HTTP_AI_RELEASE_ZONE_NAME     "ai_release"
 
 
 typedef struct ngx_http_ai_release_workflow_s  ngx_http_ai_release_workflow_t;
+
+
+/*
+ * The error budget of one (workflow, bundle digest) in shared memory.
+ * Counters change with atomic operations only; the breaker fields change
+ * under the zone's mutex and are read without it.
+ */
+typedef struct {
+    ai_release_window_t              window;
+    uint64_t                         total[AI_RELEASE_NCLASSES];
+    uint64_t                         latency[AI_RELEASE_LATENCY_BUCKETS];
+    uint64_t                         latency_sum_ms;
+    uint64_t                         consecutive;
+
+    uint64_t                         state;
+    uint64_t                         since_ms;      /* ngx_current_msec */
+    uint64_t                         since_sec;     /* wall clock */
+    uint64_t                         cooldown_ms;
+    uint64_t                         closed_ms;
+    uint64_t                         trips;
+    uint64_t                         last_reason;
+    uint64_t                         probes_admitted;
+    uint64_t                         probes_ok;
+} ngx_http_ai_release_slot_t;
+
+
+typedef struct {
+    ngx_rbtree_node_t                node;
+    ngx_http_ai_release_slot_t       slot;
+    ngx_uint_t                       generation;
+    u_char                           digest[AI_RELEASE_SHA256_LEN];
+    u_short                          len;
+    u_char                           name[NGX_HTTP_AI_RELEASE_NAME_MAX];
+} ngx_http_ai_release_node_t;
+
+
+typedef struct {
+    ngx_rbtree_t                     rbtree;
+    ngx_rbtree_node_t                sentinel;
+    ngx_uint_t                       generation;
+    ngx_uint_t                       nslots;
+    time_t                           reloaded;
+} ngx_http_ai_release_shctx_t;
 
 
 typedef struct {
@@ -58,6 +111,8 @@ typedef struct {
 
     ngx_http_ai_release_header_t    *headers;
     ngx_uint_t                       nheaders;
+
+    ngx_http_ai_release_slot_t      *slot;        /* set by init_zone */
 } ngx_http_ai_release_target_t;
 
 
@@ -73,6 +128,9 @@ struct ngx_http_ai_release_workflow_s {
     ngx_array_t                      canaries;    /* of target */
     ngx_uint_t                       canary_total;
 
+    ai_release_trip_conf_t           trip;
+    ngx_flag_t                       failover;
+
     u_char                          *file_name;
     ngx_uint_t                       line;
 };
@@ -84,6 +142,14 @@ typedef struct {
     ngx_hash_keys_arrays_t          *workflow_keys;
     ngx_hash_t                       workflow_hash;
     ngx_http_upstream_srv_conf_t    *balancer;
+
+    ngx_str_t                        zone_name;
+    size_t                           zone_size;
+    ngx_uint_t                       nslots;
+    ngx_shm_zone_t                  *shm_zone;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_ai_release_shctx_t     *sh;
+    ngx_log_t                       *log;
 } ngx_http_ai_release_main_conf_t;
 
 
@@ -93,14 +159,39 @@ typedef struct {
     ngx_flag_t                       response_header;
     u_char                          *file_name;
     ngx_uint_t                       line;
+
+    /* failover: the location's upstream conf with the retry conditions */
+    ngx_http_upstream_conf_t        *ucf_orig;
+    ngx_http_upstream_conf_t        *ucf_failover;
 } ngx_http_ai_release_loc_conf_t;
 
 
 typedef struct {
     ngx_http_ai_release_workflow_t  *workflow;
-    ngx_http_ai_release_target_t    *target;
+    ngx_http_ai_release_target_t    *target;      /* serving */
+    ngx_http_ai_release_target_t    *failed;      /* failed over from */
+    ngx_http_ai_release_target_t    *next;        /* failover pending */
     ngx_uint_t                       reason;
+    ngx_http_request_t              *request;
+
+    /* the bundle upstream's own balancer */
+    void                            *data;
+    ngx_event_get_peer_pt            get;
+    ngx_event_free_peer_pt           free;
+#if (NGX_HTTP_SSL)
+    ngx_event_set_peer_session_pt    set_session;
+    ngx_event_save_peer_session_pt   save_session;
+#endif
+
+    ngx_msec_t                       start;
+
     unsigned                         headers_set:1;
+    unsigned                         probe:1;
+    unsigned                         balanced:1;
+    unsigned                         attempt:1;     /* not yet recorded */
+    unsigned                         final:1;       /* for the log phase */
+    unsigned                         timedout:1;
+    unsigned                         extra_try:1;
 } ngx_http_ai_release_ctx_t;
 
 
@@ -114,6 +205,25 @@ ngx_int_t ngx_http_ai_release_init_workflows(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf);
 
 ngx_http_ai_release_ctx_t *ngx_http_ai_release_select(ngx_http_request_t *r);
+ngx_int_t ngx_http_ai_release_set_headers(ngx_http_request_t *r,
+    ngx_http_ai_release_target_t *t);
+ngx_int_t ngx_http_ai_release_switch_headers(ngx_http_request_t *r,
+    ngx_http_ai_release_target_t *from, ngx_http_ai_release_target_t *to);
+
+ngx_int_t ngx_http_ai_release_init_zone_conf(ngx_conf_t *cf,
+    ngx_http_ai_release_main_conf_t *amcf);
+char *ngx_http_ai_release_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+ngx_http_ai_release_target_t *ngx_http_ai_release_route(
+    ngx_http_ai_release_ctx_t *ctx, ngx_http_ai_release_target_t *t);
+ngx_http_ai_release_target_t *ngx_http_ai_release_known_good(
+    ngx_http_ai_release_target_t *t);
+void ngx_http_ai_release_record(ngx_http_request_t *r,
+    ngx_http_ai_release_target_t *t, ngx_uint_t cls, ngx_msec_t latency,
+    ngx_uint_t probe);
+void ngx_http_ai_release_release_probe(ngx_http_ai_release_target_t *t);
+extern ngx_str_t  ngx_http_ai_release_state_names[];
 ngx_int_t ngx_http_ai_release_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_release_init_request_handlers(ngx_conf_t *cf);
 

@@ -21,17 +21,28 @@
 #define NGX_HTTP_AI_RELEASE_VAR_VARIANT   3
 #define NGX_HTTP_AI_RELEASE_VAR_UPSTREAM  4
 #define NGX_HTTP_AI_RELEASE_VAR_MODEL     5
+#define NGX_HTTP_AI_RELEASE_VAR_STATE     6
+#define NGX_HTTP_AI_RELEASE_VAR_REASON    7
+#define NGX_HTTP_AI_RELEASE_VAR_FAILOVER  8
 
 
 static ngx_int_t ngx_http_ai_release_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_ai_release_set_headers(ngx_http_request_t *r,
-    ngx_http_ai_release_target_t *t);
+static ngx_int_t ngx_http_ai_release_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_release_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_release_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+
+
+static ngx_str_t  ngx_http_ai_release_reason_names[] = {
+    ngx_string("weight"),
+    ngx_string("sticky"),
+    ngx_string("tripped"),
+    ngx_string("probe"),
+    ngx_string("failover")
+};
 
 
 static ngx_http_variable_t  ngx_http_ai_release_vars[] = {
@@ -58,6 +69,18 @@ static ngx_http_variable_t  ngx_http_ai_release_vars[] = {
 
     { ngx_string("ai_release_model"), NULL,
       ngx_http_ai_release_variable, NGX_HTTP_AI_RELEASE_VAR_MODEL,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_release_state"), NULL,
+      ngx_http_ai_release_variable, NGX_HTTP_AI_RELEASE_VAR_STATE,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_release_reason"), NULL,
+      ngx_http_ai_release_variable, NGX_HTTP_AI_RELEASE_VAR_REASON,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("ai_release_failover"), NULL,
+      ngx_http_ai_release_variable, NGX_HTTP_AI_RELEASE_VAR_FAILOVER,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -92,6 +115,7 @@ ngx_http_ai_release_select(ngx_http_request_t *r)
     }
 
     ctx->workflow = wf;
+    ctx->request = r;
     ctx->reason = NGX_HTTP_AI_RELEASE_REASON_WEIGHT;
 
     key.len = 0;
@@ -130,6 +154,10 @@ ngx_http_ai_release_select(ngx_http_request_t *r)
                 break;
             }
         }
+    }
+
+    if (t->slot) {
+        t = ngx_http_ai_release_route(ctx, t);
     }
 
     ctx->target = t;
@@ -179,7 +207,7 @@ ngx_http_ai_release_handler(ngx_http_request_t *r)
  * client cannot send the upstream a value the bundle is meant to decide.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ai_release_set_headers(ngx_http_request_t *r,
     ngx_http_ai_release_target_t *t)
 {
@@ -234,6 +262,173 @@ ngx_http_ai_release_set_headers(ngx_http_request_t *r,
         h->next = NULL;
 #endif
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Failover to another bundle: the headers of the bundle that failed leave
+ * the request, the new bundle's take their place.  Rare, so the list is
+ * simply copied.
+ */
+
+ngx_int_t
+ngx_http_ai_release_switch_headers(ngx_http_request_t *r,
+    ngx_http_ai_release_target_t *from, ngx_http_ai_release_target_t *to)
+{
+    ngx_uint_t        i, j, drop;
+    ngx_list_t        headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *header, *h;
+
+    if (from->nheaders) {
+        if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        part = &r->headers_in.headers.part;
+        header = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                header = part->elts;
+                i = 0;
+            }
+
+            drop = 0;
+
+            for (j = 0; j < from->nheaders; j++) {
+                if (header[i].key.len == from->headers[j].key.len
+                    && ngx_strncmp(header[i].lowcase_key,
+                                   from->headers[j].lowcase_key,
+                                   header[i].key.len)
+                       == 0)
+                {
+                    drop = 1;
+                    break;
+                }
+            }
+
+            if (drop) {
+                continue;
+            }
+
+            h = ngx_list_push(&headers);
+            if (h == NULL) {
+                return NGX_ERROR;
+            }
+
+            *h = header[i];
+        }
+
+        r->headers_in.headers = headers;
+    }
+
+    return ngx_http_ai_release_set_headers(r, to);
+}
+
+
+/*
+ * The outcome of the request's last upstream attempt, known only now: a
+ * streamed answer may have been cut short after its header.
+ */
+
+static ngx_int_t
+ngx_http_ai_release_log_handler(ngx_http_request_t *r)
+{
+    ngx_uint_t                       cls, status;
+    ngx_msec_t                       latency, header_time;
+    ngx_http_upstream_t             *u;
+    ngx_http_upstream_state_t       *state;
+    ngx_http_ai_release_ctx_t       *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
+
+    if (ctx == NULL || ctx->target->slot == NULL) {
+        return NGX_OK;
+    }
+
+    u = r->upstream;
+
+    if (ctx->balanced && !ctx->final) {
+        /* every attempt was recorded already, or none was made */
+        if (ctx->probe) {
+            ngx_http_ai_release_release_probe(ctx->target);
+        }
+
+        return NGX_OK;
+    }
+
+    if (u == NULL || r->upstream_states == NULL
+        || r->upstream_states->nelts == 0)
+    {
+        /* nginx answered by itself */
+        if (ctx->probe) {
+            ngx_http_ai_release_release_probe(ctx->target);
+        }
+
+        return NGX_OK;
+    }
+
+    state = r->upstream_states->elts;
+    state = &state[r->upstream_states->nelts - 1];
+
+    if (r->connection->error || r->headers_out.status == 499) {
+        /* the client went away: no verdict on the bundle */
+        if (ctx->probe) {
+            ngx_http_ai_release_release_probe(ctx->target);
+        }
+
+        return NGX_OK;
+    }
+
+    status = state->status;
+    header_time = state->header_time;
+    latency = state->response_time;
+
+    if (latency == (ngx_msec_t) -1) {
+        latency = ngx_current_msec - ctx->start;
+    }
+
+    if (header_time == (ngx_msec_t) -1) {
+        /* no header came: nginx made the status up */
+        cls = (status == NGX_HTTP_GATEWAY_TIME_OUT || ctx->timedout)
+              ? AI_RELEASE_TIMEOUT : AI_RELEASE_CONNECT;
+
+    } else if (status == 500 || status == 502 || status == 503
+               || status == 504)
+    {
+        cls = AI_RELEASE_5XX;
+
+    } else if (status == 429) {
+        cls = AI_RELEASE_429;
+
+    } else if (!r->request_complete) {
+        /* cut short after the header: a broken stream */
+        cls = ctx->timedout ? AI_RELEASE_TIMEOUT : AI_RELEASE_CONNECT;
+
+    } else if (ctx->workflow->trip.slow_ms
+               && header_time >= ctx->workflow->trip.slow_ms)
+    {
+        cls = AI_RELEASE_SLOW;
+
+    } else {
+        cls = AI_RELEASE_OK;
+    }
+
+    ctx->final = 0;
+
+    ngx_http_ai_release_record(r, ctx->target, cls, latency, ctx->probe);
+    ctx->probe = 0;
 
     return NGX_OK;
 }
@@ -314,8 +509,31 @@ ngx_http_ai_release_variable(ngx_http_request_t *r,
         s = &t->upstream;
         break;
 
-    default: /* NGX_HTTP_AI_RELEASE_VAR_MODEL */
+    case NGX_HTTP_AI_RELEASE_VAR_MODEL:
         s = &t->model;
+        break;
+
+    case NGX_HTTP_AI_RELEASE_VAR_STATE:
+        if (t->slot == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        s = &ngx_http_ai_release_state_names[
+                ai_release_atomic_load(&t->slot->state)];
+        break;
+
+    case NGX_HTTP_AI_RELEASE_VAR_REASON:
+        s = &ngx_http_ai_release_reason_names[ctx->reason];
+        break;
+
+    default: /* NGX_HTTP_AI_RELEASE_VAR_FAILOVER */
+        if (ctx->failed == NULL) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        s = &ctx->failed->id;
         break;
     }
 
@@ -362,6 +580,13 @@ ngx_http_ai_release_init_request_handlers(ngx_conf_t *cf)
     }
 
     *h = ngx_http_ai_release_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_ai_release_log_handler;
 
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_ai_release_header_filter;

@@ -19,6 +19,10 @@ static char *ngx_http_ai_release_workflow(ngx_conf_t *cf, ngx_command_t *dummy,
 static ngx_http_ai_release_target_t *ngx_http_ai_release_target(
     ngx_conf_t *cf, ngx_http_ai_release_workflow_t *wf, ngx_str_t *id,
     ngx_uint_t variant, ngx_http_ai_release_target_t *t);
+static char *ngx_http_ai_release_trip_directive(ngx_conf_t *cf,
+    ngx_http_ai_release_workflow_t *wf);
+static char *ngx_http_ai_release_errors_directive(ngx_conf_t *cf,
+    ngx_http_ai_release_workflow_t *wf);
 static ngx_int_t ngx_http_ai_release_target_used(
     ngx_http_ai_release_workflow_t *wf, ai_release_bundle_t *bundle);
 
@@ -59,6 +63,9 @@ ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
     wf->file_name = cf->conf_file->file.name.data;
     wf->line = cf->conf_file->line;
 
+    ai_release_trip_defaults(&wf->trip);
+    wf->failover = NGX_CONF_UNSET;
+
     if (ngx_array_init(&wf->canaries, cf->pool, 2,
                        sizeof(ngx_http_ai_release_target_t))
         != NGX_OK)
@@ -96,6 +103,14 @@ ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (rv != NGX_CONF_OK) {
         return rv;
+    }
+
+    if (wf->failover == NGX_CONF_UNSET) {
+        wf->failover = 0;
+    }
+
+    if (wf->trip.max_cooldown_ms < wf->trip.cooldown_ms) {
+        wf->trip.max_cooldown_ms = wf->trip.cooldown_ms;
     }
 
     if (wf->stable == NULL) {
@@ -234,6 +249,48 @@ ngx_http_ai_release_workflow(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
         return NGX_CONF_OK;
     }
 
+    if (value[0].len == 4
+        && ngx_strncmp(value[0].data, "trip", 4) == 0)
+    {
+        return ngx_http_ai_release_trip_directive(cf, wf);
+    }
+
+    if (value[0].len == 6
+        && ngx_strncmp(value[0].data, "errors", 6) == 0)
+    {
+        return ngx_http_ai_release_errors_directive(cf, wf);
+    }
+
+    if (value[0].len == 8
+        && ngx_strncmp(value[0].data, "failover", 8) == 0)
+    {
+        if (cf->args->nelts != 2) {
+            goto invalid_args;
+        }
+
+        if (wf->failover != NGX_CONF_UNSET) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate \"failover\" in workflow \"%V\"",
+                               &wf->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_strcmp(value[1].data, "on") == 0) {
+            wf->failover = 1;
+
+        } else if (ngx_strcmp(value[1].data, "off") == 0) {
+            wf->failover = 0;
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid value \"%V\" in \"failover\", it "
+                               "must be \"on\" or \"off\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        return NGX_CONF_OK;
+    }
+
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "unknown directive \"%V\" in ai_release_workflow "
                        "\"%V\"", &value[0], &wf->name);
@@ -366,6 +423,104 @@ ngx_http_ai_release_target(ngx_conf_t *cf, ngx_http_ai_release_workflow_t *wf,
     }
 
     return t;
+}
+
+
+/*
+ * trip error_rate=20% min_requests=20 window=60s consecutive=5 cooldown=30s
+ *      max_cooldown=10m probes=5 canary_margin=5% recover=auto;
+ */
+
+static char *
+ngx_http_ai_release_trip_directive(ngx_conf_t *cf,
+    ngx_http_ai_release_workflow_t *wf)
+{
+    char         err[256];
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts < 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"trip\" of workflow \"%V\" needs parameters",
+                           &wf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (ai_release_trip_parse(&wf->trip, (char *) value[i].data,
+                                  value[i].len, err, sizeof(err))
+            != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in \"trip\" of workflow \"%V\"", err,
+                               &wf->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* errors 5xx connect timeout invalid 429 slow=20s; */
+
+static char *
+ngx_http_ai_release_errors_directive(ngx_conf_t *cf,
+    ngx_http_ai_release_workflow_t *wf)
+{
+    int          cls;
+    uint64_t     ms;
+    unsigned     mask;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+    mask = 0;
+
+    if (cf->args->nelts < 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"errors\" of workflow \"%V\" needs at least "
+                           "one class", &wf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len > 5 && ngx_strncmp(value[i].data, "slow=", 5) == 0) {
+            if (ai_release_parse_duration((char *) value[i].data + 5,
+                                          value[i].len - 5, &ms)
+                != 0 || ms == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\" in \"errors\" of "
+                                   "workflow \"%V\"", &value[i], &wf->name);
+                return NGX_CONF_ERROR;
+            }
+
+            wf->trip.slow_ms = ms;
+            mask |= 1u << AI_RELEASE_SLOW;
+            continue;
+        }
+
+        cls = ai_release_class_parse((char *) value[i].data, value[i].len);
+
+        if (cls <= AI_RELEASE_OK || cls == AI_RELEASE_SLOW) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown error class \"%V\" in \"errors\" of "
+                               "workflow \"%V\": use 5xx, connect, timeout, "
+                               "invalid, 429 or slow=TIME", &value[i],
+                               &wf->name);
+            return NGX_CONF_ERROR;
+        }
+
+        mask |= 1u << cls;
+    }
+
+    wf->trip.errors_mask = mask;
+
+    return NGX_CONF_OK;
 }
 
 

@@ -1,0 +1,510 @@
+/*
+ * Copyright (C) ngx_ai_release authors
+ *
+ * The breaker of each slot: closed, open (tripped) and half-open (probed).
+ * Requests read the state without a lock and count with atomic operations;
+ * the zone's mutex is taken only for a state change, which the worker that
+ * makes it logs, once.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_ai_release_module.h"
+
+
+#define NGX_HTTP_AI_RELEASE_DENY   0
+#define NGX_HTTP_AI_RELEASE_ADMIT  1
+#define NGX_HTTP_AI_RELEASE_PROBE  2
+
+
+static ngx_uint_t ngx_http_ai_release_admit(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log);
+static void ngx_http_ai_release_trip(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log, ai_release_trip_e why, uint64_t total, uint64_t errors,
+    uint64_t *stable);
+static void ngx_http_ai_release_probe_done(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log, ngx_uint_t cls, ngx_uint_t failed);
+static void ngx_http_ai_release_log_change(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log, ngx_uint_t from, ngx_uint_t to, u_char *why);
+static u_char *ngx_http_ai_release_rate(u_char *p, u_char *last,
+    uint64_t errors, uint64_t total);
+static ngx_uint_t ngx_http_ai_release_serving(ngx_http_ai_release_target_t *t);
+
+
+ngx_str_t  ngx_http_ai_release_state_names[] = {
+    ngx_string("closed"),
+    ngx_string("open"),
+    ngx_string("half-open")
+};
+
+
+static ngx_http_ai_release_main_conf_t *
+ngx_http_ai_release_amcf(void)
+{
+    return ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_ai_release_module);
+}
+
+
+/*
+ * Where a request goes, given the bundle its weight or sticky key chose:
+ * that bundle if its breaker lets it through, else the known-good path
+ * (stable for a canary, the fallback for stable), else stable anyway.
+ */
+
+ngx_http_ai_release_target_t *
+ngx_http_ai_release_route(ngx_http_ai_release_ctx_t *ctx,
+    ngx_http_ai_release_target_t *t)
+{
+    ngx_log_t                       *log;
+    ngx_uint_t                       a;
+    ngx_http_ai_release_workflow_t  *wf;
+
+    log = ctx->request->connection->log;
+    wf = t->workflow;
+
+    a = ngx_http_ai_release_admit(t, log);
+
+    if (a != NGX_HTTP_AI_RELEASE_DENY) {
+        goto found;
+    }
+
+    ctx->reason = NGX_HTTP_AI_RELEASE_REASON_TRIPPED;
+
+    if (t->variant == NGX_HTTP_AI_RELEASE_CANARY
+        || t->variant == NGX_HTTP_AI_RELEASE_FALLBACK)
+    {
+        t = wf->stable;
+        a = ngx_http_ai_release_admit(t, log);
+
+        if (a != NGX_HTTP_AI_RELEASE_DENY) {
+            goto found;
+        }
+    }
+
+    if (wf->fallback) {
+        a = ngx_http_ai_release_admit(wf->fallback, log);
+
+        if (a != NGX_HTTP_AI_RELEASE_DENY) {
+            t = wf->fallback;
+            goto found;
+        }
+    }
+
+    /* no healthy path left: never black-hole a workflow */
+
+    return wf->stable;
+
+found:
+
+    if (a == NGX_HTTP_AI_RELEASE_PROBE) {
+        ctx->probe = 1;
+        ctx->reason = NGX_HTTP_AI_RELEASE_REASON_PROBE;
+    }
+
+    return t;
+}
+
+
+ngx_http_ai_release_target_t *
+ngx_http_ai_release_known_good(ngx_http_ai_release_target_t *t)
+{
+    ngx_http_ai_release_workflow_t  *wf;
+
+    wf = t->workflow;
+
+    switch (t->variant) {
+
+    case NGX_HTTP_AI_RELEASE_CANARY:
+        return wf->stable;
+
+    case NGX_HTTP_AI_RELEASE_STABLE:
+        return wf->fallback;
+
+    default:
+        return NULL;
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_ai_release_admit(ngx_http_ai_release_target_t *t, ngx_log_t *log)
+{
+    uint64_t                          state, now;
+    ngx_http_ai_release_slot_t       *slot;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    slot = t->slot;
+    state = ai_release_atomic_load(&slot->state);
+
+    if (state == NGX_HTTP_AI_RELEASE_CLOSED) {
+        return NGX_HTTP_AI_RELEASE_ADMIT;
+    }
+
+    if (state == NGX_HTTP_AI_RELEASE_OPEN) {
+
+        if (t->workflow->trip.recover_manual) {
+            return NGX_HTTP_AI_RELEASE_DENY;
+        }
+
+        now = ngx_current_msec;
+
+        if (now - ai_release_atomic_load(&slot->since_ms)
+            < ai_release_atomic_load(&slot->cooldown_ms))
+        {
+            return NGX_HTTP_AI_RELEASE_DENY;
+        }
+
+        amcf = ngx_http_ai_release_amcf();
+
+        ngx_shmtx_lock(&amcf->shpool->mutex);
+
+        if (slot->state == NGX_HTTP_AI_RELEASE_OPEN
+            && now - slot->since_ms >= slot->cooldown_ms)
+        {
+            slot->probes_admitted = 0;
+            slot->probes_ok = 0;
+            slot->since_ms = now;
+            slot->since_sec = ngx_time();
+            ai_release_atomic_store(&slot->state,
+                                    NGX_HTTP_AI_RELEASE_HALF_OPEN);
+
+            ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+            ngx_http_ai_release_log_change(t, log, NGX_HTTP_AI_RELEASE_OPEN,
+                                           NGX_HTTP_AI_RELEASE_HALF_OPEN,
+                                           (u_char *) "cooldown over, "
+                                           "probing");
+        } else {
+            ngx_shmtx_unlock(&amcf->shpool->mutex);
+        }
+
+        state = ai_release_atomic_load(&slot->state);
+
+        if (state != NGX_HTTP_AI_RELEASE_HALF_OPEN) {
+            return state == NGX_HTTP_AI_RELEASE_CLOSED
+                   ? NGX_HTTP_AI_RELEASE_ADMIT : NGX_HTTP_AI_RELEASE_DENY;
+        }
+    }
+
+    /* half-open: exactly "probes" requests across all workers */
+
+    if (ai_release_atomic_add(&slot->probes_admitted, 1)
+        <= t->workflow->trip.probes)
+    {
+        return NGX_HTTP_AI_RELEASE_PROBE;
+    }
+
+    return NGX_HTTP_AI_RELEASE_DENY;
+}
+
+
+void
+ngx_http_ai_release_release_probe(ngx_http_ai_release_target_t *t)
+{
+    /* a probe that ended without a verdict (the client went away) */
+
+    __atomic_sub_fetch(&t->slot->probes_admitted, 1, __ATOMIC_RELAXED);
+}
+
+
+void
+ngx_http_ai_release_record(ngx_http_request_t *r,
+    ngx_http_ai_release_target_t *t, ngx_uint_t cls, ngx_msec_t latency,
+    ngx_uint_t probe)
+{
+    uint64_t                         now, consecutive, w[AI_RELEASE_NCOUNTERS];
+    uint64_t                         sw[2], *stable;
+    ngx_uint_t                       counted;
+    ai_release_trip_e                why;
+    ngx_http_ai_release_slot_t      *slot, *ss;
+    ngx_http_ai_release_workflow_t  *wf;
+
+    wf = t->workflow;
+    slot = t->slot;
+    now = ngx_current_msec;
+
+    counted = (wf->trip.errors_mask >> cls) & 1;
+
+    ai_release_window_add(&slot->window, (unsigned) cls, now);
+    ai_release_window_add(&slot->window, AI_RELEASE_CNT_TOTAL, now);
+    ai_release_atomic_add(&slot->total[cls], 1);
+    ai_release_atomic_add(&slot->latency[ai_release_latency_bucket(latency)],
+                          1);
+    ai_release_atomic_add(&slot->latency_sum_ms, latency);
+
+    if (counted) {
+        ai_release_window_add(&slot->window, AI_RELEASE_CNT_ERRORS, now);
+        consecutive = ai_release_atomic_add(&slot->consecutive, 1);
+
+    } else {
+        consecutive = 0;
+
+        if (ai_release_atomic_load(&slot->consecutive)) {
+            ai_release_atomic_store(&slot->consecutive, 0);
+        }
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "ai_release: \"%V\" outcome %s latency %M probe %ui",
+                   &t->id, ai_release_class_name(cls), latency, probe);
+
+    if (probe) {
+        ngx_http_ai_release_probe_done(t, r->connection->log, cls, counted);
+        return;
+    }
+
+    if (!counted
+        || ai_release_atomic_load(&slot->state) != NGX_HTTP_AI_RELEASE_CLOSED)
+    {
+        return;
+    }
+
+    ai_release_window_sum(&slot->window, now, w);
+
+    stable = NULL;
+
+    if (t->variant == NGX_HTTP_AI_RELEASE_CANARY) {
+        ss = wf->stable->slot;
+        sw[0] = ai_release_window_get(&ss->window, AI_RELEASE_CNT_TOTAL, now);
+        sw[1] = ai_release_window_get(&ss->window, AI_RELEASE_CNT_ERRORS, now);
+        stable = sw;
+    }
+
+    why = ai_release_trip_check(&wf->trip, w[AI_RELEASE_CNT_TOTAL],
+                                w[AI_RELEASE_CNT_ERRORS], consecutive, stable);
+
+    if (why != AI_RELEASE_TRIP_NONE) {
+        ngx_http_ai_release_trip(t, r->connection->log, why,
+                                 w[AI_RELEASE_CNT_TOTAL],
+                                 w[AI_RELEASE_CNT_ERRORS], stable);
+    }
+}
+
+
+static void
+ngx_http_ai_release_trip(ngx_http_ai_release_target_t *t, ngx_log_t *log,
+    ai_release_trip_e why, uint64_t total, uint64_t errors, uint64_t *stable)
+{
+    u_char                           *p, *last, buf[256];
+    uint64_t                          now;
+    ngx_http_ai_release_slot_t       *slot;
+    ai_release_trip_conf_t           *conf;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    slot = t->slot;
+    conf = &t->workflow->trip;
+    amcf = ngx_http_ai_release_amcf();
+    now = ngx_current_msec;
+
+    ngx_shmtx_lock(&amcf->shpool->mutex);
+
+    if (slot->state != NGX_HTTP_AI_RELEASE_CLOSED) {
+        ngx_shmtx_unlock(&amcf->shpool->mutex);
+        return;
+    }
+
+    /* repeated trips grow the cooldown; a long healthy period resets it */
+
+    if (slot->cooldown_ms == 0 || slot->trips == 0
+        || now - slot->closed_ms >= conf->max_cooldown_ms)
+    {
+        slot->cooldown_ms = conf->cooldown_ms;
+
+    } else {
+        slot->cooldown_ms = ai_release_next_cooldown(conf, slot->cooldown_ms);
+    }
+
+    slot->trips++;
+    slot->last_reason = why;
+    slot->since_ms = now;
+    slot->since_sec = ngx_time();
+    ai_release_atomic_store(&slot->state, NGX_HTTP_AI_RELEASE_OPEN);
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+    p = buf;
+    last = buf + sizeof(buf) - 1;
+
+    switch (why) {
+
+    case AI_RELEASE_TRIP_CONSECUTIVE:
+        p = ngx_slprintf(p, last, "%uL errors in a row", conf->consecutive);
+        break;
+
+    case AI_RELEASE_TRIP_MARGIN:
+        p = ngx_slprintf(p, last, "error rate ");
+        p = ngx_http_ai_release_rate(p, last, errors, total);
+        p = ngx_slprintf(p, last, " exceeds stable's ");
+        p = ngx_http_ai_release_rate(p, last, stable[1], stable[0]);
+        p = ngx_slprintf(p, last, " by more than %ui.%02ui%%",
+                         conf->canary_margin / 100,
+                         conf->canary_margin % 100);
+        break;
+
+    default: /* AI_RELEASE_TRIP_RATE */
+        p = ngx_slprintf(p, last, "error rate ");
+        p = ngx_http_ai_release_rate(p, last, errors, total);
+        p = ngx_slprintf(p, last, " >= %ui.%02ui%% in %uLms window",
+                         conf->error_rate / 100, conf->error_rate % 100,
+                         conf->window_ms);
+        break;
+    }
+
+    p = ngx_slprintf(p, last, ", cooldown %uLms", slot->cooldown_ms);
+    *p = '\0';
+
+    ngx_http_ai_release_log_change(t, log, NGX_HTTP_AI_RELEASE_CLOSED,
+                                   NGX_HTTP_AI_RELEASE_OPEN, buf);
+}
+
+
+static void
+ngx_http_ai_release_probe_done(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log, ngx_uint_t cls, ngx_uint_t failed)
+{
+    u_char                           *p, buf[128];
+    uint64_t                          ok;
+    ngx_http_ai_release_slot_t       *slot;
+    ai_release_trip_conf_t           *conf;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    slot = t->slot;
+    conf = &t->workflow->trip;
+    amcf = ngx_http_ai_release_amcf();
+
+    if (!failed) {
+        ok = ai_release_atomic_add(&slot->probes_ok, 1);
+
+        if (ok != conf->probes) {
+            return;
+        }
+    }
+
+    ngx_shmtx_lock(&amcf->shpool->mutex);
+
+    if (slot->state != NGX_HTTP_AI_RELEASE_HALF_OPEN) {
+        ngx_shmtx_unlock(&amcf->shpool->mutex);
+        return;
+    }
+
+    slot->since_ms = ngx_current_msec;
+    slot->since_sec = ngx_time();
+
+    if (failed) {
+        slot->cooldown_ms = ai_release_next_cooldown(conf, slot->cooldown_ms);
+        slot->trips++;
+        ai_release_atomic_store(&slot->state, NGX_HTTP_AI_RELEASE_OPEN);
+
+        ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+        p = ngx_snprintf(buf, sizeof(buf) - 1,
+                         "a probe failed (%s), cooldown %uLms",
+                         ai_release_class_name(cls), slot->cooldown_ms);
+        *p = '\0';
+
+        ngx_http_ai_release_log_change(t, log, NGX_HTTP_AI_RELEASE_HALF_OPEN,
+                                       NGX_HTTP_AI_RELEASE_OPEN, buf);
+        return;
+    }
+
+    /* every probe succeeded: fresh counters, new evidence */
+
+    ai_release_window_reset(&slot->window);
+    ai_release_atomic_store(&slot->consecutive, 0);
+    slot->closed_ms = slot->since_ms;
+    ai_release_atomic_store(&slot->state, NGX_HTTP_AI_RELEASE_CLOSED);
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+    p = ngx_snprintf(buf, sizeof(buf) - 1, "%uL probes succeeded",
+                     conf->probes);
+    *p = '\0';
+
+    ngx_http_ai_release_log_change(t, log, NGX_HTTP_AI_RELEASE_HALF_OPEN,
+                                   NGX_HTTP_AI_RELEASE_CLOSED, buf);
+}
+
+
+static u_char *
+ngx_http_ai_release_rate(u_char *p, u_char *last, uint64_t errors,
+    uint64_t total)
+{
+    uint64_t  bp;
+
+    bp = total ? errors * 10000 / total : 0;
+
+    return ngx_slprintf(p, last, "%uL.%02uL%% (%uL/%uL)", bp / 100, bp % 100,
+                        errors, total);
+}
+
+
+/* the target that a request chosen for t is served by now */
+
+static ngx_uint_t
+ngx_http_ai_release_serving(ngx_http_ai_release_target_t *t)
+{
+    return ai_release_atomic_load(&t->slot->state)
+           != NGX_HTTP_AI_RELEASE_OPEN;
+}
+
+
+static void
+ngx_http_ai_release_log_change(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log, ngx_uint_t from, ngx_uint_t to, u_char *why)
+{
+    ngx_str_t                        where;
+    ngx_http_ai_release_target_t    *dest;
+    ngx_http_ai_release_workflow_t  *wf;
+
+    wf = t->workflow;
+    dest = t;
+
+    if (to == NGX_HTTP_AI_RELEASE_OPEN) {
+        dest = NULL;
+
+        if (t->variant != NGX_HTTP_AI_RELEASE_STABLE
+            && ngx_http_ai_release_serving(wf->stable))
+        {
+            dest = wf->stable;
+
+        } else if (wf->fallback && wf->fallback != t
+                   && ngx_http_ai_release_serving(wf->fallback))
+        {
+            dest = wf->fallback;
+        }
+    }
+
+    if (dest == t) {
+        ngx_str_set(&where, "traffic returns to it");
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "ai_release: workflow \"%V\" bundle \"%V\" (%V) "
+                      "%V -> %V: %s; %V", &wf->name, &t->id,
+                      &t->digest_short, &ngx_http_ai_release_state_names[from],
+                      &ngx_http_ai_release_state_names[to], why, &where);
+        return;
+    }
+
+    if (dest) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "ai_release: workflow \"%V\" bundle \"%V\" (%V) "
+                      "%V -> %V: %s; traffic goes to %V \"%V\"", &wf->name,
+                      &t->id, &t->digest_short,
+                      &ngx_http_ai_release_state_names[from],
+                      &ngx_http_ai_release_state_names[to], why,
+                      &ngx_http_ai_release_variant_names[dest->variant],
+                      &dest->id);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "ai_release: workflow \"%V\" bundle \"%V\" (%V) %V -> %V: "
+                  "%s; no healthy path left, traffic goes to stable \"%V\" "
+                  "anyway", &wf->name, &t->id, &t->digest_short,
+                  &ngx_http_ai_release_state_names[from],
+                  &ngx_http_ai_release_state_names[to], why,
+                  &wf->stable->id);
+}

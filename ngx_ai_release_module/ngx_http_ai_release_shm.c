@@ -1,0 +1,433 @@
+/*
+ * Copyright (C) ngx_ai_release authors
+ *
+ * The shared-memory zone: one slot per (workflow, bundle digest), shared by
+ * all workers.  A reload reuses the zone: a slot whose digest is unchanged
+ * keeps its counters and breaker state, a new digest gets a clean slot, and
+ * a slot that no configuration uses any more is freed one reload later
+ * (workers of the previous configuration may still be finishing requests
+ * that count into it).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_ai_release_module.h"
+
+
+/* a slab chunk per slot, and room for the zone's own bookkeeping */
+#define NGX_HTTP_AI_RELEASE_SLOT_SIZE                                        \
+    ngx_align(sizeof(ngx_http_ai_release_node_t), 8)
+#define NGX_HTTP_AI_RELEASE_ZONE_BASE  (64 * 1024)
+
+
+static ngx_int_t ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
+    ngx_http_ai_release_workflow_t *wf, ngx_http_ai_release_target_t *t);
+static ngx_http_ai_release_node_t *ngx_http_ai_release_lookup(
+    ngx_http_ai_release_shctx_t *sh, ngx_uint_t hash, ngx_str_t *name,
+    u_char *digest);
+static void ngx_http_ai_release_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void ngx_http_ai_release_free_orphans(
+    ngx_http_ai_release_main_conf_t *amcf);
+static size_t ngx_http_ai_release_zone_need(ngx_uint_t nslots);
+
+
+char *
+ngx_http_ai_release_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_release_main_conf_t *amcf = conf;
+
+    ssize_t     size;
+    ngx_str_t  *value;
+
+    if (amcf->zone_name.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (!ai_release_valid_name((char *) value[1].data, value[1].len)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone name \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    amcf->zone_name = value[1];
+    amcf->zone_size = size;
+
+    return NGX_CONF_OK;
+}
+
+
+static size_t
+ngx_http_ai_release_zone_need(ngx_uint_t nslots)
+{
+    return NGX_HTTP_AI_RELEASE_ZONE_BASE
+           + nslots * ngx_align(NGX_HTTP_AI_RELEASE_SLOT_SIZE, 64) * 9 / 8;
+}
+
+
+ngx_int_t
+ngx_http_ai_release_init_zone_conf(ngx_conf_t *cf,
+    ngx_http_ai_release_main_conf_t *amcf)
+{
+    size_t                           need, size;
+    ngx_uint_t                       i, nslots;
+    ngx_http_ai_release_workflow_t **wfp;
+
+    if (amcf->workflows.nelts == 0) {
+        return NGX_OK;
+    }
+
+    wfp = amcf->workflows.elts;
+    nslots = 0;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        nslots += 1 + wfp[i]->canaries.nelts + (wfp[i]->fallback ? 1 : 0);
+    }
+
+    amcf->nslots = nslots;
+    need = ngx_http_ai_release_zone_need(nslots);
+
+    if (amcf->zone_name.data) {
+        if (amcf->zone_size < need) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "ai_release_zone \"%V\" of %uz bytes is too small "
+                          "for %ui slots (%ui workflows): it needs at least "
+                          "%uzk", &amcf->zone_name, amcf->zone_size, nslots,
+                          amcf->workflows.nelts, (need + 1023) / 1024);
+            return NGX_ERROR;
+        }
+
+        size = amcf->zone_size;
+
+    } else {
+        /*
+         * room for twice the slots (a reload keeps the previous slots for
+         * a while), rounded up to a power of two so that a small change of
+         * the configuration keeps the same size and so the same zone
+         */
+
+        need = ngx_http_ai_release_zone_need(2 * nslots);
+
+        for (size = 1024 * 1024; size < need; size *= 2) {
+            /* void */
+        }
+
+        ngx_str_set(&amcf->zone_name, NGX_HTTP_AI_RELEASE_ZONE_NAME);
+        amcf->zone_size = size;
+    }
+
+    amcf->shm_zone = ngx_shared_memory_add(cf, &amcf->zone_name, size,
+                                           &ngx_http_ai_release_module);
+    if (amcf->shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (amcf->shm_zone->data) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "ai_release zone \"%V\" is already used",
+                      &amcf->zone_name);
+        return NGX_ERROR;
+    }
+
+    amcf->shm_zone->init = ngx_http_ai_release_init_zone;
+    amcf->shm_zone->data = amcf;
+    amcf->log = cf->log;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_ai_release_main_conf_t  *oamcf = data;
+
+    size_t                            len;
+    ngx_int_t                         rc;
+    ngx_uint_t                        i, j;
+    ngx_slab_pool_t                  *shpool;
+    ngx_http_ai_release_target_t     *t;
+    ngx_http_ai_release_workflow_t  **wfp, *wf;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    amcf = shm_zone->data;
+
+    if (oamcf) {
+        amcf->sh = oamcf->sh;
+        amcf->shpool = oamcf->shpool;
+
+    } else {
+        shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+        amcf->shpool = shpool;
+
+        if (shm_zone->shm.exists) {
+            amcf->sh = shpool->data;
+
+        } else {
+            amcf->sh = ngx_slab_alloc(shpool,
+                                      sizeof(ngx_http_ai_release_shctx_t));
+            if (amcf->sh == NULL) {
+                return NGX_ERROR;
+            }
+
+            shpool->data = amcf->sh;
+
+            ngx_rbtree_init(&amcf->sh->rbtree, &amcf->sh->sentinel,
+                            ngx_http_ai_release_rbtree_insert_value);
+
+            amcf->sh->generation = 0;
+            amcf->sh->nslots = 0;
+
+            len = sizeof(" in ai_release zone \"\"") + shm_zone->shm.name.len;
+
+            shpool->log_ctx = ngx_slab_alloc(shpool, len);
+            if (shpool->log_ctx == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_sprintf(shpool->log_ctx, " in ai_release zone \"%V\"%Z",
+                        &shm_zone->shm.name);
+
+            /* running out of slots is reported with its cause, below */
+            shpool->log_nomem = 0;
+        }
+    }
+
+    rc = NGX_OK;
+
+    ngx_shmtx_lock(&amcf->shpool->mutex);
+
+    amcf->sh->generation++;
+    amcf->sh->reloaded = ngx_time();
+
+    wfp = amcf->workflows.elts;
+
+    for (i = 0; i < amcf->workflows.nelts && rc == NGX_OK; i++) {
+        wf = wfp[i];
+
+        rc = ngx_http_ai_release_bind(amcf, wf, wf->stable);
+
+        if (rc == NGX_OK && wf->fallback) {
+            rc = ngx_http_ai_release_bind(amcf, wf, wf->fallback);
+        }
+
+        t = wf->canaries.elts;
+
+        for (j = 0; j < wf->canaries.nelts && rc == NGX_OK; j++) {
+            rc = ngx_http_ai_release_bind(amcf, wf, &t[j]);
+        }
+    }
+
+    if (rc == NGX_OK) {
+        ngx_http_ai_release_free_orphans(amcf);
+    }
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
+    ngx_http_ai_release_workflow_t *wf, ngx_http_ai_release_target_t *t)
+{
+    uint32_t                     hash;
+    ngx_http_ai_release_node_t  *node;
+    ngx_http_ai_release_slot_t  *slot;
+
+    hash = ai_release_hash32(wf->seed, t->bundle->digest,
+                             AI_RELEASE_SHA256_LEN);
+
+    node = ngx_http_ai_release_lookup(amcf->sh, hash, &wf->name,
+                                      t->bundle->digest);
+
+    if (node == NULL) {
+        node = ngx_slab_alloc_locked(amcf->shpool,
+                                     sizeof(ngx_http_ai_release_node_t));
+        if (node == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, amcf->log, 0,
+                          "ai_release zone \"%V\" is full: no room for the "
+                          "slot of bundle \"%V\" in workflow \"%V\" "
+                          "(%ui slots in use); give it more room with "
+                          "\"ai_release_zone %V SIZE;\"", &amcf->zone_name,
+                          &t->id, &wf->name, amcf->sh->nslots,
+                          &amcf->zone_name);
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(node, sizeof(ngx_http_ai_release_node_t));
+
+        node->node.key = hash;
+        ngx_memcpy(node->digest, t->bundle->digest, AI_RELEASE_SHA256_LEN);
+        node->len = (u_short) wf->name.len;
+        ngx_memcpy(node->name, wf->name.data, wf->name.len);
+
+        slot = &node->slot;
+        ai_release_window_init(&slot->window, wf->trip.window_ms);
+        slot->state = NGX_HTTP_AI_RELEASE_CLOSED;
+        slot->since_ms = ngx_current_msec;
+        slot->since_sec = ngx_time();
+
+        ngx_rbtree_insert(&amcf->sh->rbtree, &node->node);
+        amcf->sh->nslots++;
+
+    } else {
+        slot = &node->slot;
+
+        if (slot->window.width_ms
+            != ngx_max(wf->trip.window_ms / AI_RELEASE_WINDOW_BUCKETS, 1))
+        {
+            /* another window length: the old buckets mean nothing now */
+            ai_release_window_init(&slot->window, wf->trip.window_ms);
+        }
+    }
+
+    node->generation = amcf->sh->generation;
+    t->slot = slot;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_ai_release_node_t *
+ngx_http_ai_release_lookup(ngx_http_ai_release_shctx_t *sh, ngx_uint_t hash,
+    ngx_str_t *name, u_char *digest)
+{
+    ngx_int_t                    rc;
+    ngx_rbtree_node_t           *node, *sentinel;
+    ngx_http_ai_release_node_t  *n;
+
+    node = sh->rbtree.root;
+    sentinel = sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        /* hash == node->key */
+
+        n = (ngx_http_ai_release_node_t *) node;
+
+        rc = ngx_memcmp(digest, n->digest, AI_RELEASE_SHA256_LEN);
+
+        if (rc == 0) {
+            rc = ngx_memn2cmp(name->data, n->name, name->len, n->len);
+        }
+
+        if (rc == 0) {
+            return n;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_ai_release_rbtree_insert_value(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_int_t                    rc;
+    ngx_rbtree_node_t          **p;
+    ngx_http_ai_release_node_t  *n, *nt;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else { /* node->key == temp->key */
+
+            n = (ngx_http_ai_release_node_t *) node;
+            nt = (ngx_http_ai_release_node_t *) temp;
+
+            rc = ngx_memcmp(n->digest, nt->digest, AI_RELEASE_SHA256_LEN);
+
+            if (rc == 0) {
+                rc = ngx_memn2cmp(n->name, nt->name, n->len, nt->len);
+            }
+
+            p = (rc < 0) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static void
+ngx_http_ai_release_free_orphans(ngx_http_ai_release_main_conf_t *amcf)
+{
+    ngx_rbtree_node_t           *node, *next, *sentinel;
+    ngx_http_ai_release_node_t  *n;
+    ngx_http_ai_release_shctx_t *sh;
+
+    sh = amcf->sh;
+    sentinel = sh->rbtree.sentinel;
+
+    if (sh->rbtree.root == sentinel) {
+        return;
+    }
+
+    node = ngx_rbtree_min(sh->rbtree.root, sentinel);
+
+    while (node) {
+        next = ngx_rbtree_next(&sh->rbtree, node);
+        n = (ngx_http_ai_release_node_t *) node;
+
+        /* unused by this configuration and by the previous one */
+
+        if (n->generation + 1 < sh->generation) {
+            ngx_rbtree_delete(&sh->rbtree, node);
+            ngx_slab_free_locked(amcf->shpool, n);
+            sh->nslots--;
+        }
+
+        node = next;
+    }
+}
