@@ -72,12 +72,17 @@ $(NGX_BUILD)/Makefile: config
 $(MODULE_SO): $(NGX_BUILD)/Makefile $(MOD_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
-unit: $(BUILD)/unit_core
+unit: $(BUILD)/unit_core $(BUILD)/unit_window
 
 $(BUILD)/unit_core: $(CORE_SRCS) $(CORE_HDRS) t/unit/test_core.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/test_core.c \
 	    $(CORE_LIBS) -o $@
+
+$(BUILD)/unit_window: $(CORE_SRCS) $(CORE_HDRS) t/unit/test_window.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/test_window.c \
+	    $(CORE_LIBS) -lpthread -o $@
 
 deps:
 	@missing=""; \
@@ -98,7 +103,7 @@ test: deps
 	$(MAKE) test-unit test-t
 
 test-unit: unit
-	cd t/unit && $(BUILD)/unit_core
+	cd t/unit && $(BUILD)/unit_core && $(BUILD)/unit_window
 
 test-t: module
 	NGINX_BIN=$(NGINX_BIN) AIR_MODULE=$(MODULE_SO) \

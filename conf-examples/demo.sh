@@ -50,8 +50,13 @@ See the 95/5 split over 1000 users:
 A streamed answer, event by event:
   curl -N -d '{"stream":true}' http://127.0.0.1:8080/v1/support/draft
 
-Break the canary upstream, then mend it:
+Break the canary upstream: with "failover on" the clients still get
+answers from stable, the canary trips after 5 errors in a row (see the
+[warn] line), is probed after 10s and comes back once it is mended:
   echo status=500 > $run/upstream-canary
+  for i in \$(seq 200); do curl -s -o /dev/null -H "X-User-Id: u\$i" \\
+      -w '%{http_code} %header{x-ai-release}\\n' -d '{}' \\
+      http://127.0.0.1:8080/v1/support/draft; done | sort | uniq -c
   rm $run/upstream-canary
 
 Look at: the access log below (bundle, variant, model, digest per request),

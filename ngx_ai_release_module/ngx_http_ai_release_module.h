@@ -14,7 +14,7 @@
 #include "ai_release_core.h"
 
 
-#define NGX_HTTP_AI_RELEASE_VERSION       "0.1.0"
+#define NGX_HTTP_AI_RELEASE_VERSION       "0.2.0"
 
 /* the upstream name that routes through the module's balancer */
 #define NGX_HTTP_AI_RELEASE_UPSTREAM      "ai_release"
