@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 
 #define AI_RELEASE_SHA256_LEN       32
@@ -100,6 +101,13 @@ struct ai_release_node_s {
 /* MAP lookup by key; NULL if absent */
 ai_release_node_t *ai_release_node_get(const ai_release_node_t *map,
     const char *key);
+
+/*
+ * The canonical serialization of one node, as in the canonical form (see
+ * ai_release_manifest.c; no top-level key is left out): malloc()ed,
+ * NUL-terminated, its length in *len.  NULL when out of memory.
+ */
+char *ai_release_node_canonical(const ai_release_node_t *node, size_t *len);
 
 
 /* behaviour bundles */
@@ -335,6 +343,84 @@ ai_release_trip_e ai_release_trip_check(const ai_release_trip_conf_t *conf,
 /* the cooldown after a failed probe: doubled, at most max_cooldown */
 uint64_t ai_release_next_cooldown(const ai_release_trip_conf_t *conf,
     uint64_t cooldown_ms);
+
+
+/* eval gates (ai_release_gate.c) */
+
+typedef enum {
+    AI_RELEASE_GATE_PASS = 0,     /* every gate holds */
+    AI_RELEASE_GATE_NONE,         /* the bundle has no eval section */
+    AI_RELEASE_GATE_FAIL,         /* a gate, the report, digest, set or age */
+    AI_RELEASE_GATE_ERROR         /* the eval section itself is malformed */
+} ai_release_gate_e;
+
+/*
+ * Checks a bundle's eval section against its report (jansson).  The report
+ * path is relative to the manifest's directory, or, when report_dir is not
+ * NULL, looked up as report_dir/basename(report).  now is the time max_age
+ * is measured from.  Every failure adds one error to errs whose message is
+ * the detail only, for callers to prefix with the bundle and its role, e.g.
+ * "pass_rate 0.91 < 0.95 (evals/support-drafts-4.json)"; errors of a
+ * malformed eval section (AI_RELEASE_GATE_ERROR) carry the manifest's file,
+ * line and column.
+ */
+ai_release_gate_e ai_release_gate_check(const ai_release_bundle_t *b,
+    const char *report_dir, long long now, ai_release_errors_t *errs);
+
+/*
+ * Checks only the eval section, without reading the report (for linting):
+ * AI_RELEASE_GATE_NONE without one, AI_RELEASE_GATE_PASS when it is well
+ * formed, AI_RELEASE_GATE_ERROR with its problems (file:line:column) in errs.
+ */
+ai_release_gate_e ai_release_gate_validate(const ai_release_bundle_t *b,
+    ai_release_errors_t *errs);
+
+
+/* the lock file of immutable versions (ai_release_lock.c) */
+
+typedef struct ai_release_lock_s  ai_release_lock_t;
+
+/* NULL on error, with the problems (file:line) in errs */
+ai_release_lock_t *ai_release_lock_load(const char *path,
+    ai_release_errors_t *errs);
+void ai_release_lock_free(ai_release_lock_t *lock);
+
+typedef enum {
+    AI_RELEASE_LOCK_OK = 0,
+    AI_RELEASE_LOCK_CHANGED,      /* the digest differs from the lock's */
+    AI_RELEASE_LOCK_MISSING       /* name@version is not in the lock */
+} ai_release_lock_e;
+
+/*
+ * Compares a bundle with the lock; on a difference adds one error naming
+ * what changed (the manifest keys and referenced files whose hashes differ)
+ * and how to fix it.
+ */
+ai_release_lock_e ai_release_lock_check(const ai_release_lock_t *lock,
+    const ai_release_bundle_t *b, ai_release_errors_t *errs);
+
+/* writes the lock of the bundles, sorted by name@version; 0 or -1 */
+int ai_release_lock_write(FILE *out, ai_release_bundle_t **bundles,
+    size_t n);
+
+/*
+ * The parts of a bundle a lock records: one per top-level manifest key of
+ * the canonical form (kind "key", the SHA-256 of the canonical
+ * serialization of its value), then one per referenced file (kind "file",
+ * the SHA-256 of its bytes, path as written in the manifest), each sorted
+ * bytewise by name.  The strings point into the bundle.  0, or -1 when
+ * out of memory.
+ */
+typedef struct {
+    const char     *kind;         /* "key" or "file" */
+    const char     *name;         /* "model", "prompt.file", ... */
+    const char     *path;         /* file: as in the manifest; else NULL */
+    char            sha256[AI_RELEASE_DIGEST_HEX_LEN + 1];  /* "sha256:.." */
+} ai_release_part_t;
+
+int ai_release_bundle_parts(const ai_release_bundle_t *b,
+    ai_release_part_t **parts, size_t *n);
+void ai_release_parts_free(ai_release_part_t *parts, size_t n);
 
 
 #endif /* _AI_RELEASE_CORE_H_INCLUDED_ */

@@ -41,7 +41,7 @@ ngx_str_t  ngx_http_ai_release_state_names[] = {
 };
 
 
-static ngx_http_ai_release_main_conf_t *
+ngx_http_ai_release_main_conf_t *
 ngx_http_ai_release_amcf(void)
 {
     return ngx_http_cycle_get_module_main_conf(ngx_cycle,
@@ -146,7 +146,10 @@ ngx_http_ai_release_admit(ngx_http_ai_release_target_t *t, ngx_log_t *log)
 
     if (state == NGX_HTTP_AI_RELEASE_OPEN) {
 
-        if (t->workflow->trip.recover_manual) {
+        if (t->workflow->trip.recover_manual
+            || ai_release_atomic_load(
+                   &slot->override[NGX_HTTP_AI_RELEASE_OVR_TRIP]))
+        {
             return NGX_HTTP_AI_RELEASE_DENY;
         }
 
@@ -397,6 +400,7 @@ ngx_http_ai_release_probe_done(ngx_http_ai_release_target_t *t,
     if (failed) {
         slot->cooldown_ms = ai_release_next_cooldown(conf, slot->cooldown_ms);
         slot->trips++;
+        slot->last_reason = NGX_HTTP_AI_RELEASE_TRIP_PROBE;
         ai_release_atomic_store(&slot->state, NGX_HTTP_AI_RELEASE_OPEN);
 
         ngx_shmtx_unlock(&amcf->shpool->mutex);
@@ -507,4 +511,207 @@ ngx_http_ai_release_log_change(ngx_http_ai_release_target_t *t,
                   &ngx_http_ai_release_state_names[from],
                   &ngx_http_ai_release_state_names[to], why,
                   &wf->stable->id);
+}
+
+
+ngx_uint_t
+ngx_http_ai_release_target_count(ngx_http_ai_release_workflow_t *wf)
+{
+    return 1 + wf->canaries.nelts + (wf->fallback ? 1 : 0);
+}
+
+
+/* 0: stable, then the canaries in order, then the fallback */
+
+ngx_http_ai_release_target_t *
+ngx_http_ai_release_target_at(ngx_http_ai_release_workflow_t *wf,
+    ngx_uint_t i)
+{
+    ngx_http_ai_release_target_t  *canary;
+
+    if (i == 0) {
+        return wf->stable;
+    }
+
+    if (i <= wf->canaries.nelts) {
+        canary = wf->canaries.elts;
+        return &canary[i - 1];
+    }
+
+    return wf->fallback;
+}
+
+
+ngx_http_ai_release_target_t *
+ngx_http_ai_release_find_target(ngx_http_ai_release_workflow_t *wf,
+    u_char *id, size_t len)
+{
+    ngx_uint_t                     i, n;
+    ngx_http_ai_release_target_t  *t;
+
+    n = ngx_http_ai_release_target_count(wf);
+
+    for (i = 0; i < n; i++) {
+        t = ngx_http_ai_release_target_at(wf, i);
+
+        if (t->id.len == len && ngx_strncmp(t->id.data, id, len) == 0) {
+            return t;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_http_ai_release_workflow_t *
+ngx_http_ai_release_find_workflow(ngx_http_ai_release_main_conf_t *amcf,
+    u_char *name, size_t len)
+{
+    return ngx_hash_find(&amcf->workflow_hash, ngx_hash_key(name, len), name,
+                         len);
+}
+
+
+/* the bundle an operator pinned the workflow to, if any */
+
+ngx_http_ai_release_target_t *
+ngx_http_ai_release_pinned(ngx_http_ai_release_workflow_t *wf)
+{
+    ngx_uint_t                     i, n;
+    ngx_http_ai_release_target_t  *t;
+
+    n = ngx_http_ai_release_target_count(wf);
+
+    for (i = 0; i < n; i++) {
+        t = ngx_http_ai_release_target_at(wf, i);
+
+        if (t->slot
+            && ai_release_atomic_load(
+                   &t->slot->override[NGX_HTTP_AI_RELEASE_OVR_PIN]))
+        {
+            return t;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the share of new traffic the bundle gets now, in 0.01% steps */
+
+ngx_uint_t
+ngx_http_ai_release_effective_weight(ngx_http_ai_release_target_t *t)
+{
+    ngx_uint_t                       i, share;
+    ngx_http_ai_release_target_t    *c, *pinned;
+    ngx_http_ai_release_workflow_t  *wf;
+
+    wf = t->workflow;
+    pinned = ngx_http_ai_release_pinned(wf);
+
+    if (pinned) {
+        return t == pinned ? AI_RELEASE_WEIGHT_SCALE : 0;
+    }
+
+    if (t->variant == NGX_HTTP_AI_RELEASE_CANARY) {
+        if (ai_release_atomic_load(&t->slot->state)
+            != NGX_HTTP_AI_RELEASE_CLOSED
+            || ai_release_atomic_load(
+                   &t->slot->override[NGX_HTTP_AI_RELEASE_OVR_ROLLBACK]))
+        {
+            return 0;
+        }
+
+        return t->weight;
+    }
+
+    share = AI_RELEASE_WEIGHT_SCALE;
+    c = wf->canaries.elts;
+
+    for (i = 0; i < wf->canaries.nelts; i++) {
+        share -= ngx_http_ai_release_effective_weight(&c[i]);
+    }
+
+    if (ai_release_atomic_load(&wf->stable->slot->state)
+        == NGX_HTTP_AI_RELEASE_CLOSED
+        || wf->fallback == NULL
+        || ai_release_atomic_load(&wf->fallback->slot->state)
+           != NGX_HTTP_AI_RELEASE_CLOSED)
+    {
+        return t->variant == NGX_HTTP_AI_RELEASE_STABLE ? share : 0;
+    }
+
+    return t->variant == NGX_HTTP_AI_RELEASE_FALLBACK ? share : 0;
+}
+
+
+void
+ngx_http_ai_release_manual_trip(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log, u_char *by)
+{
+    u_char                           *p, buf[128];
+    uint64_t                          from;
+    ngx_http_ai_release_slot_t       *slot;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    slot = t->slot;
+    amcf = ngx_http_ai_release_amcf();
+
+    ngx_shmtx_lock(&amcf->shpool->mutex);
+
+    from = slot->state;
+
+    slot->override[NGX_HTTP_AI_RELEASE_OVR_TRIP] = 1;
+    slot->override_at[NGX_HTTP_AI_RELEASE_OVR_TRIP] = ngx_time();
+    ngx_cpystrn(slot->override_by[NGX_HTTP_AI_RELEASE_OVR_TRIP], by,
+                NGX_HTTP_AI_RELEASE_BY_LEN);
+
+    slot->trips++;
+    slot->last_reason = NGX_HTTP_AI_RELEASE_TRIP_MANUAL;
+    slot->since_ms = ngx_current_msec;
+    slot->since_sec = ngx_time();
+    ai_release_atomic_store(&slot->state, NGX_HTTP_AI_RELEASE_OPEN);
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+    p = ngx_snprintf(buf, sizeof(buf) - 1, "tripped by %s through the API",
+                     by);
+    *p = '\0';
+
+    ngx_http_ai_release_log_change(t, log, (ngx_uint_t) from,
+                                   NGX_HTTP_AI_RELEASE_OPEN, buf);
+}
+
+
+void
+ngx_http_ai_release_manual_reset(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log)
+{
+    uint64_t                          from;
+    ngx_http_ai_release_slot_t       *slot;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    slot = t->slot;
+    amcf = ngx_http_ai_release_amcf();
+
+    ngx_shmtx_lock(&amcf->shpool->mutex);
+
+    from = slot->state;
+
+    slot->override[NGX_HTTP_AI_RELEASE_OVR_TRIP] = 0;
+    ai_release_window_reset(&slot->window);
+    ai_release_atomic_store(&slot->consecutive, 0);
+    slot->cooldown_ms = 0;
+    slot->since_ms = ngx_current_msec;
+    slot->since_sec = ngx_time();
+    slot->closed_ms = slot->since_ms;
+    ai_release_atomic_store(&slot->state, NGX_HTTP_AI_RELEASE_CLOSED);
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+    if (from != NGX_HTTP_AI_RELEASE_CLOSED) {
+        ngx_http_ai_release_log_change(t, log, (ngx_uint_t) from,
+                                       NGX_HTTP_AI_RELEASE_CLOSED,
+                                       (u_char *) "reset through the API");
+    }
 }

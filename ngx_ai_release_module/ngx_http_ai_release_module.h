@@ -30,6 +30,19 @@
 #define NGX_HTTP_AI_RELEASE_REASON_TRIPPED  2
 #define NGX_HTTP_AI_RELEASE_REASON_PROBE    3
 #define NGX_HTTP_AI_RELEASE_REASON_FAILOVER 4
+#define NGX_HTTP_AI_RELEASE_REASON_OVERRIDE 5
+
+/* why a breaker last tripped, after ai_release_trip_e's values */
+#define NGX_HTTP_AI_RELEASE_TRIP_PROBE    4
+#define NGX_HTTP_AI_RELEASE_TRIP_MANUAL   5
+
+/* operator overrides of a slot, set through the control API */
+#define NGX_HTTP_AI_RELEASE_OVR_ROLLBACK  0
+#define NGX_HTTP_AI_RELEASE_OVR_PIN       1
+#define NGX_HTTP_AI_RELEASE_OVR_TRIP      2
+#define NGX_HTTP_AI_RELEASE_NOVR          3
+
+#define NGX_HTTP_AI_RELEASE_BY_LEN        48
 
 /* breaker states */
 #define NGX_HTTP_AI_RELEASE_CLOSED        0
@@ -63,6 +76,12 @@ typedef struct {
     uint64_t                         last_reason;
     uint64_t                         probes_admitted;
     uint64_t                         probes_ok;
+
+    /* overrides: set (1) or not, when (unix time) and by whom */
+    uint64_t                         override[NGX_HTTP_AI_RELEASE_NOVR];
+    uint64_t                         override_at[NGX_HTTP_AI_RELEASE_NOVR];
+    u_char                           override_by[NGX_HTTP_AI_RELEASE_NOVR]
+                                                [NGX_HTTP_AI_RELEASE_BY_LEN];
 } ngx_http_ai_release_slot_t;
 
 
@@ -160,6 +179,8 @@ typedef struct {
     u_char                          *file_name;
     ngx_uint_t                       line;
 
+    ngx_flag_t                       api_readonly;
+
     /* failover: the location's upstream conf with the retry conditions */
     ngx_http_upstream_conf_t        *ucf_orig;
     ngx_http_upstream_conf_t        *ucf_failover;
@@ -224,6 +245,32 @@ void ngx_http_ai_release_record(ngx_http_request_t *r,
     ngx_uint_t probe);
 void ngx_http_ai_release_release_probe(ngx_http_ai_release_target_t *t);
 extern ngx_str_t  ngx_http_ai_release_state_names[];
+
+ngx_http_ai_release_main_conf_t *ngx_http_ai_release_amcf(void);
+ngx_http_ai_release_target_t *ngx_http_ai_release_pinned(
+    ngx_http_ai_release_workflow_t *wf);
+ngx_uint_t ngx_http_ai_release_target_count(ngx_http_ai_release_workflow_t *wf);
+ngx_http_ai_release_target_t *ngx_http_ai_release_target_at(
+    ngx_http_ai_release_workflow_t *wf, ngx_uint_t i);
+ngx_http_ai_release_target_t *ngx_http_ai_release_find_target(
+    ngx_http_ai_release_workflow_t *wf, u_char *id, size_t len);
+ngx_http_ai_release_workflow_t *ngx_http_ai_release_find_workflow(
+    ngx_http_ai_release_main_conf_t *amcf, u_char *name, size_t len);
+void ngx_http_ai_release_manual_trip(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log, u_char *by);
+void ngx_http_ai_release_manual_reset(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log);
+ngx_uint_t ngx_http_ai_release_effective_weight(
+    ngx_http_ai_release_target_t *t);
+
+char *ngx_http_ai_release_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_ai_release_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void *ngx_http_ai_release_workflow_json(ngx_http_ai_release_workflow_t *wf);
+ngx_int_t ngx_http_ai_release_no_cache(ngx_http_request_t *r);
+ngx_int_t ngx_http_ai_release_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, void *root);
 ngx_int_t ngx_http_ai_release_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_release_init_request_handlers(ngx_conf_t *cf);
 

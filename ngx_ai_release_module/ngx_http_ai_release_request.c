@@ -41,7 +41,8 @@ static ngx_str_t  ngx_http_ai_release_reason_names[] = {
     ngx_string("sticky"),
     ngx_string("tripped"),
     ngx_string("probe"),
-    ngx_string("failover")
+    ngx_string("failover"),
+    ngx_string("override")
 };
 
 
@@ -157,6 +158,22 @@ ngx_http_ai_release_select(ngx_http_request_t *r)
     }
 
     if (t->slot) {
+        canary = ngx_http_ai_release_pinned(wf);
+
+        if (canary) {
+            /* an operator pinned the workflow to one bundle */
+            t = canary;
+            ctx->reason = NGX_HTTP_AI_RELEASE_REASON_OVERRIDE;
+
+        } else if (t->variant == NGX_HTTP_AI_RELEASE_CANARY
+                   && ai_release_atomic_load(
+                          &t->slot->override[NGX_HTTP_AI_RELEASE_OVR_ROLLBACK]))
+        {
+            /* rolled back: the canary's users go back to stable */
+            t = wf->stable;
+            ctx->reason = NGX_HTTP_AI_RELEASE_REASON_OVERRIDE;
+        }
+
         t = ngx_http_ai_release_route(ctx, t);
     }
 

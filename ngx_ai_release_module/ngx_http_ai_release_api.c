@@ -1,0 +1,651 @@
+/*
+ * Copyright (C) ngx_ai_release authors
+ *
+ * ai_release_api: the control API.  JSON in and out:
+ *
+ *   GET  .../workflows                 every workflow's state
+ *   GET  .../workflows/NAME            one workflow
+ *   POST .../workflows/NAME/rollback   every canary to weight 0
+ *   POST .../workflows/NAME/pin        {"bundle":"name@version"}
+ *   POST .../workflows/NAME/trip       {"bundle":"name@version"}
+ *   POST .../workflows/NAME/reset      {"bundle":"name@version"}
+ *   POST .../workflows/NAME/resume     drop the overrides
+ *
+ * Overrides live in the shared-memory slots, so all workers obey them at
+ * once and a reload keeps them while the bundles keep their digests.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <jansson.h>
+
+#include "ngx_http_ai_release_module.h"
+
+
+#define NGX_HTTP_AI_RELEASE_API_MAX_BODY  16384
+
+#define NGX_HTTP_AI_RELEASE_ACT_ROLLBACK  0
+#define NGX_HTTP_AI_RELEASE_ACT_PIN       1
+#define NGX_HTTP_AI_RELEASE_ACT_TRIP      2
+#define NGX_HTTP_AI_RELEASE_ACT_RESET     3
+#define NGX_HTTP_AI_RELEASE_ACT_RESUME    4
+
+
+typedef struct {
+    ngx_http_ai_release_workflow_t  *workflow;
+    ngx_uint_t                       action;
+} ngx_http_ai_release_api_ctx_t;
+
+
+static ngx_int_t ngx_http_ai_release_api_handler(ngx_http_request_t *r);
+static void ngx_http_ai_release_api_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_release_api_action(ngx_http_request_t *r,
+    ngx_http_ai_release_api_ctx_t *ctx);
+static ngx_int_t ngx_http_ai_release_api_act(ngx_http_request_t *r,
+    ngx_http_ai_release_api_ctx_t *ctx, u_char *body, size_t len);
+static ngx_int_t ngx_http_ai_release_api_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *fmt, ...);
+static ngx_int_t ngx_http_ai_release_api_allow(ngx_http_request_t *r,
+    char *allow);
+static ngx_int_t ngx_http_ai_release_api_read(ngx_http_request_t *r,
+    u_char **body, size_t *len);
+static void ngx_http_ai_release_api_override(ngx_http_ai_release_target_t *t,
+    ngx_uint_t k, ngx_uint_t on, u_char *by);
+
+
+static ngx_str_t  ngx_http_ai_release_actions[] = {
+    ngx_string("rollback"),
+    ngx_string("pin"),
+    ngx_string("trip"),
+    ngx_string("reset"),
+    ngx_string("resume")
+};
+
+
+char *
+ngx_http_ai_release_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_ai_release_loc_conf_t *alcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    value = cf->args->elts;
+
+    if (cf->args->nelts == 2) {
+        if (ngx_strcmp(value[1].data, "readonly") != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\", it must be "
+                               "\"readonly\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+
+        alcf->api_readonly = 1;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_ai_release_api_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_api_handler(ngx_http_request_t *r)
+{
+    u_char                           *p, *end, *seg[4];
+    size_t                            len[4];
+    ngx_int_t                         rc;
+    ngx_uint_t                        n, i;
+    json_t                           *root, *list;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_ai_release_loc_conf_t   *alcf;
+    ngx_http_ai_release_workflow_t  **wfp, *wf;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    amcf = ngx_http_ai_release_amcf();
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_release_module);
+
+    /* the path after the location's prefix, split at "/" */
+
+    p = r->uri.data;
+    end = r->uri.data + r->uri.len;
+
+    if (!clcf->named && r->uri.len >= clcf->name.len
+        && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
+    {
+        p += clcf->name.len;
+    }
+
+    n = 0;
+
+    while (p < end) {
+        while (p < end && *p == '/') {
+            p++;
+        }
+
+        if (p == end) {
+            break;
+        }
+
+        if (n == 4) {
+            goto not_found;
+        }
+
+        seg[n] = p;
+
+        while (p < end && *p != '/') {
+            p++;
+        }
+
+        len[n] = p - seg[n];
+        n++;
+    }
+
+    if (n == 0 || len[0] != 9 || ngx_strncmp(seg[0], "workflows", 9) != 0) {
+        goto not_found;
+    }
+
+    wf = NULL;
+
+    if (n >= 2) {
+        wf = ngx_http_ai_release_find_workflow(amcf, seg[1], len[1]);
+
+        if (wf == NULL) {
+            rc = ngx_http_discard_request_body(r);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            return ngx_http_ai_release_api_error(r, NGX_HTTP_NOT_FOUND,
+                                                 "unknown workflow \"%*s\"",
+                                                 len[1], seg[1]);
+        }
+    }
+
+    if (n <= 2) {
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+            return ngx_http_ai_release_api_allow(r, "GET, HEAD");
+        }
+
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (wf) {
+            return ngx_http_ai_release_send_json(r, NGX_HTTP_OK,
+                                        ngx_http_ai_release_workflow_json(wf));
+        }
+
+        root = json_object();
+        list = json_array();
+        wfp = amcf->workflows.elts;
+
+        for (i = 0; i < amcf->workflows.nelts; i++) {
+            json_array_append_new(list,
+                                  ngx_http_ai_release_workflow_json(wfp[i]));
+        }
+
+        json_object_set_new(root, "workflows", list);
+
+        return ngx_http_ai_release_send_json(r, NGX_HTTP_OK, root);
+    }
+
+    /* n == 3: an action */
+
+    for (i = 0; i < sizeof(ngx_http_ai_release_actions) / sizeof(ngx_str_t);
+         i++)
+    {
+        if (ngx_http_ai_release_actions[i].len == len[2]
+            && ngx_strncmp(ngx_http_ai_release_actions[i].data, seg[2],
+                           len[2])
+               == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == sizeof(ngx_http_ai_release_actions) / sizeof(ngx_str_t)) {
+        goto not_found;
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        return ngx_http_ai_release_api_allow(r, "POST");
+    }
+
+    if (alcf->api_readonly) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_ai_release_api_error(r, NGX_HTTP_FORBIDDEN,
+                                             "the API is read-only here");
+    }
+
+    if (r->headers_in.content_length_n > NGX_HTTP_AI_RELEASE_API_MAX_BODY) {
+        r->keepalive = 0;
+        return ngx_http_ai_release_api_error(r,
+                                     NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                     "the request body is larger than %d "
+                                     "bytes", NGX_HTTP_AI_RELEASE_API_MAX_BODY);
+    }
+
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r, ngx_http_ai_release_api_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+
+not_found:
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_ai_release_api_error(r, NGX_HTTP_NOT_FOUND,
+                                         "no such resource \"%V\"", &r->uri);
+}
+
+
+static void
+ngx_http_ai_release_api_body(ngx_http_request_t *r)
+{
+    u_char                         *body;
+    size_t                          len;
+    ngx_int_t                       rc;
+    ngx_http_ai_release_api_ctx_t   actx, *ctx;
+
+    /* the handler checked the path: find its workflow and action again */
+
+    ctx = &actx;
+
+    if (ngx_http_ai_release_api_action(r, ctx) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_ai_release_api_read(r, &body, &len);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_ai_release_api_error(r,
+                                     NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                     "the request body is larger than %d "
+                                     "bytes", NGX_HTTP_AI_RELEASE_API_MAX_BODY);
+
+    } else if (rc == NGX_OK) {
+        rc = ngx_http_ai_release_api_act(r, ctx, body, len);
+
+    } else {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_api_action(ngx_http_request_t *r,
+    ngx_http_ai_release_api_ctx_t *ctx)
+{
+    u_char                           *p, *name, *action;
+    ngx_uint_t                        i;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    amcf = ngx_http_ai_release_amcf();
+
+    /* ".../workflows/NAME/ACTION": the last two segments */
+
+    p = r->uri.data + r->uri.len;
+
+    while (p > r->uri.data && p[-1] == '/') {
+        p--;
+    }
+
+    action = p;
+
+    while (action > r->uri.data && action[-1] != '/') {
+        action--;
+    }
+
+    name = action - 1;
+
+    while (name > r->uri.data && name[-1] == '/') {
+        name--;
+    }
+
+    p = name;
+
+    while (name > r->uri.data && name[-1] != '/') {
+        name--;
+    }
+
+    if (action == r->uri.data || name == p) {
+        return NGX_ERROR;
+    }
+
+    ctx->workflow = ngx_http_ai_release_find_workflow(amcf, name, p - name);
+
+    if (ctx->workflow == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = r->uri.data + r->uri.len;
+
+    while (p > action && p[-1] == '/') {
+        p--;
+    }
+
+    for (i = 0; i < sizeof(ngx_http_ai_release_actions) / sizeof(ngx_str_t);
+         i++)
+    {
+        if (ngx_http_ai_release_actions[i].len == (size_t) (p - action)
+            && ngx_strncmp(ngx_http_ai_release_actions[i].data, action,
+                           p - action)
+               == 0)
+        {
+            ctx->action = i;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* the body in one piece; NGX_DECLINED when it is too large */
+
+static ngx_int_t
+ngx_http_ai_release_api_read(ngx_http_request_t *r, u_char **body,
+    size_t *len)
+{
+    u_char       *p;
+    size_t        size;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    *body = NULL;
+    *len = 0;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    size = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        size += b->in_file ? (size_t) (b->file_last - b->file_pos)
+                           : (size_t) (b->last - b->pos);
+    }
+
+    if (size > NGX_HTTP_AI_RELEASE_API_MAX_BODY) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, size + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *body = p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, b->file_last - b->file_pos,
+                              b->file_pos);
+            if (n != b->file_last - b->file_pos) {
+                return NGX_ERROR;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    *len = size;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_api_act(ngx_http_request_t *r,
+    ngx_http_ai_release_api_ctx_t *ctx, u_char *body, size_t len)
+{
+    u_char                           *by, *p;
+    size_t                            i, k, n;
+    json_t                           *json, *bundle, *root;
+    json_error_t                      err;
+    ngx_str_t                         id;
+    ngx_http_ai_release_target_t     *t, *c;
+    ngx_http_ai_release_workflow_t   *wf;
+
+    wf = ctx->workflow;
+    t = NULL;
+
+    /* who: the client's address, for the status and the log */
+
+    by = ngx_pnalloc(r->pool, NGX_HTTP_AI_RELEASE_BY_LEN);
+    if (by == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_snprintf(by, NGX_HTTP_AI_RELEASE_BY_LEN - 1, "%V",
+                     &r->connection->addr_text);
+    *p = '\0';
+
+    json = NULL;
+
+    for (i = 0; i < len; i++) {
+        if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r'
+            && body[i] != '\n')
+        {
+            break;
+        }
+    }
+
+    if (i < len) {
+        json = json_loadb((char *) body, len, 0, &err);
+
+        if (json == NULL || !json_is_object(json)) {
+            json_decref(json);
+            return ngx_http_ai_release_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "the request body is not a JSON object: %s",
+                                 json ? "another JSON value" : err.text);
+        }
+    }
+
+    if (ctx->action == NGX_HTTP_AI_RELEASE_ACT_PIN
+        || ctx->action == NGX_HTTP_AI_RELEASE_ACT_TRIP
+        || ctx->action == NGX_HTTP_AI_RELEASE_ACT_RESET)
+    {
+        bundle = json ? json_object_get(json, "bundle") : NULL;
+
+        if (bundle == NULL || !json_is_string(bundle)) {
+            json_decref(json);
+            return ngx_http_ai_release_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "\"%V\" needs {\"bundle\": \"name@version\"}",
+                                 &ngx_http_ai_release_actions[ctx->action]);
+        }
+
+        id.data = (u_char *) json_string_value(bundle);
+        id.len = json_string_length(bundle);
+
+        t = ngx_http_ai_release_find_target(wf, id.data, id.len);
+
+        if (t == NULL) {
+            i = ngx_min(id.len, 128);
+            json_decref(json);
+            return ngx_http_ai_release_api_error(r, NGX_HTTP_NOT_FOUND,
+                                 "workflow \"%V\" has no bundle \"%*s\"",
+                                 &wf->name, i, id.data);
+        }
+    }
+
+    json_decref(json);
+
+    n = ngx_http_ai_release_target_count(wf);
+
+    switch (ctx->action) {
+
+    case NGX_HTTP_AI_RELEASE_ACT_ROLLBACK:
+        c = wf->canaries.elts;
+
+        for (i = 0; i < wf->canaries.nelts; i++) {
+            ngx_http_ai_release_api_override(&c[i],
+                                             NGX_HTTP_AI_RELEASE_OVR_ROLLBACK,
+                                             1, by);
+        }
+
+        break;
+
+    case NGX_HTTP_AI_RELEASE_ACT_PIN:
+        for (i = 0; i < n; i++) {
+            c = ngx_http_ai_release_target_at(wf, i);
+            ngx_http_ai_release_api_override(c, NGX_HTTP_AI_RELEASE_OVR_PIN,
+                                             c == t, by);
+        }
+
+        break;
+
+    case NGX_HTTP_AI_RELEASE_ACT_TRIP:
+        ngx_http_ai_release_manual_trip(t, r->connection->log, by);
+        break;
+
+    case NGX_HTTP_AI_RELEASE_ACT_RESET:
+        ngx_http_ai_release_manual_reset(t, r->connection->log);
+        break;
+
+    default: /* NGX_HTTP_AI_RELEASE_ACT_RESUME */
+        for (i = 0; i < n; i++) {
+            c = ngx_http_ai_release_target_at(wf, i);
+
+            for (k = 0; k < NGX_HTTP_AI_RELEASE_OVR_TRIP; k++) {
+                ngx_http_ai_release_api_override(c, k, 0, by);
+            }
+
+            if (c->slot->override[NGX_HTTP_AI_RELEASE_OVR_TRIP]) {
+                ngx_http_ai_release_manual_reset(c, r->connection->log);
+            }
+        }
+
+        break;
+    }
+
+    if (t) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "ai_release: api: %V of workflow \"%V\" bundle \"%V\" "
+                      "by %s", &ngx_http_ai_release_actions[ctx->action],
+                      &wf->name, &t->id, by);
+
+    } else {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "ai_release: api: %V of workflow \"%V\" by %s",
+                      &ngx_http_ai_release_actions[ctx->action], &wf->name,
+                      by);
+    }
+
+    root = json_object();
+    json_object_set_new(root, "ok", json_true());
+    json_object_set_new(root, "action", json_stringn(
+                  (char *) ngx_http_ai_release_actions[ctx->action].data,
+                  ngx_http_ai_release_actions[ctx->action].len));
+    json_object_set_new(root, "workflow",
+                        ngx_http_ai_release_workflow_json(wf));
+
+    return ngx_http_ai_release_send_json(r, NGX_HTTP_OK, root);
+}
+
+
+static void
+ngx_http_ai_release_api_override(ngx_http_ai_release_target_t *t,
+    ngx_uint_t k, ngx_uint_t on, u_char *by)
+{
+    ngx_http_ai_release_slot_t       *slot;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    slot = t->slot;
+    amcf = ngx_http_ai_release_amcf();
+
+    ngx_shmtx_lock(&amcf->shpool->mutex);
+
+    if (on) {
+        slot->override_at[k] = ngx_time();
+        ngx_cpystrn(slot->override_by[k], by, NGX_HTTP_AI_RELEASE_BY_LEN);
+    }
+
+    ai_release_atomic_store(&slot->override[k], on ? 1 : 0);
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_api_allow(ngx_http_request_t *r, char *allow)
+{
+    ngx_int_t         rc;
+    ngx_table_elt_t  *h;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Allow");
+    h->value.data = (u_char *) allow;
+    h->value.len = ngx_strlen(allow);
+    h->lowcase_key = NULL;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return ngx_http_ai_release_api_error(r, NGX_HTTP_NOT_ALLOWED,
+                                         "method %V is not allowed here, use "
+                                         "%s", &r->method_name, allow);
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_api_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *fmt, ...)
+{
+    u_char   *p, msg[512];
+    va_list   args;
+    json_t   *root, *err;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(msg, msg + sizeof(msg) - 1, fmt, args);
+    va_end(args);
+
+    *p = '\0';
+
+    root = json_object();
+    err = json_object();
+    json_object_set_new(err, "status", json_integer(status));
+    json_object_set_new(err, "message", json_string((char *) msg));
+    json_object_set_new(root, "error", err);
+
+    return ngx_http_ai_release_send_json(r, status, root);
+}

@@ -1,0 +1,805 @@
+/*
+ * Copyright (C) ngx_ai_release authors
+ *
+ * ai_release_status: the state of every workflow and bundle as JSON
+ * (jansson), Prometheus text, or the self-contained dashboard page that
+ * polls the JSON.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <nginx.h>
+
+#include <jansson.h>
+
+#include "ngx_http_ai_release_module.h"
+#include "ngx_http_ai_release_dashboard.h"
+
+
+#define NGX_HTTP_AI_RELEASE_FORMAT_JSON        0
+#define NGX_HTTP_AI_RELEASE_FORMAT_PROMETHEUS  1
+#define NGX_HTTP_AI_RELEASE_FORMAT_HTML        2
+
+
+static ngx_int_t ngx_http_ai_release_status_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_ai_release_status_format(ngx_http_request_t *r);
+static json_t *ngx_http_ai_release_status_json(void);
+static json_t *ngx_http_ai_release_bundle_json(
+    ngx_http_ai_release_target_t *t);
+static json_t *ngx_http_ai_release_counts_json(uint64_t *counts,
+    ngx_uint_t window);
+static json_t *ngx_http_ai_release_iso_time(time_t t);
+static double ngx_http_ai_release_percentile(ngx_http_ai_release_slot_t *slot,
+    double q);
+static ngx_int_t ngx_http_ai_release_prometheus(ngx_http_request_t *r,
+    ngx_buf_t **out);
+static ngx_int_t ngx_http_ai_release_send(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, u_char *data, size_t len);
+
+
+static const char  *ngx_http_ai_release_trip_reasons[] = {
+    NULL, "error_rate", "consecutive", "canary_margin", "probe_failed",
+    "manual"
+};
+
+static const char  *ngx_http_ai_release_override_names[] = {
+    "rollback", "pin", "trip"
+};
+
+
+char *
+ngx_http_ai_release_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_ai_release_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_status_handler(ngx_http_request_t *r)
+{
+    char       *text;
+    ngx_int_t   rc;
+    ngx_buf_t  *b;
+    ngx_str_t   type;
+    json_t     *root;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    switch (ngx_http_ai_release_status_format(r)) {
+
+    case NGX_HTTP_AI_RELEASE_FORMAT_HTML:
+        ngx_str_set(&type, "text/html; charset=utf-8");
+        return ngx_http_ai_release_send(r, NGX_HTTP_OK, &type,
+                                     (u_char *) ngx_http_ai_release_dashboard,
+                                     sizeof(ngx_http_ai_release_dashboard)
+                                     - 1);
+
+    case NGX_HTTP_AI_RELEASE_FORMAT_PROMETHEUS:
+        if (ngx_http_ai_release_prometheus(r, &b) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_str_set(&type, "text/plain; version=0.0.4; charset=utf-8");
+        return ngx_http_ai_release_send(r, NGX_HTTP_OK, &type, b->pos,
+                                        b->last - b->pos);
+
+    default: /* NGX_HTTP_AI_RELEASE_FORMAT_JSON */
+        break;
+    }
+
+    root = ngx_http_ai_release_status_json();
+    if (root == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER
+                      | JSON_REAL_PRECISION(10));
+    json_decref(root);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&type, "application/json");
+    rc = ngx_http_ai_release_send(r, NGX_HTTP_OK, &type, (u_char *) text,
+                                  ngx_strlen(text));
+    free(text);
+
+    return rc;
+}
+
+
+static ngx_uint_t
+ngx_http_ai_release_status_format(ngx_http_request_t *r)
+{
+    ngx_str_t         format;
+    ngx_table_elt_t  *accept;
+
+    if (ngx_http_arg(r, (u_char *) "format", 6, &format) == NGX_OK) {
+
+        if (format.len == 10
+            && ngx_strncmp(format.data, "prometheus", 10) == 0)
+        {
+            return NGX_HTTP_AI_RELEASE_FORMAT_PROMETHEUS;
+        }
+
+        if (format.len == 4 && ngx_strncmp(format.data, "html", 4) == 0) {
+            return NGX_HTTP_AI_RELEASE_FORMAT_HTML;
+        }
+
+        return NGX_HTTP_AI_RELEASE_FORMAT_JSON;
+    }
+
+#if (NGX_HTTP_HEADERS)
+    accept = r->headers_in.accept;
+#else
+    accept = NULL;
+#endif
+
+    if (accept) {
+        if (ngx_strlcasestrn(accept->value.data,
+                             accept->value.data + accept->value.len,
+                             (u_char *) "text/html", 9 - 1)
+            != NULL)
+        {
+            return NGX_HTTP_AI_RELEASE_FORMAT_HTML;
+        }
+
+        if (ngx_strlcasestrn(accept->value.data,
+                             accept->value.data + accept->value.len,
+                             (u_char *) "text/plain", 10 - 1)
+            != NULL)
+        {
+            return NGX_HTTP_AI_RELEASE_FORMAT_PROMETHEUS;
+        }
+    }
+
+    return NGX_HTTP_AI_RELEASE_FORMAT_JSON;
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *data, size_t len)
+{
+    ngx_int_t    rc;
+    ngx_buf_t   *b;
+    ngx_chain_t  out;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+    r->headers_out.content_type = *type;
+    r->headers_out.content_type_len = type->len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    /* live data: never cache it */
+    if (ngx_http_ai_release_no_cache(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->method == NGX_HTTP_HEAD || len == 0) {
+        r->header_only = 1;
+        return ngx_http_send_header(r);
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, data, len);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_ai_release_no_cache(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+    h->lowcase_key = NULL;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_ai_release_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    void *root)
+{
+    char       *text;
+    ngx_int_t   rc;
+    ngx_str_t   type;
+
+    text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER
+                      | JSON_REAL_PRECISION(10));
+    json_decref(root);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&type, "application/json");
+    rc = ngx_http_ai_release_send(r, status, &type, (u_char *) text,
+                                  ngx_strlen(text));
+    free(text);
+
+    return rc;
+}
+
+
+static json_t *
+ngx_http_ai_release_iso_time(time_t t)
+{
+    u_char     buf[sizeof("1970-01-01T00:00:00Z")];
+    ngx_tm_t   tm;
+
+    ngx_gmtime(t, &tm);
+
+    ngx_sprintf(buf, "%4d-%02d-%02dT%02d:%02d:%02dZ%Z", tm.ngx_tm_year,
+                tm.ngx_tm_mon, tm.ngx_tm_mday, tm.ngx_tm_hour, tm.ngx_tm_min,
+                tm.ngx_tm_sec);
+
+    return json_string((char *) buf);
+}
+
+
+static json_t *
+ngx_http_ai_release_status_json(void)
+{
+    size_t                            used;
+    ngx_uint_t                        i;
+    json_t                           *root, *o, *list;
+    ngx_http_ai_release_workflow_t  **wfp;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    amcf = ngx_http_ai_release_amcf();
+
+    root = json_object();
+    if (root == NULL) {
+        return NULL;
+    }
+
+    o = json_object();
+    json_object_set_new(o, "name", json_string("ngx_ai_release"));
+    json_object_set_new(o, "version",
+                        json_string(NGX_HTTP_AI_RELEASE_VERSION));
+    json_object_set_new(root, "module", o);
+
+    o = json_object();
+    json_object_set_new(o, "version", json_string(NGINX_VERSION));
+    json_object_set_new(o, "pid", json_integer(ngx_pid));
+    json_object_set_new(root, "nginx", o);
+
+    json_object_set_new(root, "time", ngx_http_ai_release_iso_time(ngx_time()));
+
+    if (amcf->sh) {
+        json_object_set_new(root, "reloaded_at",
+                            ngx_http_ai_release_iso_time(amcf->sh->reloaded));
+        json_object_set_new(root, "generation",
+                            json_integer(amcf->sh->generation));
+
+        used = amcf->shm_zone->shm.size
+               - amcf->shpool->pfree * ngx_pagesize;
+
+        o = json_object();
+        json_object_set_new(o, "name",
+                            json_stringn((char *) amcf->zone_name.data,
+                                         amcf->zone_name.len));
+        json_object_set_new(o, "size",
+                            json_integer(amcf->shm_zone->shm.size));
+        json_object_set_new(o, "used", json_integer(used));
+        json_object_set_new(o, "slots", json_integer(amcf->sh->nslots));
+        json_object_set_new(root, "zone", o);
+    }
+
+    list = json_array();
+    wfp = amcf->workflows.elts;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        json_array_append_new(list, ngx_http_ai_release_workflow_json(wfp[i]));
+    }
+
+    json_object_set_new(root, "workflows", list);
+
+    return root;
+}
+
+
+void *
+ngx_http_ai_release_workflow_json(ngx_http_ai_release_workflow_t *wf)
+{
+    ngx_uint_t                     i, k, n;
+    json_t                        *o, *trip, *list, *ovr, *item;
+    ngx_http_ai_release_slot_t    *slot;
+    ngx_http_ai_release_target_t  *t;
+
+    o = json_object();
+
+    json_object_set_new(o, "name", json_stringn((char *) wf->name.data,
+                                                wf->name.len));
+    json_object_set_new(o, "sticky", json_boolean(wf->sticky != NULL));
+    json_object_set_new(o, "failover", json_boolean(wf->failover));
+
+    trip = json_object();
+    json_object_set_new(trip, "enabled", json_boolean(wf->trip.enabled));
+    json_object_set_new(trip, "error_rate",
+                        json_real(wf->trip.error_rate / 10000.0));
+    json_object_set_new(trip, "min_requests",
+                        json_integer(wf->trip.min_requests));
+    json_object_set_new(trip, "window_ms", json_integer(wf->trip.window_ms));
+    json_object_set_new(trip, "consecutive",
+                        json_integer(wf->trip.consecutive));
+    json_object_set_new(trip, "cooldown_ms",
+                        json_integer(wf->trip.cooldown_ms));
+    json_object_set_new(trip, "max_cooldown_ms",
+                        json_integer(wf->trip.max_cooldown_ms));
+    json_object_set_new(trip, "probes", json_integer(wf->trip.probes));
+    json_object_set_new(trip, "canary_margin",
+                        wf->trip.canary_margin == AI_RELEASE_MARGIN_OFF
+                        ? json_null()
+                        : json_real(wf->trip.canary_margin / 10000.0));
+    json_object_set_new(trip, "recover",
+                        json_string(wf->trip.recover_manual
+                                    ? "manual" : "auto"));
+    json_object_set_new(o, "trip", trip);
+
+    list = json_array();
+
+    for (k = 1; k < AI_RELEASE_NCLASSES; k++) {
+        if ((wf->trip.errors_mask >> k) & 1) {
+            json_array_append_new(list,
+                                  json_string(ai_release_class_name(k)));
+        }
+    }
+
+    json_object_set_new(o, "errors", list);
+    json_object_set_new(o, "slow_ms", json_integer(wf->trip.slow_ms));
+
+    /* overrides: a workflow's rollback is set on each of its canaries */
+
+    ovr = json_array();
+    n = ngx_http_ai_release_target_count(wf);
+
+    for (k = 0; k < NGX_HTTP_AI_RELEASE_NOVR; k++) {
+        for (i = 0; i < n; i++) {
+            t = ngx_http_ai_release_target_at(wf, i);
+            slot = t->slot;
+
+            if (slot == NULL || !slot->override[k]) {
+                continue;
+            }
+
+            item = json_object();
+            json_object_set_new(item, "action",
+                        json_string(ngx_http_ai_release_override_names[k]));
+
+            if (k != NGX_HTTP_AI_RELEASE_OVR_ROLLBACK) {
+                json_object_set_new(item, "bundle",
+                                    json_stringn((char *) t->id.data,
+                                                 t->id.len));
+            }
+
+            json_object_set_new(item, "by",
+                                json_string((char *) slot->override_by[k]));
+            json_object_set_new(item, "at",
+                                ngx_http_ai_release_iso_time(
+                                    (time_t) slot->override_at[k]));
+            json_array_append_new(ovr, item);
+
+            if (k == NGX_HTTP_AI_RELEASE_OVR_ROLLBACK) {
+                break;
+            }
+        }
+    }
+
+    json_object_set_new(o, "overrides", ovr);
+
+    list = json_array();
+
+    for (i = 0; i < n; i++) {
+        json_array_append_new(list, ngx_http_ai_release_bundle_json(
+                                        ngx_http_ai_release_target_at(wf, i)));
+    }
+
+    json_object_set_new(o, "bundles", list);
+
+    return o;
+}
+
+
+static json_t *
+ngx_http_ai_release_bundle_json(ngx_http_ai_release_target_t *t)
+{
+    uint64_t                     w[AI_RELEASE_NCOUNTERS], state, reason;
+    ngx_uint_t                   i, configured;
+    json_t                      *o, *x, *buckets, *bucket;
+    ngx_http_ai_release_slot_t  *slot;
+
+    o = json_object();
+    slot = t->slot;
+
+    json_object_set_new(o, "role", json_stringn(
+                  (char *) ngx_http_ai_release_variant_names[t->variant].data,
+                  ngx_http_ai_release_variant_names[t->variant].len));
+    json_object_set_new(o, "bundle", json_stringn((char *) t->id.data,
+                                                  t->id.len));
+    json_object_set_new(o, "name", json_string(t->bundle->name));
+    json_object_set_new(o, "version", json_string(t->bundle->version));
+    json_object_set_new(o, "digest", json_string(t->bundle->digest_hex));
+    json_object_set_new(o, "digest_short",
+                        json_string(t->bundle->digest_short));
+    json_object_set_new(o, "model", json_string(t->bundle->model));
+    json_object_set_new(o, "upstream", json_string(t->bundle->upstream));
+
+    if (t->variant == NGX_HTTP_AI_RELEASE_CANARY) {
+        configured = t->weight;
+
+    } else if (t->variant == NGX_HTTP_AI_RELEASE_STABLE) {
+        configured = AI_RELEASE_WEIGHT_SCALE - t->workflow->canary_total;
+
+    } else {
+        configured = 0;
+    }
+
+    x = json_object();
+    json_object_set_new(x, "configured", json_real(configured / 10000.0));
+    json_object_set_new(x, "effective", json_real(
+                   ngx_http_ai_release_effective_weight(t) / 10000.0));
+    json_object_set_new(o, "weight", x);
+
+    state = ai_release_atomic_load(&slot->state);
+    reason = slot->last_reason;
+
+    x = json_object();
+    json_object_set_new(x, "state", json_stringn(
+                  (char *) ngx_http_ai_release_state_names[state].data,
+                  ngx_http_ai_release_state_names[state].len));
+    json_object_set_new(x, "since", ngx_http_ai_release_iso_time(
+                                        (time_t) slot->since_sec));
+    json_object_set_new(x, "cooldown_ms", json_integer(slot->cooldown_ms));
+    json_object_set_new(x, "trips", json_integer(slot->trips));
+    json_object_set_new(x, "last_trip_reason",
+                        (reason && reason <= NGX_HTTP_AI_RELEASE_TRIP_MANUAL)
+                        ? json_string(ngx_http_ai_release_trip_reasons[reason])
+                        : json_null());
+    json_object_set_new(x, "manual", json_boolean(
+                    slot->override[NGX_HTTP_AI_RELEASE_OVR_TRIP] != 0));
+    json_object_set_new(o, "breaker", x);
+
+    ai_release_window_sum(&slot->window, ngx_current_msec, w);
+    json_object_set_new(o, "window", ngx_http_ai_release_counts_json(w, 1));
+
+    for (i = 0; i < AI_RELEASE_NCLASSES; i++) {
+        w[i] = ai_release_atomic_load(&slot->total[i]);
+    }
+
+    json_object_set_new(o, "totals", ngx_http_ai_release_counts_json(w, 0));
+
+    x = json_object();
+    buckets = json_array();
+    w[0] = 0;
+
+    for (i = 0; i < AI_RELEASE_LATENCY_BUCKETS; i++) {
+        w[1] = ai_release_atomic_load(&slot->latency[i]);
+        w[0] += w[1];
+
+        bucket = json_object();
+        json_object_set_new(bucket, "le_ms",
+                            i == AI_RELEASE_LATENCY_BUCKETS - 1
+                            ? json_null()
+                            : json_integer(ai_release_latency_bounds_ms[i]));
+        json_object_set_new(bucket, "count", json_integer(w[1]));
+        json_array_append_new(buckets, bucket);
+    }
+
+    json_object_set_new(x, "count", json_integer(w[0]));
+    json_object_set_new(x, "sum_ms", json_integer(
+                            ai_release_atomic_load(&slot->latency_sum_ms)));
+    json_object_set_new(x, "p50_ms", json_real(
+                            ngx_http_ai_release_percentile(slot, 0.50)));
+    json_object_set_new(x, "p95_ms", json_real(
+                            ngx_http_ai_release_percentile(slot, 0.95)));
+    json_object_set_new(x, "p99_ms", json_real(
+                            ngx_http_ai_release_percentile(slot, 0.99)));
+    json_object_set_new(x, "buckets", buckets);
+    json_object_set_new(o, "latency", x);
+
+    return o;
+}
+
+
+static json_t *
+ngx_http_ai_release_counts_json(uint64_t *counts, ngx_uint_t window)
+{
+    uint64_t    total;
+    ngx_uint_t  i;
+    json_t     *o;
+
+    o = json_object();
+    total = 0;
+
+    for (i = 0; i < AI_RELEASE_NCLASSES; i++) {
+        json_object_set_new(o, ai_release_class_name(i),
+                            json_integer(counts[i]));
+        total += counts[i];
+    }
+
+    if (!window) {
+        json_object_set_new(o, "total", json_integer(total));
+        return o;
+    }
+
+    json_object_set_new(o, "total",
+                        json_integer(counts[AI_RELEASE_CNT_TOTAL]));
+    json_object_set_new(o, "errors",
+                        json_integer(counts[AI_RELEASE_CNT_ERRORS]));
+    json_object_set_new(o, "error_rate", json_real(
+        counts[AI_RELEASE_CNT_TOTAL]
+        ? (double) counts[AI_RELEASE_CNT_ERRORS] / counts[AI_RELEASE_CNT_TOTAL]
+        : 0.0));
+
+    return o;
+}
+
+
+/* a percentile of the latency histogram, interpolated within its bucket */
+
+static double
+ngx_http_ai_release_percentile(ngx_http_ai_release_slot_t *slot, double q)
+{
+    double      target, lower, upper;
+    uint64_t    b[AI_RELEASE_LATENCY_BUCKETS], count, cum;
+    ngx_uint_t  i;
+
+    count = 0;
+
+    for (i = 0; i < AI_RELEASE_LATENCY_BUCKETS; i++) {
+        b[i] = ai_release_atomic_load(&slot->latency[i]);
+        count += b[i];
+    }
+
+    if (count == 0) {
+        return 0;
+    }
+
+    target = q * count;
+    cum = 0;
+
+    for (i = 0; i < AI_RELEASE_LATENCY_BUCKETS; i++) {
+        if (b[i] == 0 || cum + b[i] < target) {
+            cum += b[i];
+            continue;
+        }
+
+        lower = i ? ai_release_latency_bounds_ms[i - 1] : 0;
+
+        if (i == AI_RELEASE_LATENCY_BUCKETS - 1) {
+            return lower;
+        }
+
+        upper = ai_release_latency_bounds_ms[i];
+
+        return lower + (upper - lower) * (target - cum) / b[i];
+    }
+
+    return ai_release_latency_bounds_ms[AI_RELEASE_LATENCY_BUCKETS - 2];
+}
+
+
+/* Prometheus text exposition format 0.0.4 */
+
+#define NGX_HTTP_AI_RELEASE_PROM_BUNDLE  8192
+
+static ngx_int_t
+ngx_http_ai_release_prometheus(ngx_http_request_t *r, ngx_buf_t **out)
+{
+    u_char                           *p, *last, labels[1024], *l;
+    size_t                            size;
+    uint64_t                          cum, state, v;
+    ngx_buf_t                        *b;
+    ngx_uint_t                        i, j, k, n, nbundles;
+    ngx_http_ai_release_slot_t       *slot;
+    ngx_http_ai_release_target_t     *t;
+    ngx_http_ai_release_workflow_t  **wfp, *wf;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    amcf = ngx_http_ai_release_amcf();
+    wfp = amcf->workflows.elts;
+
+    nbundles = 0;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        nbundles += ngx_http_ai_release_target_count(wfp[i]);
+    }
+
+    size = 8192 + nbundles * NGX_HTTP_AI_RELEASE_PROM_BUNDLE;
+
+    b = ngx_create_temp_buf(r->pool, size);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = b->pos;
+    last = b->end;
+
+#define AI_FOREACH_BUNDLE(body)                                              \
+    for (i = 0; i < amcf->workflows.nelts; i++) {                            \
+        wf = wfp[i];                                                         \
+        n = ngx_http_ai_release_target_count(wf);                            \
+        for (j = 0; j < n; j++) {                                            \
+            t = ngx_http_ai_release_target_at(wf, j);                        \
+            slot = t->slot;                                                  \
+            l = ngx_slprintf(labels, labels + sizeof(labels) - 1,            \
+                             "workflow=\"%V\",bundle=\"%V\",digest=\"%V\","  \
+                             "variant=\"%V\"", &wf->name, &t->id,            \
+                             &t->digest_short,                               \
+                             &ngx_http_ai_release_variant_names[t->variant]);\
+            *l = '\0';                                                       \
+            body                                                             \
+        }                                                                    \
+    }
+
+    p = ngx_slprintf(p, last,
+                     "# HELP ai_release_info ngx_ai_release module and nginx "
+                     "versions.\n# TYPE ai_release_info gauge\n"
+                     "ai_release_info{version=\"%s\",nginx_version=\"%s\"} 1\n",
+                     NGX_HTTP_AI_RELEASE_VERSION, NGINX_VERSION);
+
+    p = ngx_slprintf(p, last,
+                     "# HELP ai_release_requests_total Upstream attempts by "
+                     "workflow, bundle and outcome.\n"
+                     "# TYPE ai_release_requests_total counter\n");
+
+    AI_FOREACH_BUNDLE(
+        for (k = 0; k < AI_RELEASE_NCLASSES; k++) {
+            p = ngx_slprintf(p, last,
+                             "ai_release_requests_total{%s,outcome=\"%s\"} "
+                             "%uL\n", labels, ai_release_class_name(k),
+                             ai_release_atomic_load(&slot->total[k]));
+        }
+    )
+
+    p = ngx_slprintf(p, last,
+                     "# HELP ai_release_upstream_latency_seconds Upstream "
+                     "response time.\n"
+                     "# TYPE ai_release_upstream_latency_seconds histogram\n");
+
+    AI_FOREACH_BUNDLE(
+        cum = 0;
+        for (k = 0; k < AI_RELEASE_LATENCY_BUCKETS; k++) {
+            cum += ai_release_atomic_load(&slot->latency[k]);
+            if (k == AI_RELEASE_LATENCY_BUCKETS - 1) {
+                p = ngx_slprintf(p, last,
+                                 "ai_release_upstream_latency_seconds_bucket"
+                                 "{%s,le=\"+Inf\"} %uL\n", labels, cum);
+            } else {
+                v = ai_release_latency_bounds_ms[k];
+                p = ngx_slprintf(p, last,
+                                 "ai_release_upstream_latency_seconds_bucket"
+                                 "{%s,le=\"%uL.%03uL\"} %uL\n", labels,
+                                 v / 1000, v % 1000, cum);
+            }
+        }
+        v = ai_release_atomic_load(&slot->latency_sum_ms);
+        p = ngx_slprintf(p, last,
+                         "ai_release_upstream_latency_seconds_sum{%s} "
+                         "%uL.%03uL\n"
+                         "ai_release_upstream_latency_seconds_count{%s} %uL\n",
+                         labels, v / 1000, v % 1000, labels, cum);
+    )
+
+    p = ngx_slprintf(p, last,
+                     "# HELP ai_release_breaker_state Breaker state of the "
+                     "bundle (1 for the current state).\n"
+                     "# TYPE ai_release_breaker_state gauge\n");
+
+    AI_FOREACH_BUNDLE(
+        state = ai_release_atomic_load(&slot->state);
+        for (k = 0; k < 3; k++) {
+            p = ngx_slprintf(p, last,
+                             "ai_release_breaker_state{%s,state=\"%V\"} %d\n",
+                             labels, &ngx_http_ai_release_state_names[k],
+                             state == k ? 1 : 0);
+        }
+    )
+
+    p = ngx_slprintf(p, last,
+                     "# HELP ai_release_weight_ratio Configured and effective "
+                     "share of the workflow's traffic.\n"
+                     "# TYPE ai_release_weight_ratio gauge\n");
+
+    AI_FOREACH_BUNDLE(
+        if (t->variant == NGX_HTTP_AI_RELEASE_CANARY) {
+            v = t->weight;
+        } else if (t->variant == NGX_HTTP_AI_RELEASE_STABLE) {
+            v = AI_RELEASE_WEIGHT_SCALE - wf->canary_total;
+        } else {
+            v = 0;
+        }
+        p = ngx_slprintf(p, last,
+                         "ai_release_weight_ratio{%s,kind=\"configured\"} "
+                         "%uL.%04uL\n", labels, v / 10000, v % 10000);
+        v = ngx_http_ai_release_effective_weight(t);
+        p = ngx_slprintf(p, last,
+                         "ai_release_weight_ratio{%s,kind=\"effective\"} "
+                         "%uL.%04uL\n", labels, v / 10000, v % 10000);
+    )
+
+    p = ngx_slprintf(p, last,
+                     "# HELP ai_release_trips_total Times the bundle's "
+                     "breaker opened.\n"
+                     "# TYPE ai_release_trips_total counter\n");
+
+    AI_FOREACH_BUNDLE(
+        p = ngx_slprintf(p, last, "ai_release_trips_total{%s} %uL\n", labels,
+                         slot->trips);
+    )
+
+#undef AI_FOREACH_BUNDLE
+
+    if (amcf->sh) {
+        p = ngx_slprintf(p, last,
+                         "# HELP ai_release_zone_size_bytes Size of the "
+                         "shared-memory zone.\n"
+                         "# TYPE ai_release_zone_size_bytes gauge\n"
+                         "ai_release_zone_size_bytes{zone=\"%V\"} %uz\n"
+                         "# HELP ai_release_zone_used_bytes Used part of the "
+                         "shared-memory zone.\n"
+                         "# TYPE ai_release_zone_used_bytes gauge\n"
+                         "ai_release_zone_used_bytes{zone=\"%V\"} %uz\n",
+                         &amcf->zone_name, amcf->shm_zone->shm.size,
+                         &amcf->zone_name,
+                         amcf->shm_zone->shm.size
+                         - amcf->shpool->pfree * ngx_pagesize);
+    }
+
+    if (p == last) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "ai_release: metrics do not fit in %uz bytes", size);
+        return NGX_ERROR;
+    }
+
+    b->last = p;
+    *out = b;
+
+    return NGX_OK;
+}
