@@ -1,7 +1,9 @@
 # ngx_ai_release: build the dynamic module against the installed nginx,
 # the plain-C core's unit tests, and run the test suite.
 #
-#   make            build build/nginx/objs/ngx_http_ai_release_module.so
+#   make            build build/nginx/objs/ngx_http_ai_release_module.so,
+#                   the ai-release command-line tool and the unit tests
+#   make cli        build build/ai-release only
 #   make deps       install what is missing from Debian's packages
 #   make test       deps + build + unit tests + the prove suite in t/
 #   make demo       deps + build + nginx in the foreground with demo.conf
@@ -20,7 +22,9 @@ PROVE_JOBS ?= 2
 CORE_SRCS  := ngx_ai_release_module/ai_release_sha256.c \
               ngx_ai_release_module/ai_release_util.c \
               ngx_ai_release_module/ai_release_manifest.c \
-              ngx_ai_release_module/ai_release_window.c
+              ngx_ai_release_module/ai_release_window.c \
+              ngx_ai_release_module/ai_release_gate.c \
+              ngx_ai_release_module/ai_release_lock.c
 CORE_HDRS  := ngx_ai_release_module/ai_release_core.h
 MOD_SRCS   := $(wildcard ngx_ai_release_module/*.c) \
               $(wildcard ngx_ai_release_module/*.h) config
@@ -31,13 +35,20 @@ CORE_CFLAGS := -std=c99 -D_GNU_SOURCE -Wall -Wextra -Werror -g \
 SAN_FLAGS  := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
               -fno-sanitize-recover=all
 CORE_LIBS  := -lyaml -ljansson
+# the module's version, for "ai-release --version"
+AIR_VERSION := $(shell sed -n 's/^\#define NGX_HTTP_AI_RELEASE_VERSION *"\([^"]*\)".*/\1/p' \
+                   ngx_ai_release_module/ngx_http_ai_release_module.h)
+CLI_BIN    := $(BUILD)/ai-release
+CLI_CFLAGS := -O2 \
+              $(if $(AIR_VERSION),-DAI_RELEASE_CLI_VERSION='"$(AIR_VERSION)"')
 
 DEB_PKGS   := nginx nginx-dev libjansson-dev libyaml-dev gcc make perl \
-              libpcre2-dev libssl-dev zlib1g-dev
+              libpcre2-dev libssl-dev zlib1g-dev prometheus chromium \
+              chromium-driver
 
-.PHONY: all module unit deps test test-unit test-t demo clean
+.PHONY: all module unit cli deps test test-unit test-t demo clean
 
-all: module unit
+all: module unit cli
 
 module: $(MODULE_SO)
 
@@ -72,7 +83,7 @@ $(NGX_BUILD)/Makefile: config
 $(MODULE_SO): $(NGX_BUILD)/Makefile $(MOD_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
-unit: $(BUILD)/unit_core $(BUILD)/unit_window
+unit: $(BUILD)/unit_core $(BUILD)/unit_window $(BUILD)/unit_gate
 
 $(BUILD)/unit_core: $(CORE_SRCS) $(CORE_HDRS) t/unit/test_core.c
 	@mkdir -p $(BUILD)
@@ -83,6 +94,20 @@ $(BUILD)/unit_window: $(CORE_SRCS) $(CORE_HDRS) t/unit/test_window.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/test_window.c \
 	    $(CORE_LIBS) -lpthread -o $@
+
+$(BUILD)/unit_gate: $(CORE_SRCS) $(CORE_HDRS) t/unit/test_gate.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/test_gate.c \
+	    $(CORE_LIBS) -o $@
+
+# the command-line tool: the same core, a normal optimised build
+cli: $(CLI_BIN)
+
+$(CLI_BIN): $(CORE_SRCS) $(CORE_HDRS) cli/ai-release.c \
+            ngx_ai_release_module/ngx_http_ai_release_module.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) $(CLI_CFLAGS) $(CORE_SRCS) cli/ai-release.c \
+	    $(CORE_LIBS) -o $@
 
 deps:
 	@missing=""; \
@@ -103,9 +128,10 @@ test: deps
 	$(MAKE) test-unit test-t
 
 test-unit: unit
-	cd t/unit && $(BUILD)/unit_core && $(BUILD)/unit_window
+	cd t/unit && $(BUILD)/unit_core && $(BUILD)/unit_window \
+	    && $(BUILD)/unit_gate
 
-test-t: module
+test-t: module cli
 	NGINX_BIN=$(NGINX_BIN) AIR_MODULE=$(MODULE_SO) \
 	    prove -j$(PROVE_JOBS) -I t/lib t/
 

@@ -2206,3 +2206,25 @@ ai_release_strndup(const char *s, size_t len)
 
     return p;
 }
+
+
+/* one value in canonical form, for the per-part hashes of the lock file */
+
+char *
+ai_release_node_canonical(const ai_release_node_t *node, size_t *len)
+{
+    ai_release_buf_t  buf;
+
+    memset(&buf, 0, sizeof(ai_release_buf_t));
+
+    ai_release_json_node(&buf, (ai_release_node_t *) node, 0);
+
+    if (buf.failed || buf.data == NULL) {
+        free(buf.data);
+        return NULL;
+    }
+
+    *len = buf.len;
+
+    return buf.data;
+}

@@ -146,7 +146,9 @@ ngx_http_ai_release_api_handler(ngx_http_request_t *r)
         n++;
     }
 
-    if (n == 0 || len[0] != 9 || ngx_strncmp(seg[0], "workflows", 9) != 0) {
+    if (n == 0 || n > 3
+        || len[0] != 9 || ngx_strncmp(seg[0], "workflows", 9) != 0)
+    {
         goto not_found;
     }
 
@@ -430,6 +432,7 @@ ngx_http_ai_release_api_act(ngx_http_request_t *r,
 {
     u_char                           *by, *p;
     size_t                            i, k, n;
+    ngx_int_t                         rc;
     json_t                           *json, *bundle, *root;
     json_error_t                      err;
     ngx_str_t                         id;
@@ -490,11 +493,13 @@ ngx_http_ai_release_api_act(ngx_http_request_t *r,
         t = ngx_http_ai_release_find_target(wf, id.data, id.len);
 
         if (t == NULL) {
+            /* the message is made before json, which holds the id, goes */
             i = ngx_min(id.len, 128);
-            json_decref(json);
-            return ngx_http_ai_release_api_error(r, NGX_HTTP_NOT_FOUND,
+            rc = ngx_http_ai_release_api_error(r, NGX_HTTP_NOT_FOUND,
                                  "workflow \"%V\" has no bundle \"%*s\"",
                                  &wf->name, i, id.data);
+            json_decref(json);
+            return rc;
         }
     }
 

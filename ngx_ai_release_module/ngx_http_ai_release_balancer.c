@@ -48,6 +48,7 @@ static ngx_int_t ngx_http_ai_release_failover(ngx_peer_connection_t *pc,
 static ngx_uint_t ngx_http_ai_release_classify(ngx_peer_connection_t *pc,
     ngx_http_upstream_t *u);
 static ngx_int_t ngx_http_ai_release_failover_conf(ngx_http_request_t *r);
+static void ngx_http_ai_release_finalize(ngx_http_request_t *r, ngx_int_t rc);
 #if (NGX_HTTP_SSL)
 static ngx_int_t ngx_http_ai_release_set_session(ngx_peer_connection_t *pc,
     void *data);
@@ -143,6 +144,10 @@ ngx_http_ai_release_init_peer(ngx_http_request_t *r,
     }
 
     ctx->balanced = 1;
+
+    /* its rc tells a stream cut short after the header from a whole one */
+    ctx->finalize = r->upstream->finalize_request;
+    r->upstream->finalize_request = ngx_http_ai_release_finalize;
 
     if (ctx->workflow->failover
         && ngx_http_ai_release_known_good(ctx->target))
@@ -460,6 +465,25 @@ ngx_http_ai_release_failover_conf(ngx_http_request_t *r)
     u->conf = alcf->ucf_failover;
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_ai_release_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_ai_release_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
+
+    if (ctx == NULL) {
+        return;
+    }
+
+    ctx->final_rc = rc;
+
+    if (ctx->finalize) {
+        ctx->finalize(r, rc);
+    }
 }
 
 

@@ -260,8 +260,19 @@ ngx_http_ai_release_record(ngx_http_request_t *r,
         return;
     }
 
+    if (ai_release_atomic_load(&slot->state) != NGX_HTTP_AI_RELEASE_CLOSED) {
+        return;
+    }
+
+    /*
+     * a success may complete min_requests too; but no rule can trip a
+     * bundle without errors in its window, and most of the time there are
+     * none: then the check costs one pass over the error buckets
+     */
+
     if (!counted
-        || ai_release_atomic_load(&slot->state) != NGX_HTTP_AI_RELEASE_CLOSED)
+        && ai_release_window_get(&slot->window, AI_RELEASE_CNT_ERRORS, now)
+           == 0)
     {
         return;
     }

@@ -44,6 +44,20 @@ static ngx_command_t  ngx_http_ai_release_commands[] = {
       0,
       NULL },
 
+    { ngx_string("ai_release_eval_gate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ai_release_main_conf_t, eval_gate),
+      &ngx_http_ai_release_gate_modes },
+
+    { ngx_string("ai_release_lock"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_release_lock,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("ai_release_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_ai_release_zone,
@@ -175,6 +189,8 @@ ngx_http_ai_release_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    amcf->eval_gate = NGX_CONF_UNSET_UINT;
+
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
         return NULL;
@@ -207,6 +223,10 @@ ngx_http_ai_release_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_ai_release_main_conf_t  *amcf = conf;
 
     if (ngx_http_ai_release_init_workflows(cf, amcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_ai_release_check_gates(cf, amcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -51,6 +51,12 @@
 
 #define NGX_HTTP_AI_RELEASE_ZONE_NAME     "ai_release"
 
+/* ai_release_eval_gate */
+#define NGX_HTTP_AI_RELEASE_GATE_OFF      0
+#define NGX_HTTP_AI_RELEASE_GATE_WARN     1
+#define NGX_HTTP_AI_RELEASE_GATE_ON       2
+#define NGX_HTTP_AI_RELEASE_GATE_REQUIRE  3
+
 
 typedef struct ngx_http_ai_release_workflow_s  ngx_http_ai_release_workflow_t;
 
@@ -132,6 +138,9 @@ typedef struct {
     ngx_uint_t                       nheaders;
 
     ngx_http_ai_release_slot_t      *slot;        /* set by init_zone */
+
+    u_char                          *file_name;   /* its nginx.conf line */
+    ngx_uint_t                       line;
 } ngx_http_ai_release_target_t;
 
 
@@ -149,6 +158,7 @@ struct ngx_http_ai_release_workflow_s {
 
     ai_release_trip_conf_t           trip;
     ngx_flag_t                       failover;
+    ngx_uint_t                       eval_gate;
 
     u_char                          *file_name;
     ngx_uint_t                       line;
@@ -169,6 +179,11 @@ typedef struct {
     ngx_slab_pool_t                 *shpool;
     ngx_http_ai_release_shctx_t     *sh;
     ngx_log_t                       *log;
+
+    ngx_uint_t                       eval_gate;
+    ngx_str_t                        lock_path;
+    u_char                          *lock_file;
+    ngx_uint_t                       lock_line;
 } ngx_http_ai_release_main_conf_t;
 
 
@@ -205,6 +220,11 @@ typedef struct {
 #endif
 
     ngx_msec_t                       start;
+
+    /* how the upstream module finalized the request */
+    void                           (*finalize)(ngx_http_request_t *r,
+                                               ngx_int_t rc);
+    ngx_int_t                        final_rc;
 
     unsigned                         headers_set:1;
     unsigned                         probe:1;
@@ -265,6 +285,11 @@ ngx_uint_t ngx_http_ai_release_effective_weight(
 
 char *ngx_http_ai_release_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_ai_release_lock(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_release_check_gates(ngx_conf_t *cf,
+    ngx_http_ai_release_main_conf_t *amcf);
+extern ngx_conf_enum_t  ngx_http_ai_release_gate_modes[];
 char *ngx_http_ai_release_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 void *ngx_http_ai_release_workflow_json(ngx_http_ai_release_workflow_t *wf);

@@ -295,18 +295,21 @@ ngx_http_ai_release_switch_headers(ngx_http_request_t *r,
     ngx_http_ai_release_target_t *from, ngx_http_ai_release_target_t *to)
 {
     ngx_uint_t        i, j, drop;
-    ngx_list_t        headers;
+    ngx_list_t        old;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *header, *h;
 
     if (from->nheaders) {
-        if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+        old = r->headers_in.headers;
+
+        if (ngx_list_init(&r->headers_in.headers, r->pool, 20,
+                          sizeof(ngx_table_elt_t))
             != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        part = &r->headers_in.headers.part;
+        part = &old.part;
         header = part->elts;
 
         for (i = 0; /* void */; i++) {
@@ -339,15 +342,13 @@ ngx_http_ai_release_switch_headers(ngx_http_request_t *r,
                 continue;
             }
 
-            h = ngx_list_push(&headers);
+            h = ngx_list_push(&r->headers_in.headers);
             if (h == NULL) {
                 return NGX_ERROR;
             }
 
             *h = header[i];
         }
-
-        r->headers_in.headers = headers;
     }
 
     return ngx_http_ai_release_set_headers(r, to);
@@ -429,9 +430,14 @@ ngx_http_ai_release_log_handler(ngx_http_request_t *r)
     } else if (status == 429) {
         cls = AI_RELEASE_429;
 
-    } else if (!r->request_complete) {
+    } else if (ctx->final_rc == NGX_HTTP_BAD_GATEWAY
+               || ctx->final_rc == NGX_HTTP_GATEWAY_TIME_OUT
+               || ctx->final_rc == NGX_ERROR
+               || (!ctx->balanced && !r->request_complete))
+    {
         /* cut short after the header: a broken stream */
-        cls = ctx->timedout ? AI_RELEASE_TIMEOUT : AI_RELEASE_CONNECT;
+        cls = (ctx->timedout || ctx->final_rc == NGX_HTTP_GATEWAY_TIME_OUT)
+              ? AI_RELEASE_TIMEOUT : AI_RELEASE_CONNECT;
 
     } else if (ctx->workflow->trip.slow_ms
                && header_time >= ctx->workflow->trip.slow_ms)

@@ -65,6 +65,7 @@ ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
 
     ai_release_trip_defaults(&wf->trip);
     wf->failover = NGX_CONF_UNSET;
+    wf->eval_gate = NGX_CONF_UNSET_UINT;
 
     if (ngx_array_init(&wf->canaries, cf->pool, 2,
                        sizeof(ngx_http_ai_release_target_t))
@@ -132,7 +133,7 @@ ngx_http_ai_release_workflow(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
 
     unsigned                           weight;
     ngx_str_t                         *value;
-    ngx_uint_t                         variant;
+    ngx_uint_t                         i, variant;
     ngx_http_ai_release_target_t      *t, **slot;
     ngx_http_compile_complex_value_t   ccv;
 
@@ -261,6 +262,30 @@ ngx_http_ai_release_workflow(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
         return ngx_http_ai_release_errors_directive(cf, wf);
     }
 
+    if (value[0].len == 20
+        && ngx_strncmp(value[0].data, "ai_release_eval_gate", 20) == 0)
+    {
+        if (cf->args->nelts != 2) {
+            goto invalid_args;
+        }
+
+        for (i = 0; ngx_http_ai_release_gate_modes[i].name.len; i++) {
+            if (ngx_strcmp(ngx_http_ai_release_gate_modes[i].name.data,
+                           value[1].data)
+                == 0)
+            {
+                wf->eval_gate = ngx_http_ai_release_gate_modes[i].value;
+                return NGX_CONF_OK;
+            }
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\" in \"ai_release_eval_gate\" "
+                           "of workflow \"%V\": use on, require, warn or off",
+                           &value[1], &wf->name);
+        return NGX_CONF_ERROR;
+    }
+
     if (value[0].len == 8
         && ngx_strncmp(value[0].data, "failover", 8) == 0)
     {
@@ -361,6 +386,8 @@ ngx_http_ai_release_target(ngx_conf_t *cf, ngx_http_ai_release_workflow_t *wf,
     t->bundle = b;
     t->workflow = wf;
     t->variant = variant;
+    t->file_name = cf->conf_file->file.name.data;
+    t->line = cf->conf_file->line;
 
     t->id.data = (u_char *) b->id;
     t->id.len = ngx_strlen(b->id);

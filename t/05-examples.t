@@ -43,9 +43,10 @@ my $bundles = "$repo/conf-examples/bundles";
     $n += $c =~ s{build/demo/tmp}{$dir/tmp}g;
     $n += $c =~ s{access_log /dev/stdout}{access_log $dir/access.log}g;
     $n += $c =~ s{ai_release_bundles bundles/}{ai_release_bundles $bundles/}g;
+    $n += $c =~ s{ai_release_lock bundles\.lock}{ai_release_lock $repo/conf-examples/bundles.lock}g;
     $n += $c =~ s{127\.0\.0\.1:(910[123])}{"127.0.0.1:" . $t->port($port{$1})}ge;
     $n += $c =~ s{listen 127\.0\.0\.1:8080}{"listen 127.0.0.1:" . $t->port('nginx')}e;
-    is($n, 14, 'demo.conf: every path and port rewritten');
+    is($n, 15, 'demo.conf: every path and port rewritten');
 
     start_with($t, $c);
     my (%v, $bad);

@@ -1,0 +1,1202 @@
+
+/*
+ * Copyright (C) ngx_ai_release authors
+ *
+ * Eval gates: a bundle's "eval" section names the eval set, the report an
+ * eval runner wrote for this very bundle, how old that report may be and
+ * the gates its metrics must pass:
+ *
+ *     eval:
+ *       set: support-drafts-golden-v7
+ *       report: evals/support-drafts-4.json
+ *       max_age: 14d
+ *       gates:
+ *         pass_rate: ">= 0.95"
+ *         regressions: "== 0"
+ *
+ * The report is a JSON object; other fields are ignored:
+ *
+ *     {"bundle":"support-drafts@4","digest":"sha256:<64 hex>",
+ *      "eval_set":"support-drafts-golden-v7",
+ *      "finished_at":"2026-11-20T10:00:00Z",
+ *      "metrics":{"pass_rate":0.97,"regressions":0}}
+ *
+ * A bundle passes when the report is for its name@version, tested its
+ * digest (so the evals tested what ships), ran the named set, is not older
+ * than max_age, and every gate holds.
+ */
+
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "ai_release_core.h"
+
+
+/* at most this many bytes of a value are quoted in a message */
+#define AI_RELEASE_GATE_QUOTE_MAX   128
+#define AI_RELEASE_GATE_QUOTE_SIZE  (AI_RELEASE_GATE_QUOTE_MAX * 6 + 8)
+
+/* the longest number accepted in a gate expression */
+#define AI_RELEASE_GATE_NUMBER_MAX  64
+
+
+typedef enum {
+    AI_RELEASE_OP_GE = 0,
+    AI_RELEASE_OP_GT,
+    AI_RELEASE_OP_LE,
+    AI_RELEASE_OP_LT,
+    AI_RELEASE_OP_EQ,
+    AI_RELEASE_OP_NE
+} ai_release_op_e;
+
+
+typedef struct {
+    const ai_release_node_t  *metric;     /* the key */
+    ai_release_op_e           op;
+    double                    bound;
+    const char               *bound_text; /* into the expression's text */
+    size_t                    bound_len;
+} ai_release_gate_t;
+
+
+typedef struct {
+    const ai_release_node_t  *set;
+    const ai_release_node_t  *report;
+    const ai_release_node_t  *max_age;    /* NULL when not given */
+    long long                 max_age_s;
+    ai_release_gate_t        *gates;      /* in manifest order */
+    size_t                    ngates;
+} ai_release_eval_t;
+
+
+typedef struct {
+    const char               *report;     /* quoted, as in the manifest */
+    const char               *file;       /* the resolved path */
+    ai_release_errors_t      *errs;
+    unsigned                  nfailed;
+} ai_release_gate_ctx_t;
+
+
+static ai_release_gate_e ai_release_eval_parse(const ai_release_bundle_t *b,
+    ai_release_eval_t *ev, ai_release_errors_t *errs);
+static const ai_release_node_t *ai_release_eval_string(
+    const ai_release_bundle_t *b, const ai_release_node_t *eval,
+    const ai_release_node_t *key, const char *name, int path,
+    ai_release_errors_t *errs);
+static int ai_release_parse_expr(const char *s, size_t len,
+    ai_release_gate_t *gate);
+static int ai_release_parse_age(const char *s, size_t len, long long *sec);
+static int ai_release_parse_time(const char *s, size_t len, long long *t);
+static long long ai_release_days_from_civil(long long y, unsigned m,
+    unsigned d);
+static char *ai_release_report_path(const ai_release_bundle_t *b,
+    const char *report_dir, const char *report);
+static int ai_release_read_report(const char *path, char **out, size_t *len,
+    const char **reason);
+static void ai_release_gate_fail(ai_release_gate_ctx_t *ctx,
+    const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static const json_t *ai_release_report_string(ai_release_gate_ctx_t *ctx,
+    const json_t *report, const char *field);
+static int ai_release_op_holds(ai_release_op_e op, double value,
+    double bound);
+static void ai_release_format_number(double v, char *buf, size_t size);
+static const char *ai_release_gate_quote(const char *s, size_t len,
+    char *buf);
+
+
+static const char  *ai_release_op_names[] = {
+    ">=", ">", "<=", "<", "==", "!="
+};
+
+/* the relation that holds when the gate's does not */
+static const ai_release_op_e  ai_release_op_negated[] = {
+    AI_RELEASE_OP_LT, AI_RELEASE_OP_LE, AI_RELEASE_OP_GT,
+    AI_RELEASE_OP_GE, AI_RELEASE_OP_NE, AI_RELEASE_OP_EQ
+};
+
+static const char  *ai_release_eval_keys[] = {
+    "set", "report", "max_age", "gates", NULL
+};
+
+
+ai_release_gate_e
+ai_release_gate_validate(const ai_release_bundle_t *b,
+    ai_release_errors_t *errs)
+{
+    ai_release_gate_e  rc;
+    ai_release_eval_t  ev;
+
+    rc = ai_release_eval_parse(b, &ev, errs);
+
+    free(ev.gates);
+
+    return rc;
+}
+
+
+ai_release_gate_e
+ai_release_gate_check(const ai_release_bundle_t *b, const char *report_dir,
+    long long now, ai_release_errors_t *errs)
+{
+    char                    q[AI_RELEASE_GATE_QUOTE_SIZE];
+    char                    v[AI_RELEASE_GATE_QUOTE_SIZE];
+    char                    w[AI_RELEASE_GATE_QUOTE_SIZE];
+    char                    num[32];
+    char                   *path, *data;
+    size_t                  i, len;
+    double                  value;
+    long long               finished;
+    const char             *reason;
+    json_t                 *report;
+    const json_t           *field, *metrics, *metric;
+    json_error_t            jerr;
+    ai_release_gate_t      *gate;
+    ai_release_gate_e       rc;
+    ai_release_eval_t       ev;
+    ai_release_gate_ctx_t   ctx;
+
+    rc = ai_release_eval_parse(b, &ev, errs);
+
+    if (rc != AI_RELEASE_GATE_PASS) {
+        free(ev.gates);
+        return rc;
+    }
+
+    ai_release_gate_quote(ev.report->value, ev.report->len, q);
+
+    path = ai_release_report_path(b, report_dir, ev.report->value);
+
+    if (path == NULL) {
+        ai_release_errors_add(errs, b->file, 0, 0, "out of memory");
+        free(ev.gates);
+        return AI_RELEASE_GATE_FAIL;
+    }
+
+    ctx.report = q;
+    ctx.file = path;
+    ctx.errs = errs;
+    ctx.nfailed = 0;
+
+    report = NULL;
+
+    if (ai_release_read_report(path, &data, &len, &reason) != 0) {
+        ai_release_gate_fail(&ctx, "report \"%s\" cannot be read: %s", q,
+                             reason);
+        goto done;
+    }
+
+    report = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+
+    free(data);
+
+    if (report == NULL) {
+        ai_release_gate_fail(&ctx, "report \"%s\" is not valid JSON: %s "
+                             "at line %d, column %d", q, jerr.text,
+                             jerr.line, jerr.column);
+        goto done;
+    }
+
+    if (!json_is_object(report)) {
+        ai_release_gate_fail(&ctx, "report \"%s\" is not a JSON object", q);
+        goto done;
+    }
+
+    /* what was tested: name@version, digest and eval set */
+
+    field = ai_release_report_string(&ctx, report, "bundle");
+
+    if (field != NULL
+        && (json_string_length(field) != strlen(b->id)
+            || memcmp(json_string_value(field), b->id, strlen(b->id)) != 0))
+    {
+        ai_release_gate_fail(&ctx, "report \"%s\" is for bundle \"%s\", "
+                             "not \"%s\"", q,
+                             ai_release_gate_quote(json_string_value(field),
+                                                   json_string_length(field),
+                                                   v),
+                             b->id);
+    }
+
+    field = ai_release_report_string(&ctx, report, "digest");
+
+    if (field != NULL
+        && (json_string_length(field) != AI_RELEASE_DIGEST_HEX_LEN
+            || strncasecmp(json_string_value(field), b->digest_hex,
+                           AI_RELEASE_DIGEST_HEX_LEN) != 0))
+    {
+        len = json_string_length(field);
+
+        /* short forms, unless they look alike */
+
+        if (len >= AI_RELEASE_DIGEST_SHORT_LEN
+            && strncasecmp(json_string_value(field), b->digest_short,
+                           AI_RELEASE_DIGEST_SHORT_LEN) == 0)
+        {
+            ai_release_gate_fail(&ctx, "report \"%s\" tested digest %s, but "
+                                 "the bundle's digest is %s: the evals did "
+                                 "not test what ships", q,
+                                 ai_release_gate_quote(
+                                     json_string_value(field), len, v),
+                                 b->digest_hex);
+
+        } else {
+            if (len > AI_RELEASE_DIGEST_SHORT_LEN
+                && strncmp(json_string_value(field), "sha256:", 7) == 0)
+            {
+                len = AI_RELEASE_DIGEST_SHORT_LEN;
+            }
+
+            ai_release_gate_fail(&ctx, "report \"%s\" tested digest %s, but "
+                                 "the bundle's digest is %s: the evals did "
+                                 "not test what ships", q,
+                                 ai_release_gate_quote(
+                                     json_string_value(field), len, v),
+                                 b->digest_short);
+        }
+    }
+
+    field = ai_release_report_string(&ctx, report, "eval_set");
+
+    if (field != NULL
+        && (json_string_length(field) != ev.set->len
+            || memcmp(json_string_value(field), ev.set->value, ev.set->len)
+               != 0))
+    {
+        ai_release_gate_fail(&ctx, "report \"%s\" is for eval set \"%s\", "
+                             "not \"%s\"", q,
+                             ai_release_gate_quote(json_string_value(field),
+                                                   json_string_length(field),
+                                                   v),
+                             ai_release_gate_quote(ev.set->value,
+                                                   ev.set->len, w));
+    }
+
+    /* how old it is */
+
+    field = ai_release_report_string(&ctx, report, "finished_at");
+
+    if (field != NULL) {
+        ai_release_gate_quote(json_string_value(field),
+                              json_string_length(field), v);
+
+        if (ai_release_parse_time(json_string_value(field),
+                                  json_string_length(field), &finished)
+            != 0)
+        {
+            ai_release_gate_fail(&ctx, "report \"%s\" has an invalid "
+                                 "finished_at \"%s\"", q, v);
+
+        } else if (ev.max_age != NULL && now - finished > ev.max_age_s) {
+            ai_release_gate_fail(&ctx, "report \"%s\" finished at %s, more "
+                                 "than max_age %s ago", q, v,
+                                 ev.max_age->value);
+        }
+    }
+
+    /* the gates */
+
+    metrics = json_object_get(report, "metrics");
+
+    if (metrics == NULL) {
+        ai_release_gate_fail(&ctx, "report \"%s\" has no \"metrics\"", q);
+        goto done;
+    }
+
+    if (!json_is_object(metrics)) {
+        ai_release_gate_fail(&ctx, "\"metrics\" in report \"%s\" is not a "
+                             "JSON object", q);
+        goto done;
+    }
+
+    for (i = 0; i < ev.ngates; i++) {
+        gate = &ev.gates[i];
+
+        metric = json_object_get(metrics, gate->metric->value);
+
+        if (metric == NULL) {
+            ai_release_gate_fail(&ctx, "%s is missing from report \"%s\"",
+                                 gate->metric->value, q);
+            continue;
+        }
+
+        if (!json_is_number(metric)) {
+            ai_release_gate_fail(&ctx, "%s in report \"%s\" is not a number",
+                                 gate->metric->value, q);
+            continue;
+        }
+
+        value = json_number_value(metric);
+
+        if (ai_release_op_holds(gate->op, value, gate->bound)) {
+            continue;
+        }
+
+        ai_release_format_number(value, num, sizeof(num));
+
+        ai_release_gate_fail(&ctx, "%s %s %s %.*s (%s)", gate->metric->value,
+                             num, ai_release_op_names[
+                                      ai_release_op_negated[gate->op]],
+                             (int) gate->bound_len, gate->bound_text, q);
+    }
+
+done:
+
+    json_decref(report);
+    free(path);
+    free(ev.gates);
+
+    return ctx.nfailed ? AI_RELEASE_GATE_FAIL : AI_RELEASE_GATE_PASS;
+}
+
+
+/* NONE, PASS (well formed, ev filled in) or ERROR */
+
+static ai_release_gate_e
+ai_release_eval_parse(const ai_release_bundle_t *b, ai_release_eval_t *ev,
+    ai_release_errors_t *errs)
+{
+    char                      q[AI_RELEASE_GATE_QUOTE_SIZE];
+    char                      m[AI_RELEASE_GATE_QUOTE_SIZE];
+    size_t                    i, n;
+    unsigned                  nerrors;
+    const char              **k;
+    const ai_release_node_t  *key, *value, *eval, *eval_key, *gates;
+
+    memset(ev, 0, sizeof(ai_release_eval_t));
+
+    if (b == NULL || b->root == NULL) {
+        return AI_RELEASE_GATE_NONE;
+    }
+
+    eval = NULL;
+    eval_key = NULL;
+
+    for (i = 0; i < b->root->nitems; i++) {
+        key = b->root->items[2 * i];
+
+        if (key->type == AI_RELEASE_NODE_SCALAR
+            && key->len == 4 && memcmp(key->value, "eval", 4) == 0)
+        {
+            eval_key = key;
+            eval = b->root->items[2 * i + 1];
+            break;
+        }
+    }
+
+    if (eval == NULL) {
+        return AI_RELEASE_GATE_NONE;
+    }
+
+    if (eval->type != AI_RELEASE_NODE_MAP) {
+        ai_release_errors_add(errs, b->file, eval->line, eval->column,
+                              "\"eval\" must be a mapping");
+        return AI_RELEASE_GATE_ERROR;
+    }
+
+    nerrors = 0;
+
+#define AI_EVAL_ERROR(node, ...)                                             \
+    do {                                                                     \
+        ai_release_errors_add(errs, b->file, (node)->line, (node)->column,   \
+                              __VA_ARGS__);                                  \
+        nerrors++;                                                           \
+    } while (0)
+
+    /* unknown keys */
+
+    for (i = 0; i < eval->nitems; i++) {
+        key = eval->items[2 * i];
+
+        if (key->type != AI_RELEASE_NODE_SCALAR) {
+            AI_EVAL_ERROR(key, "mapping keys must be scalars");
+            continue;
+        }
+
+        for (k = ai_release_eval_keys; *k; k++) {
+            if (strlen(*k) == key->len
+                && memcmp(*k, key->value, key->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (*k == NULL) {
+            AI_EVAL_ERROR(key, "unknown key \"%s\" in \"eval\": allowed are "
+                          "set, report, max_age and gates",
+                          ai_release_gate_quote(key->value, key->len, q));
+        }
+    }
+
+    ev->set = ai_release_eval_string(b, eval, eval_key, "set", 0, errs);
+    ev->report = ai_release_eval_string(b, eval, eval_key, "report", 1, errs);
+
+    if (ev->set == NULL) {
+        nerrors++;
+    }
+
+    if (ev->report == NULL) {
+        nerrors++;
+    }
+
+    /* max_age */
+
+    value = ai_release_node_get(eval, "max_age");
+
+    if (value != NULL) {
+        if (value->type != AI_RELEASE_NODE_SCALAR
+            || ai_release_parse_age(value->value, value->len, &ev->max_age_s)
+               != 0)
+        {
+            AI_EVAL_ERROR(value, "invalid \"max_age\" \"%s\": expected a "
+                          "duration such as 30m, 12h, 14d or 2w",
+                          value->type == AI_RELEASE_NODE_SCALAR
+                          ? ai_release_gate_quote(value->value, value->len, q)
+                          : "(not a string)");
+
+        } else {
+            ev->max_age = value;
+        }
+    }
+
+    /* gates */
+
+    gates = ai_release_node_get(eval, "gates");
+
+    if (gates == NULL) {
+        AI_EVAL_ERROR(eval_key, "missing required key \"gates\" in \"eval\"");
+
+    } else if (gates->type != AI_RELEASE_NODE_MAP) {
+        AI_EVAL_ERROR(gates, "\"eval.gates\" must be a mapping of metric to "
+                      "gate expression, e.g. pass_rate: \">= 0.95\"");
+
+    } else if (gates->nitems == 0) {
+        AI_EVAL_ERROR(gates, "\"eval.gates\" must have at least one gate, "
+                      "e.g. pass_rate: \">= 0.95\"");
+
+    } else {
+        ev->gates = calloc(gates->nitems, sizeof(ai_release_gate_t));
+
+        if (ev->gates == NULL) {
+            AI_EVAL_ERROR(gates, "out of memory");
+            goto done;
+        }
+
+        n = 0;
+
+        for (i = 0; i < gates->nitems; i++) {
+            key = gates->items[2 * i];
+            value = gates->items[2 * i + 1];
+
+            if (key->type != AI_RELEASE_NODE_SCALAR) {
+                AI_EVAL_ERROR(key, "mapping keys must be scalars");
+                continue;
+            }
+
+            ai_release_gate_quote(key->value, key->len, m);
+
+            if (!ai_release_valid_name(key->value, key->len)) {
+                AI_EVAL_ERROR(key, "invalid metric name \"%s\": only "
+                              "A-Z a-z 0-9 . _ - are allowed", m);
+                continue;
+            }
+
+            if (value->type != AI_RELEASE_NODE_SCALAR) {
+                AI_EVAL_ERROR(value, "malformed gate expression for metric "
+                              "\"%s\": expected a string, e.g. \">= 0.95\"",
+                              m);
+                continue;
+            }
+
+            if (ai_release_parse_expr(value->value, value->len,
+                                      &ev->gates[n])
+                != 0)
+            {
+                AI_EVAL_ERROR(value, "malformed gate expression \"%s\" for "
+                              "metric \"%s\": expected e.g. \">= 0.95\"",
+                              ai_release_gate_quote(value->value, value->len,
+                                                    q),
+                              m);
+                continue;
+            }
+
+            ev->gates[n++].metric = key;
+        }
+
+        ev->ngates = n;
+    }
+
+#undef AI_EVAL_ERROR
+
+done:
+
+    if (nerrors) {
+        free(ev->gates);
+        ev->gates = NULL;
+        ev->ngates = 0;
+        return AI_RELEASE_GATE_ERROR;
+    }
+
+    return AI_RELEASE_GATE_PASS;
+}
+
+
+/* a required, non-empty string of the eval section; NULL after an error */
+
+static const ai_release_node_t *
+ai_release_eval_string(const ai_release_bundle_t *b,
+    const ai_release_node_t *eval, const ai_release_node_t *key,
+    const char *name, int path, ai_release_errors_t *errs)
+{
+    const ai_release_node_t  *value;
+
+    value = ai_release_node_get(eval, name);
+
+    if (value == NULL) {
+        ai_release_errors_add(errs, b->file, key->line, key->column,
+                              "missing required key \"%s\" in \"eval\"",
+                              name);
+        return NULL;
+    }
+
+    if (value->type != AI_RELEASE_NODE_SCALAR || value->len == 0) {
+        ai_release_errors_add(errs, b->file, value->line, value->column,
+                              "\"eval.%s\" must be a non-empty string%s",
+                              name, path ? " (a file path)" : "");
+        return NULL;
+    }
+
+    if (memchr(value->value, '\0', value->len) != NULL) {
+        ai_release_errors_add(errs, b->file, value->line, value->column,
+                              "\"eval.%s\" cannot contain NUL", name);
+        return NULL;
+    }
+
+    return value;
+}
+
+
+/*
+ * [spaces] operator [spaces] number [spaces]; the operator is one of
+ * >= > <= < == !=, the number is JSON's: -?digits[.digits][(e|E)[+-]digits]
+ */
+
+static int
+ai_release_parse_expr(const char *s, size_t len, ai_release_gate_t *gate)
+{
+    char         buf[AI_RELEASE_GATE_NUMBER_MAX + 1];
+    char        *end;
+    size_t       i, start, digits;
+    double       bound;
+
+#define AI_IS_SPACE(c)  ((c) == ' ' || (c) == '\t')
+#define AI_IS_DIGIT(c)  ((c) >= '0' && (c) <= '9')
+
+    i = 0;
+
+    while (i < len && AI_IS_SPACE(s[i])) {
+        i++;
+    }
+
+    if (len - i >= 2 && s[i + 1] == '=') {
+
+        switch (s[i]) {
+        case '>':
+            gate->op = AI_RELEASE_OP_GE;
+            break;
+        case '<':
+            gate->op = AI_RELEASE_OP_LE;
+            break;
+        case '=':
+            gate->op = AI_RELEASE_OP_EQ;
+            break;
+        case '!':
+            gate->op = AI_RELEASE_OP_NE;
+            break;
+        default:
+            return -1;
+        }
+
+        i += 2;
+
+    } else if (i < len && (s[i] == '>' || s[i] == '<')) {
+        gate->op = (s[i] == '>') ? AI_RELEASE_OP_GT : AI_RELEASE_OP_LT;
+        i++;
+
+    } else {
+        return -1;
+    }
+
+    while (i < len && AI_IS_SPACE(s[i])) {
+        i++;
+    }
+
+    start = i;
+
+    if (i < len && s[i] == '-') {
+        i++;
+    }
+
+    for (digits = 0; i < len && AI_IS_DIGIT(s[i]); i++, digits++) {
+        /* void */
+    }
+
+    if (digits == 0) {
+        return -1;
+    }
+
+    if (i < len && s[i] == '.') {
+        i++;
+
+        for (digits = 0; i < len && AI_IS_DIGIT(s[i]); i++, digits++) {
+            /* void */
+        }
+
+        if (digits == 0) {
+            return -1;
+        }
+    }
+
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+
+        if (i < len && (s[i] == '+' || s[i] == '-')) {
+            i++;
+        }
+
+        for (digits = 0; i < len && AI_IS_DIGIT(s[i]); i++, digits++) {
+            /* void */
+        }
+
+        if (digits == 0) {
+            return -1;
+        }
+    }
+
+    gate->bound_text = s + start;
+    gate->bound_len = i - start;
+
+    while (i < len && AI_IS_SPACE(s[i])) {
+        i++;
+    }
+
+    if (i != len || gate->bound_len > AI_RELEASE_GATE_NUMBER_MAX) {
+        return -1;
+    }
+
+#undef AI_IS_SPACE
+#undef AI_IS_DIGIT
+
+    memcpy(buf, gate->bound_text, gate->bound_len);
+    buf[gate->bound_len] = '\0';
+
+    errno = 0;
+    bound = strtod(buf, &end);
+
+    if (end != buf + gate->bound_len || !isfinite(bound)) {
+        return -1;
+    }
+
+    gate->bound = bound;
+
+    return 0;
+}
+
+
+/* "30s", "30m", "12h", "14d", "2w" -> seconds; more than zero */
+
+static int
+ai_release_parse_age(const char *s, size_t len, long long *sec)
+{
+    size_t     i;
+    long long  n, unit;
+
+    n = 0;
+
+    for (i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        if (n > 1000000000LL) {
+            return -1;
+        }
+
+        n = n * 10 + (s[i] - '0');
+    }
+
+    if (i == 0 || i + 1 != len || n == 0) {
+        return -1;
+    }
+
+    switch (s[i]) {
+    case 's':
+        unit = 1;
+        break;
+    case 'm':
+        unit = 60;
+        break;
+    case 'h':
+        unit = 3600;
+        break;
+    case 'd':
+        unit = 86400;
+        break;
+    case 'w':
+        unit = 7 * 86400;
+        break;
+    default:
+        return -1;
+    }
+
+    *sec = n * unit;
+
+    return 0;
+}
+
+
+/*
+ * RFC 3339: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM), "T" and "Z"
+ * in either case, or a space instead of "T"; into seconds since the epoch
+ */
+
+static int
+ai_release_parse_time(const char *s, size_t len, long long *t)
+{
+    size_t          i, j;
+    long long       v[6], off;
+    unsigned        mdays;
+    const char     *p, *end;
+
+    static const unsigned  days[] = {
+        31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+    };
+    static const size_t    width[] = { 4, 2, 2, 2, 2, 2 };
+    static const char      sep[] = "--T::";
+
+    p = s;
+    end = s + len;
+
+    for (i = 0; i < 6; i++) {
+        if ((size_t) (end - p) < width[i]) {
+            return -1;
+        }
+
+        v[i] = 0;
+
+        for (j = 0; j < width[i]; j++) {
+            if (p[j] < '0' || p[j] > '9') {
+                return -1;
+            }
+
+            v[i] = v[i] * 10 + (p[j] - '0');
+        }
+
+        p += width[i];
+
+        if (i == 5) {
+            break;
+        }
+
+        if (p == end) {
+            return -1;
+        }
+
+        if (sep[i] == 'T') {
+            if (*p != 'T' && *p != 't' && *p != ' ') {
+                return -1;
+            }
+
+        } else if (*p != sep[i]) {
+            return -1;
+        }
+
+        p++;
+    }
+
+    if (v[1] < 1 || v[1] > 12 || v[3] > 23 || v[4] > 59 || v[5] > 60) {
+        return -1;
+    }
+
+    mdays = days[v[1] - 1];
+
+    if (v[1] == 2
+        && ((v[0] % 4 == 0 && v[0] % 100 != 0) || v[0] % 400 == 0))
+    {
+        mdays = 29;
+    }
+
+    if (v[2] < 1 || v[2] > (long long) mdays) {
+        return -1;
+    }
+
+    /* a fraction of a second: ignored */
+
+    if (p < end && *p == '.') {
+        p++;
+
+        if (p == end || *p < '0' || *p > '9') {
+            return -1;
+        }
+
+        while (p < end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+
+    if (p == end) {
+        return -1;
+    }
+
+    if ((*p == 'Z' || *p == 'z') && p + 1 == end) {
+        off = 0;
+
+    } else if ((*p == '+' || *p == '-') && end - p == 6
+               && p[1] >= '0' && p[1] <= '9' && p[2] >= '0' && p[2] <= '9'
+               && p[3] == ':'
+               && p[4] >= '0' && p[4] <= '9' && p[5] >= '0' && p[5] <= '9')
+    {
+        off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600
+              + ((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+
+        if ((p[1] - '0') * 10 + (p[2] - '0') > 23
+            || (p[4] - '0') * 10 + (p[5] - '0') > 59)
+        {
+            return -1;
+        }
+
+        if (*p == '-') {
+            off = -off;
+        }
+
+    } else {
+        return -1;
+    }
+
+    *t = ai_release_days_from_civil(v[0], (unsigned) v[1], (unsigned) v[2])
+         * 86400 + v[3] * 3600 + v[4] * 60 + v[5] - off;
+
+    return 0;
+}
+
+
+/* days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant) */
+
+static long long
+ai_release_days_from_civil(long long y, unsigned m, unsigned d)
+{
+    long long  era;
+    unsigned   yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned) (y - era * 400);
+    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + (long long) doe - 719468;
+}
+
+
+/* report_dir/basename(report), or report relative to the manifest's dir */
+
+static char *
+ai_release_report_path(const ai_release_bundle_t *b, const char *report_dir,
+    const char *report)
+{
+    char        *path;
+    size_t       dir_len, len;
+    const char  *slash, *name;
+
+    if (report_dir != NULL) {
+        slash = strrchr(report, '/');
+        name = slash ? slash + 1 : report;
+
+        dir_len = strlen(report_dir);
+
+        while (dir_len > 1 && report_dir[dir_len - 1] == '/') {
+            dir_len--;
+        }
+
+        len = dir_len + 1 + strlen(name);
+
+        path = malloc(len + 1);
+        if (path == NULL) {
+            return NULL;
+        }
+
+        (void) snprintf(path, len + 1, "%.*s/%s", (int) dir_len, report_dir,
+                        name);
+
+        return path;
+    }
+
+    slash = (b->file != NULL) ? strrchr(b->file, '/') : NULL;
+
+    if (report[0] == '/' || slash == NULL) {
+        return strdup(report);
+    }
+
+    dir_len = (size_t) (slash - b->file) + 1;
+    len = dir_len + strlen(report);
+
+    path = malloc(len + 1);
+    if (path == NULL) {
+        return NULL;
+    }
+
+    memcpy(path, b->file, dir_len);
+    memcpy(path + dir_len, report, len - dir_len + 1);
+
+    return path;
+}
+
+
+static int
+ai_release_read_report(const char *path, char **out, size_t *len,
+    const char **reason)
+{
+    int          fd;
+    char        *data;
+    size_t       size, n;
+    ssize_t      rc;
+    struct stat  st;
+
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd == -1) {
+        *reason = strerror(errno);
+        return -1;
+    }
+
+    if (fstat(fd, &st) == -1) {
+        *reason = strerror(errno);
+        (void) close(fd);
+        return -1;
+    }
+
+    if (S_ISDIR(st.st_mode)) {
+        *reason = strerror(EISDIR);
+        (void) close(fd);
+        return -1;
+    }
+
+    if (!S_ISREG(st.st_mode)) {
+        *reason = "not a regular file";
+        (void) close(fd);
+        return -1;
+    }
+
+    if (st.st_size > AI_RELEASE_MAX_FILE_SIZE) {
+        *reason = "larger than 16 MiB";
+        (void) close(fd);
+        return -1;
+    }
+
+    size = (size_t) st.st_size;
+
+    data = malloc(size + 1);
+    if (data == NULL) {
+        *reason = strerror(ENOMEM);
+        (void) close(fd);
+        return -1;
+    }
+
+    n = 0;
+
+    while (n < size) {
+        rc = read(fd, data + n, size - n);
+
+        if (rc == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            *reason = strerror(errno);
+            free(data);
+            (void) close(fd);
+            return -1;
+        }
+
+        if (rc == 0) {
+            break;
+        }
+
+        n += (size_t) rc;
+    }
+
+    (void) close(fd);
+
+    data[n] = '\0';
+
+    *out = data;
+    *len = n;
+
+    return 0;
+}
+
+
+static void
+ai_release_gate_fail(ai_release_gate_ctx_t *ctx, const char *fmt, ...)
+{
+    char     msg[4096];
+    va_list  args;
+
+    va_start(args, fmt);
+    (void) vsnprintf(msg, sizeof(msg), fmt, args);
+    va_end(args);
+
+    ctx->nfailed++;
+
+    ai_release_errors_add(ctx->errs, ctx->file, 0, 0, "%s", msg);
+}
+
+
+/* a string field of the report; NULL after a failure */
+
+static const json_t *
+ai_release_report_string(ai_release_gate_ctx_t *ctx, const json_t *report,
+    const char *field)
+{
+    const json_t  *value;
+
+    value = json_object_get(report, field);
+
+    if (value == NULL) {
+        ai_release_gate_fail(ctx, "report \"%s\" has no \"%s\"", ctx->report,
+                             field);
+        return NULL;
+    }
+
+    if (!json_is_string(value)) {
+        ai_release_gate_fail(ctx, "\"%s\" in report \"%s\" is not a string",
+                             field, ctx->report);
+        return NULL;
+    }
+
+    return value;
+}
+
+
+static int
+ai_release_op_holds(ai_release_op_e op, double value, double bound)
+{
+    switch (op) {
+    case AI_RELEASE_OP_GE:
+        return value >= bound;
+    case AI_RELEASE_OP_GT:
+        return value > bound;
+    case AI_RELEASE_OP_LE:
+        return value <= bound;
+    case AI_RELEASE_OP_LT:
+        return value < bound;
+    case AI_RELEASE_OP_EQ:
+        return value == bound;
+    case AI_RELEASE_OP_NE:
+        return value != bound;
+    }
+
+    return 0;
+}
+
+
+/* the shortest %g form that reads back as the same double */
+
+static void
+ai_release_format_number(double v, char *buf, size_t size)
+{
+    int  prec;
+
+    for (prec = 1; prec < 17; prec++) {
+        (void) snprintf(buf, size, "%.*g", prec, v);
+
+        if (strtod(buf, NULL) == v) {
+            return;
+        }
+    }
+
+    (void) snprintf(buf, size, "%.17g", v);
+}
+
+
+/* a value for a message: escaped, at most AI_RELEASE_GATE_QUOTE_MAX bytes */
+
+static const char *
+ai_release_gate_quote(const char *s, size_t len, char *buf)
+{
+    char           *p;
+    size_t          i, n;
+    unsigned char   c;
+
+    static const char  hex[] = "0123456789abcdef";
+
+    n = len;
+
+    if (n > AI_RELEASE_GATE_QUOTE_MAX) {
+        n = AI_RELEASE_GATE_QUOTE_MAX;
+
+        /* do not cut a UTF-8 sequence */
+        while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80) {
+            n--;
+        }
+    }
+
+    p = buf;
+
+    for (i = 0; i < n; i++) {
+        c = (unsigned char) s[i];
+
+        switch (c) {
+        case '"':
+        case '\\':
+            *p++ = '\\';
+            *p++ = (char) c;
+            break;
+        case '\n':
+            *p++ = '\\';
+            *p++ = 'n';
+            break;
+        case '\r':
+            *p++ = '\\';
+            *p++ = 'r';
+            break;
+        case '\t':
+            *p++ = '\\';
+            *p++ = 't';
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                memcpy(p, "\\u00", 4);
+                p[4] = hex[c >> 4];
+                p[5] = hex[c & 0xf];
+                p += 6;
+
+            } else {
+                *p++ = (char) c;
+            }
+        }
+    }
+
+    if (n < len) {
+        memcpy(p, "...", 3);
+        p += 3;
+    }
+
+    *p = '\0';
+
+    return buf;
+}

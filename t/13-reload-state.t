@@ -1,0 +1,359 @@
+#!/usr/bin/perl
+# Error-budget state lives in shared memory: counters and breakers survive
+# "nginx -s reload" while a bundle's digest is unchanged (a new digest starts
+# clean), and the counts of both workers add up exactly.
+
+use strict;
+use warnings;
+use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use AIRTest;
+use IO::Socket::INET;
+use IO::Select;
+use Time::HiRes qw(time sleep);
+
+
+############################################################################
+# helpers
+
+sub annotate {
+    my ($r) = @_;
+    my $x = $r->{headers}{'x-ai-release'} // '';
+    my ($b, $d, $v) = $x =~
+        /^(\S+); digest=sha256:([0-9a-f]{12}); variant=(stable|canary|fallback)$/;
+    $r->{bundle}    = $b // '';
+    $r->{short}     = $d // '';
+    $r->{variant}   = $v // '';
+    $r->{served_by} = $r->{headers}{'x-served-by'} // '';
+    $r->{worker}    = $r->{headers}{'x-worker'} // '';
+    return $r;
+}
+
+# One request on a fresh connection, read until nginx closes it.  A GET
+# without a body, so that the request's outcome has been recorded when this
+# returns: nginx runs the log phase before it closes such a connection,
+# while for a request with a body it uses lingering close (the client sees
+# EOF first, the log phase runs when the client has closed too).
+sub ask {
+    my ($t, $path, %o) = @_;
+    my $method = defined $o{body} ? 'POST' : 'GET';
+    my $r = $t->stream($path, $o{body} // '', $o{headers} || {},
+                       { method => $method, timeout => $o{timeout} // 20 });
+    return annotate($r);
+}
+
+# several requests at once, each on its own connection, read to EOF (GETs,
+# see ask)
+sub ask_many {
+    my ($t, $reqs, %o) = @_;
+    my $port = $t->port('nginx');
+    my $sel = IO::Select->new;
+    my (@res, %idx);
+    for my $i (0 .. $#$reqs) {
+        my ($path, $h, $body) = @{ $reqs->[$i] };
+        my %h = (Host => "127.0.0.1:$port", Connection => 'close',
+                 %{ $h || {} });
+        my $method = 'GET';
+        if (defined $body) {
+            $method = 'POST';
+            $h{'Content-Type'} = 'application/json';
+            $h{'Content-Length'} = length $body;
+        }
+        $body //= '';
+        my $req = "$method $path HTTP/1.1\r\n"
+                . join('', map { "$_: $h{$_}\r\n" } sort keys %h)
+                . "\r\n" . $body;
+        $res[$i] = { status => 0, headers => {}, raw => '' };
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Proto => 'tcp',
+                                      Timeout => 5);
+        unless ($s) { $res[$i]{error} = "connect: $!"; next }
+        binmode $s;
+        my $off = 0;
+        while ($off < length $req) {
+            my $n = syswrite($s, $req, length($req) - $off, $off);
+            unless (defined $n) {
+                next if $!{EINTR};
+                $res[$i]{error} = "write: $!";
+                last;
+            }
+            $off += $n;
+        }
+        $idx{fileno $s} = $i;
+        $sel->add($s);
+    }
+    my $deadline = time + ($o{timeout} // 20);
+    while ($sel->count) {
+        my $left = $deadline - time;
+        last if $left <= 0;
+        for my $s ($sel->can_read($left)) {
+            my $i = $idx{fileno $s};
+            my $n = sysread($s, my $buf, 65536);
+            next if !defined $n && ($!{EINTR} || $!{EAGAIN});
+            if (!$n) {
+                $sel->remove($s);
+                close $s;
+                $res[$i]{done} = 1;
+                next;
+            }
+            $res[$i]{raw} .= $buf;
+        }
+    }
+    for my $s ($sel->handles) { $sel->remove($s); close $s }
+    for my $r (@res) {
+        my ($head, $body) = split /\r\n\r\n/, $r->{raw}, 2;
+        my @l = split /\r\n/, $head // '';
+        my $sl = shift(@l) // '';
+        ($r->{status}) = $sl =~ m{^HTTP/\d\.\d (\d{3})};
+        $r->{status} //= 0;
+        for my $l (@l) {
+            my ($k, $v) = $l =~ /^([^:]+):\s*(.*?)\s*$/ or next;
+            $r->{headers}{lc $k} = $v;
+        }
+        $r->{body} = $body // '';
+        annotate($r);
+    }
+    return @res;
+}
+
+sub wait_for {
+    my ($secs, $cb) = @_;
+    my $end = time + $secs;
+    while (1) {
+        my $v = $cb->();
+        return $v if $v || time > $end;
+        sleep 0.05;
+    }
+}
+
+# state-change lines of error.log
+sub transitions {
+    my ($t, $wf, $bundle, $from, $to) = @_;
+    my $re = qr/\[warn\] .*ai_release: workflow "\Q$wf\E" bundle "\Q$bundle\E" \(sha256:[0-9a-f]{12}\) \Q$from\E -> \Q$to\E: /;
+    return grep { $_ =~ $re } split /\n/, $t->error_log;
+}
+
+sub ntrans { scalar(my @l = transitions(@_)) }
+
+# every state-change line: warn level, and says where the traffic goes
+# (the README words recoveries as "traffic returns to it")
+sub check_change_lines {
+    my ($t) = @_;
+    my @all = grep { /ai_release: workflow "[^"]*" bundle "[^"]*" \(sha256:/ }
+              split /\n/, $t->error_log;
+    ok(@all, scalar(@all) . ' state-change lines logged');
+    my @bad = grep {
+        !/\[warn\] .*ai_release: workflow "[^"]+" bundle "[^"]+\@[^"]+" \(sha256:[0-9a-f]{12}\) (?:closed|open|half-open) -> (?:closed|open|half-open): .*traffic (?:goes|returns) to \S/
+    } @all;
+    is(scalar @bad, 0, 'every state-change line is at warn level and has the '
+       . 'form workflow "W" bundle "B" (sha256:...) OLD -> NEW: ... '
+       . 'traffic goes (or returns) to ...')
+        or diag join "\n", map { substr($_, 0, 300) } @bad[0 .. ($#bad > 4 ? 4 : $#bad)];
+}
+
+# lines of the "air" access log, as hashes
+sub alog {
+    my ($t, $wf) = @_;
+    open my $fh, '<', $t->dir . '/air.log' or return ();
+    my @r;
+    while (my $l = <$fh>) {
+        chomp $l;
+        my ($w, $status, @kv) = split / /, $l;
+        next if defined $wf && $w ne $wf;
+        my %h = (wf => $w, status => $status,
+                 map { /^(\w+)=(.*)$/ ? ($1, $2) : () } @kv);
+        $h{f} = '' if ($h{f} // '') eq '-';
+        push @r, \%h;
+    }
+    close $fh;
+    return @r;
+}
+
+sub variants { join ',', map { $_->{variant} || "?($_->{status})" } @_ }
+
+############################################################################
+# setup
+
+my $t = AIRTest->new;
+$t->upstream($_) for qw(stable ca cb cc cd);
+
+sub bundles {
+    my ($prefix, $canary, %o) = @_;
+    $t->write_file("bundles/$prefix.yaml", <<"Y");
+name: $prefix
+version: "1"
+upstream: 127.0.0.1:@{[ $t->port('stable') ]}
+model: ${\ ($o{stable_model} // "$prefix-stable") }
+---
+name: $prefix
+version: "2"
+upstream: 127.0.0.1:@{[ $t->port($canary) ]}
+model: ${\ ($o{canary_model} // "$prefix-canary") }
+Y
+}
+bundles(a => 'ca');
+bundles(b => 'cb');
+bundles(c => 'cc');
+bundles(d => 'cd');
+
+$t->config(<<'C', workers => 2);
+    log_format air '$ai_release_workflow $status n=$arg_n u=$http_x_user_id '
+                   'v=$ai_release_variant b=$ai_release_bundle '
+                   'st=$ai_release_state r=$ai_release_reason '
+                   'f=$ai_release_failover pid=$pid';
+
+    ai_release_zone air_budgets 1m;
+    ai_release_bundles %%DIR%%/bundles/*.yaml;
+
+    ai_release_workflow wa {
+        stable a@1;
+        canary a@2 100%;
+        trip consecutive=3 min_requests=1000 window=60s cooldown=60s;
+    }
+    ai_release_workflow wb {
+        stable b@1;
+        canary b@2 100%;
+        trip error_rate=50% min_requests=10 consecutive=0 window=60s
+             cooldown=60s;
+    }
+    ai_release_workflow wc {
+        stable c@1;
+        canary c@2 100%;
+        trip consecutive=3 min_requests=1000 window=60s cooldown=60s;
+    }
+    ai_release_workflow wd {
+        stable d@1;
+        canary d@2 100%;
+        trip error_rate=100% min_requests=200 consecutive=0 window=60s
+             cooldown=60s;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_nginx%% reuseport;
+        access_log %%DIR%%/air.log air;
+        add_header X-Worker $pid always;
+
+        location = /wa { ai_release wa; proxy_pass http://ai_release; }
+        location = /wb { ai_release wb; proxy_pass http://ai_release; }
+        location = /wc { ai_release wc; proxy_pass http://ai_release; }
+        location = /wd { ai_release wd; proxy_pass http://ai_release; }
+    }
+C
+$t->start;
+
+$t->upstream_control($_, "status=500\n") for qw(ca cb cc cd);
+
+############################################################################
+# the counts of both workers add up exactly: min_requests=200,
+# error_rate=100%: 199 errors keep the canary, the 200th trips it
+
+{
+    my @r;
+    for my $batch (1 .. 19) {    # 190 requests, 10 at a time
+        push @r, ask_many($t, [ map { ["/wd?n=$batch-$_"] } 1 .. 10 ]);
+    }
+    push @r, ask($t, "/wd?n=s$_") for 1 .. 9;
+    is(scalar @r, 199, 'wd: 199 requests');
+    is(scalar(grep { $_->{variant} eq 'canary' && $_->{status} == 500 } @r),
+       199, 'wd: all 199 served by the failing canary');
+    my %pids;
+    $pids{ $_->{worker} }++ for @r;
+    is(scalar keys %pids, 2, 'wd: both workers recorded errors ('
+       . join(', ', map { "$_: $pids{$_}" } sort keys %pids) . ')');
+    is(ntrans($t, 'wd', 'd@2', 'closed', 'open'), 0, 'wd: not tripped yet');
+
+    my $r = ask($t, '/wd?n=200');
+    is($r->{variant}, 'canary', 'wd: the 200th request still goes to the '
+       . 'canary');
+    $r = ask($t, '/wd?n=201');
+    is($r->{variant}, 'stable', 'wd: the 201st goes to stable: tripped at '
+       . 'exactly 200 errors');
+    ok(wait_for(2, sub { ntrans($t, 'wd', 'd@2', 'closed', 'open') }),
+       'wd: logged');
+}
+
+############################################################################
+# before the reload: wa and wc tripped, wb halfway
+
+my %digest;
+{
+    my @r = map { ask($t, "/wa?n=e$_") } 1 .. 3;
+    push @r, ask($t, '/wa?n=t');
+    is(variants(@r), 'canary,canary,canary,stable', 'wa: tripped by 3 errors');
+    $digest{a2} = $r[0]{short};
+    $digest{a1} = $r[3]{short};
+
+    @r = map { ask($t, "/wb?n=$_") } 1 .. 6;
+    is(variants(@r), join(',', ('canary') x 6),
+       'wb: 6 errors, below min_requests=10');
+
+    @r = map { ask($t, "/wc?n=e$_") } 1 .. 3;
+    push @r, ask($t, '/wc?n=t');
+    is(variants(@r), 'canary,canary,canary,stable', 'wc: tripped by 3 errors');
+    $digest{c2} = $r[0]{short};
+}
+
+############################################################################
+# reload with the same configuration
+
+ok($t->reload, 'reload, same configuration');
+{
+    is(ask($t, '/wa?n=r1')->{variant}, 'stable', 'wa: still tripped');
+    $t->upstream_control('ca', undef);    # healthy: still open (cooldown)
+    my @r = map { ask($t, "/wa?n=r2-$_") } 1 .. 10;
+    is(variants(@r), join(',', ('stable') x 10),
+       'wa: still open after the reload, on both new workers');
+    my @a = grep { $_->{n} =~ /^r/ } alog($t, 'wa');
+    is(scalar(grep { $_->{r} eq 'tripped' } @a), 11, 'wa: r=tripped');
+
+    is(ask($t, '/wd?n=r1')->{variant}, 'stable', 'wd: still tripped');
+    is(ask($t, '/wc?n=r1')->{variant}, 'stable', 'wc: still tripped');
+
+    @r = map { ask($t, "/wb?n=$_") } 7 .. 10;
+    is(variants(@r), 'canary,canary,canary,canary',
+       'wb: errors 7 to 10 after the reload still on the canary');
+    is(ask($t, '/wb?n=11')->{variant}, 'stable',
+       'wb: the counts from before the reload count: tripped at the 10th');
+
+    wait_for(2, sub { ntrans($t, 'wb', 'b@2', 'closed', 'open') });
+    my %n = map { $_ => ntrans($t, "w$_", "$_\@2", 'closed', 'open') }
+            qw(a b c d);
+    is_deeply(\%n, { a => 1, b => 1, c => 1, d => 1 },
+              'one "closed -> open" line per canary, none repeated by the '
+              . 'reload');
+}
+
+############################################################################
+# reload with new digests: c@2 (the canary of wc) and a@1 (the stable of wa)
+
+bundles(c => 'cc', canary_model => 'c-canary-fixed');
+bundles(a => 'ca', stable_model => 'a-stable-new');
+ok($t->reload, 'reload with a new model for c@2 and a@1');
+{
+    my @r = map { ask($t, "/wc?n=n$_") } 1 .. 3;
+    is(variants(@r), 'canary,canary,canary',
+       'wc: the canary with a new digest serves right after the reload, '
+       . 'and 2 errors (still failing) do not trip it: fresh counters');
+    isnt($r[0]{short}, $digest{c2}, 'wc: under its new digest');
+    is(ask($t, '/wc?n=n4')->{variant}, 'stable',
+       'wc: the 3rd error trips the new digest');
+    ok(wait_for(2, sub { ntrans($t, 'wc', 'c@2', 'closed', 'open') >= 2 }),
+       'wc: second trip logged');
+    my @l = transitions($t, 'wc', 'c@2', 'closed', 'open');
+    my %d = map { /\(sha256:([0-9a-f]{12})\)/ ? ($1 => 1) : () } @l;
+    is(scalar keys %d, 2, 'wc: the two trips name two digests');
+
+    my $r = ask($t, '/wa?n=n1');
+    is($r->{variant}, 'stable', 'wa: a new stable digest does not reset the '
+       . 'canary: still tripped');
+    isnt($r->{short}, $digest{a1}, 'wa: served by the new stable digest');
+    is(ask($t, '/wb?n=n1')->{variant}, 'stable', 'wb: still tripped');
+    is(ask($t, '/wd?n=n1')->{variant}, 'stable', 'wd: still tripped');
+    is(ntrans($t, 'wa', 'a@2', 'closed', 'open'), 1, 'wa: still one line');
+}
+
+check_change_lines($t);
+
+$t->done;
+done_testing;

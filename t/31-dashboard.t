@@ -1,0 +1,387 @@
+#!/usr/bin/perl
+# The status dashboard (ai_release_status, ?format=html) in headless
+# Chromium, driven through chromedriver's WebDriver HTTP API: the page polls
+# the JSON, renders each workflow's bundles with their breaker states, and
+# shows a canary that trips without being reloaded; the data is inserted as
+# text, not markup; the page loads nothing from elsewhere; a failing poll
+# shows the error banner.  chromedriver and Chromium are stopped at the end,
+# with every process they started.
+
+use strict;
+use warnings;
+use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use AIRTest;
+use JSON::PP;
+use HTTP::Tiny;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(time sleep);
+
+my $CHROMEDRIVER = '/usr/bin/chromedriver';
+my $CHROMIUM     = '/usr/bin/chromium';
+
+plan skip_all => "$CHROMEDRIVER is missing (apt-get install chromium-driver)"
+    unless -x $CHROMEDRIVER;
+plan skip_all => "$CHROMIUM is missing (apt-get install chromium)"
+    unless -x $CHROMIUM;
+
+my $BODY = '{"model":"m","messages":[{"role":"user","content":"hi"}]}';
+
+############################################################################
+# nginx
+
+my $t = AIRTest->new;
+$t->upstream($_) for qw(stable canary);
+
+$t->write_file('bundles/d.yaml', <<"Y");
+name: d
+version: "1"
+upstream: 127.0.0.1:@{[ $t->port('stable') ]}
+model: "model <b>1</b>"
+---
+name: d
+version: "2"
+upstream: 127.0.0.1:@{[ $t->port('canary') ]}
+model: "model <b>2</b> & <img src=x onerror=alert(1)>"
+Y
+
+$t->config(<<'C', workers => 2);
+    ai_release_bundles %%DIR%%/bundles/*.yaml;
+
+    ai_release_workflow d {
+        stable d@1;
+        canary d@2 50%;
+        sticky $http_x_user_id;
+        trip consecutive=3 min_requests=1000 cooldown=60s;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_nginx%%;
+
+        location /d { ai_release d; proxy_pass http://ai_release; }
+        location = /status { ai_release_status; }
+        location /ai-release/api/ { ai_release_api; }
+    }
+C
+$t->start;
+
+my $port = $t->port('nginx');
+my $origin = "http://127.0.0.1:$port";
+
+# some traffic, and a user of each bundle
+my %user;
+for my $i (1 .. 60) {
+    my $r = $t->post('/d', $BODY, { 'X-User-Id' => "u$i" });
+    my ($b) = ($r->{headers}{'x-ai-release'} // '') =~ /^(\S+);/;
+    $user{$b} //= "u$i" if $b && $r->{status} == 200;
+}
+ok($user{'d@1'} && $user{'d@2'}, 'users of both bundles found');
+
+my $doc = $t->json($t->get('/status?format=json')) || {};
+my %digest = map { $_->{bundle} => $_->{digest_short} }
+             @{ ($doc->{workflows} || [])->[0]{bundles} || [] };
+ok($digest{'d@1'} && $digest{'d@2'}, 'status JSON names both bundles');
+
+############################################################################
+# chromedriver
+
+my $profile = $t->dir . '/chromium-profile';
+my $home = $t->dir . '/home';    # Chromium's crash handler lives on its own
+mkdir $_ for $profile, $home;     # (own session): find it by its --database
+my $cd_port = $t->port('chromedriver');
+my $cd_log = $t->dir . '/chromedriver.log';
+my $cd_pid;
+
+# every process of ours: the chromedriver process group, and anything that
+# names our profile or home directory (Chromium, its helpers, its crash
+# handlers, which run in sessions of their own)
+sub browser_pids {
+    my @p;
+    opendir my $dh, '/proc' or return;
+    for my $pid (grep { /^\d+$/ } readdir $dh) {
+        next if $pid == $$;
+        open my $fh, '<', "/proc/$pid/stat" or next;
+        my $stat = <$fh> // '';
+        close $fh;
+        $stat =~ s/^.*\)\s+//s;
+        my ($state, undef, $pgrp) = split ' ', $stat;
+        next if !defined $state || $state eq 'Z' || $state eq 'X';
+        my $cmd = '';
+        if (open my $c, '<', "/proc/$pid/cmdline") {
+            local $/;
+            $cmd = <$c> // '';
+            close $c;
+        }
+        push @p, $pid if ($cd_pid && $pgrp == $cd_pid)
+                         || index($cmd, $profile) >= 0
+                         || index($cmd, $home) >= 0;
+    }
+    closedir $dh;
+    return @p;
+}
+
+sub stop_browser {
+    return unless $cd_pid;
+    kill 'TERM', -$cd_pid;
+    kill 'TERM', $cd_pid;
+    my $end = time + 5;
+    while (time < $end) {
+        waitpid($cd_pid, WNOHANG);
+        last unless browser_pids();
+        sleep 0.1;
+    }
+    for (1 .. 3) {
+        my @left = browser_pids() or last;
+        kill 'KILL', -$cd_pid;
+        kill 'KILL', @left;
+        my $e = time + 3;
+        sleep 0.1 while time < $e && browser_pids();
+    }
+    waitpid($cd_pid, 0);
+    $cd_pid = undef;
+}
+
+END { stop_browser() if $cd_pid }
+
+$cd_pid = fork // die "fork: $!";
+if (!$cd_pid) {
+    setpgrp(0, 0);
+    open STDIN, '<', '/dev/null';
+    open STDOUT, '>>', "$cd_log.out";
+    open STDERR, '>&', \*STDOUT;
+    $ENV{HOME} = $home;
+    { exec $CHROMEDRIVER, "--port=$cd_port", "--log-path=$cd_log"; }
+    POSIX::_exit(127);
+}
+
+my $ua = HTTP::Tiny->new(timeout => 60, keep_alive => 0, proxy => undef,
+                         http_proxy => undef, https_proxy => undef);
+my $wd = "http://127.0.0.1:$cd_port";
+
+sub wd {
+    my ($method, $path, $body) = @_;
+    my $r = $ua->request($method, "$wd$path", {
+        headers => { 'Content-Type' => 'application/json; charset=utf-8' },
+        defined $body ? (content => encode_json($body)) : () });
+    my $j = eval { decode_json($r->{content}) };
+    return ($r->{status}, $j ? $j->{value} : $r->{content});
+}
+
+sub wait_for {
+    my ($secs, $cb) = @_;
+    my $end = time + $secs;
+    while (1) {
+        my $v = $cb->();
+        return $v if $v || time > $end;
+        sleep 0.2;
+    }
+}
+
+my $ready = wait_for(20, sub {
+    my ($st, $v) = wd(GET => '/status');
+    return $st == 200 && ref $v eq 'HASH' && $v->{ready};
+});
+ok($ready, 'chromedriver is ready') or BAIL_OUT_soft('chromedriver did not start');
+
+my ($st, $v) = wd(POST => '/session', { capabilities => { alwaysMatch => {
+    'goog:chromeOptions' => {
+        binary => $CHROMIUM,
+        args => [ '--headless', '--no-sandbox', '--disable-gpu',
+                  '--disable-dev-shm-usage', '--disable-quic',
+                  '--no-first-run', '--disable-background-networking',
+                  '--disable-component-update', '--disable-sync',
+                  "--user-data-dir=$profile" ],
+    } } } });
+my $sid = ref $v eq 'HASH' ? $v->{sessionId} : undef;
+ok($sid, 'WebDriver session created') or do {
+    diag("POST /session: $st " . (ref $v ? encode_json($v) : $v // ''));
+    BAIL_OUT_soft('no session');
+};
+
+sub js {
+    my ($script, @args) = @_;
+    my ($st, $v) = wd(POST => "/session/$sid/execute/sync",
+                      { script => $script, args => \@args });
+    return $st == 200 ? $v : undef;
+}
+
+# stop here, cleanly, when the browser cannot be driven at all
+sub BAIL_OUT_soft {
+    my ($why) = @_;
+    my $log = '';
+    for my $f ($cd_log, "$cd_log.out") {
+        open my $fh, '<', $f or next;
+        local $/;
+        $log .= <$fh> // '';
+    }
+    diag("$why; chromedriver log:\n$log");
+    stop_browser();
+    $t->done;
+    done_testing;
+    exit 1;
+}
+
+############################################################################
+# the page
+
+my ($nst) = wd(POST => "/session/$sid/url",
+               { url => "$origin/status?format=html" });
+is($nst, 200, 'navigated to /status?format=html');
+
+my $ROWS = <<'JS';
+var t = document.querySelector('table[data-workflow="' + arguments[0] + '"]');
+if (!t) { return null; }
+var rows = {};
+Array.prototype.forEach.call(t.querySelectorAll('tr[data-bundle]'), function (r) {
+  var s = r.querySelector('span.state'), cells = r.querySelectorAll('td');
+  rows[r.getAttribute('data-bundle')] = {
+    state: r.getAttribute('data-state'),
+    text: s ? s.textContent : null,
+    badge: s ? s.className : null,
+    cells: Array.prototype.map.call(cells, function (c) { return c.textContent; }),
+    col: Array.prototype.reduce.call(cells, function (o, c) {
+      if (c.getAttribute('data-col')) { o[c.getAttribute('data-col')] = c.textContent; }
+      return o;
+    }, {}),
+    markup: r.querySelectorAll('b, img').length,
+    polylines: r.querySelectorAll('svg polyline').length,
+    svg_ns: (r.querySelector('svg') || {}).namespaceURI || null,
+    err_points: (r.querySelector('svg polyline.err') || { getAttribute: function () { return ''; } })
+                  .getAttribute('points') || ''
+  };
+});
+var e = document.getElementById('error'), u = document.getElementById('updated');
+return { rows: rows, error_hidden: e ? e.hidden : null, error_text: e ? e.textContent : null,
+         updated: u ? u.textContent : null, updated_at: u ? u.getAttribute('data-time') : null,
+         marker: window.__airMarker || null,
+         navigations: performance.getEntriesByType('navigation').length,
+         stale: document.body.classList.contains('stale') };
+JS
+
+my $s = wait_for(20, sub {
+    my $r = js($ROWS, 'd');
+    return $r && $r->{rows}{'d@1'} && $r->{rows}{'d@2'}
+        && $r->{rows}{'d@1'}{state} ? $r : undef;
+});
+ok($s, 'the table of workflow "d" appears with rows for d@1 and d@2')
+    or BAIL_OUT_soft('the dashboard did not render');
+
+{
+    for my $b (qw(d@1 d@2)) {
+        my $r = $s->{rows}{$b};
+        is($r->{state}, 'closed', "$b: data-state closed");
+        is($r->{text}, 'closed', "$b: span.state shows closed");
+        like($r->{badge}, qr/\bclosed\b/, "$b: badge colored as closed");
+        is($r->{col}{bundle}, $b, "$b: name\@version shown");
+        is($r->{col}{digest}, $digest{$b}, "$b: short digest shown");
+        is("$r->{col}{weight} $r->{col}{effective}", '50% 50%',
+           "$b: configured and effective weight 50%");
+        is($r->{col}{trips}, '0', "$b: no trips");
+        is($r->{polylines}, 2, "$b: a sparkline of error rate and p95");
+        is($r->{svg_ns}, 'http://www.w3.org/2000/svg',
+           "$b: the sparkline is SVG");
+    }
+    is($s->{rows}{'d@1'}{col}{role}, 'stable', 'd@1: role stable');
+    is($s->{rows}{'d@2'}{col}{role}, 'canary', 'd@2: role canary');
+    is($s->{rows}{'d@2'}{col}{model},
+       'model <b>2</b> & <img src=x onerror=alert(1)>',
+       'the model is shown as text');
+    is($s->{rows}{'d@2'}{markup}, 0, 'and not inserted as markup');
+    ok($s->{error_hidden}, 'no error banner');
+    ok(length($s->{updated} // '') && $s->{updated_at},
+       "last update shown: $s->{updated}");
+}
+
+js('window.__airMarker = "same page"; return 1;');
+
+############################################################################
+# the canary trips; the open page shows it
+
+$t->upstream_control('canary', "status=500\n");
+my $tripped = wait_for(15, sub {
+    my $r = $t->post('/d', $BODY, { 'X-User-Id' => $user{'d@2'} });
+    return ($r->{headers}{'x-ai-release'} // '') =~ /^d\@1;/;
+});
+ok($tripped, 'the failing canary tripped (its user is served by stable)');
+
+my $open = wait_for(20, sub {
+    my $r = js($ROWS, 'd');
+    return $r && ($r->{rows}{'d@2'}{state} // '') eq 'open' ? $r : undef;
+});
+ok($open, 'without a reload, the canary row turns data-state="open"');
+$open ||= js($ROWS, 'd') || { rows => {} };
+{
+    my $r = $open->{rows}{'d@2'} || {};
+    is($r->{text}, 'open', 'd@2: span.state shows open');
+    like($r->{badge} // '', qr/\bopen\b/, 'd@2: badge colored as open');
+    is(($open->{rows}{'d@1'} || {})->{state}, 'closed', 'd@1: still closed');
+    is($open->{marker}, 'same page', 'the page was not reloaded');
+    is($open->{navigations}, 1, 'one navigation only');
+    my $c = $r->{col} || {};
+    like($c->{errors} // '', qr/^(?:[1-9]\d*\.\d|0\.[1-9])%$/,
+         'd@2: a non-zero window error rate is shown: '
+         . join(' | ', @{ $r->{cells} || [] }));
+    is($c->{weight}, '50%', 'd@2: configured weight 50%');
+    is($c->{effective}, '0%', 'd@2: effective weight 0%');
+    is($c->{trips}, '1', 'd@2: one trip');
+    like($c->{breaker} // '', qr/consecutive/, 'd@2: the trip reason');
+    my @pts = split ' ', $r->{err_points} // '';
+    ok(@pts >= 2, 'd@2: the error-rate sparkline has ' . scalar(@pts)
+       . ' points of poll history');
+}
+
+############################################################################
+# nothing from elsewhere
+
+{
+    my $res = js(<<'JS');
+return performance.getEntriesByType('resource').map(function (e) { return e.name; })
+  .concat(Array.prototype.map.call(document.querySelectorAll('[src], [href]'),
+          function (e) { return e.getAttribute('src') || e.getAttribute('href'); }));
+JS
+    my @foreign = grep { m{^(?:[a-z]+:)?//}i && index($_, "$origin/") != 0 }
+                  @{ $res || [] };
+    ok($res && !@foreign, 'every resource the page used is its own origin ('
+       . scalar(@{ $res || [] }) . ' requests and links)')
+        or diag("foreign: @foreign");
+    ok((grep { index($_, "$origin/status?format=json") == 0 } @{ $res || [] }),
+       'the page polled /status?format=json');
+
+    my $html = $t->get('/status?format=html')->{content} // '';
+    ok(length $html && $html !~ m{https?://}i,
+       'the page source has no http(s):// URL');
+    my (undef, $src) = wd(GET => "/session/$sid/source");
+    ok(defined $src && !ref $src && $src !~ m{<(?:script|link|img|iframe)[^>]+(?:src|href)\s*=\s*["']?(?:https?:)?//}i,
+       'the rendered DOM has no external script, style, image or frame');
+}
+
+############################################################################
+# a failing poll shows the error banner
+
+$t->stop;
+my $err = wait_for(20, sub {
+    my $r = js($ROWS, 'd');
+    return $r && defined $r->{error_hidden} && !$r->{error_hidden} ? $r : undef;
+});
+ok($err, 'nginx stopped: the error banner appears');
+ok($err && length($err->{error_text} // ''), 'with a message: '
+   . ($err ? $err->{error_text} : ''));
+ok($err && $err->{stale}, 'and the data is marked stale');
+ok($err && ($err->{rows}{'d@2'}{state} // '') eq 'open',
+   'the last data stays on the page');
+
+############################################################################
+# clean up: the session, chromedriver, Chromium
+
+{
+    my ($dst) = wd(DELETE => "/session/$sid");
+    is($dst, 200, 'session deleted');
+    stop_browser();
+    my @left = browser_pids();
+    ok(!@left, 'no chromedriver or Chromium process left')
+        or diag("left: @left");
+}
+
+$t->done;
+done_testing;
