@@ -46,7 +46,7 @@ DEB_PKGS   := nginx nginx-dev libjansson-dev libyaml-dev gcc make perl \
               libpcre2-dev libssl-dev zlib1g-dev prometheus chromium \
               chromium-driver
 
-.PHONY: all module unit cli deps test test-unit test-t demo clean
+.PHONY: asan all module unit cli deps test test-unit test-t demo clean
 
 all: module unit cli
 
@@ -141,3 +141,17 @@ demo: deps
 
 clean:
 	rm -rf $(BUILD)
+
+# nginx itself from Debian's source package with ASan and UBSan and the
+# module compiled in; the whole suite runs on it, and the harness fails a
+# test on any sanitizer report in error.log
+ASAN_DIR   := $(BUILD)/asan
+ASAN_NGINX := $(ASAN_DIR)/src/objs/nginx
+SAN_ENV    := ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 \
+              UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=0
+
+asan: deps
+	$(MAKE) unit cli
+	tools/build-asan-nginx $(TOP) $(ASAN_DIR)
+	$(SAN_ENV) NGINX_BIN=$(ASAN_NGINX) AIR_MODULE= \
+	    prove -j$(PROVE_JOBS) -I t/lib t/

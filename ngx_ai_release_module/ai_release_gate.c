@@ -1121,6 +1121,13 @@ ai_release_format_number(double v, char *buf, size_t size)
 {
     int  prec;
 
+    /* whole numbers as they are written: 10, not 1e+01 */
+
+    if (v == (double) (long long) v && v > -1e15 && v < 1e15) {
+        (void) snprintf(buf, size, "%lld", (long long) v);
+        return;
+    }
+
     for (prec = 1; prec < 17; prec++) {
         (void) snprintf(buf, size, "%.*g", prec, v);
 

@@ -417,7 +417,9 @@ ngx_http_ai_release_api_read(ngx_http_request_t *r, u_char **body,
             continue;
         }
 
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        if (b->last > b->pos) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
     }
 
     *len = size;
@@ -638,7 +640,7 @@ ngx_http_ai_release_api_error(ngx_http_request_t *r, ngx_uint_t status,
 {
     u_char   *p, msg[512];
     va_list   args;
-    json_t   *root, *err;
+    json_t   *root, *err, *message;
 
     va_start(args, fmt);
     p = ngx_vslprintf(msg, msg + sizeof(msg) - 1, fmt, args);
@@ -646,10 +648,24 @@ ngx_http_ai_release_api_error(ngx_http_request_t *r, ngx_uint_t status,
 
     *p = '\0';
 
+    /* a message may quote a client's bytes: JSON wants UTF-8 */
+
+    message = json_string((char *) msg);
+
+    if (message == NULL) {
+        for (p = msg; *p; p++) {
+            if (*p >= 0x80) {
+                *p = '?';
+            }
+        }
+
+        message = json_string((char *) msg);
+    }
+
     root = json_object();
     err = json_object();
     json_object_set_new(err, "status", json_integer(status));
-    json_object_set_new(err, "message", json_string((char *) msg));
+    json_object_set_new(err, "message", message);
     json_object_set_new(root, "error", err);
 
     return ngx_http_ai_release_send_json(r, status, root);

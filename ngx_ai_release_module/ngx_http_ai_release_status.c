@@ -64,13 +64,27 @@ ngx_http_ai_release_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_ai_release_status_handler(ngx_http_request_t *r)
 {
-    char       *text;
-    ngx_int_t   rc;
-    ngx_buf_t  *b;
-    ngx_str_t   type;
-    json_t     *root;
+    char             *text;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_str_t         type;
+    json_t           *root;
+    ngx_table_elt_t  *h;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        ngx_str_set(&h->value, "GET, HEAD");
+        h->lowcase_key = NULL;
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
+
         return NGX_HTTP_NOT_ALLOWED;
     }
 
@@ -128,7 +142,9 @@ static ngx_uint_t
 ngx_http_ai_release_status_format(ngx_http_request_t *r)
 {
     ngx_str_t         format;
-    ngx_table_elt_t  *accept;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *accept, *h;
 
     if (ngx_http_arg(r, (u_char *) "format", 6, &format) == NGX_OK) {
 
@@ -145,11 +161,31 @@ ngx_http_ai_release_status_format(ngx_http_request_t *r)
         return NGX_HTTP_AI_RELEASE_FORMAT_JSON;
     }
 
-#if (NGX_HTTP_HEADERS)
-    accept = r->headers_in.accept;
-#else
+    /* r->headers_in.accept exists only in some builds: look it up */
+
     accept = NULL;
-#endif
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == 6
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "accept", 6) == 0)
+        {
+            accept = &h[i];
+            break;
+        }
+    }
 
     if (accept) {
         if (ngx_strlcasestrn(accept->value.data,

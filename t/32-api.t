@@ -337,6 +337,14 @@ is(scalar keys %$pids, 2, 'both workers answer (fresh connections, '
     is_error(scalar api($t, 'GET', "$API/workflows/nope"), 404,
              'GET an unknown workflow');
     is_error(scalar api($t, 'GET', "$API/nope"), 404, 'GET an unknown path');
+    # names that are not UTF-8 still get an error with a message
+    is_error(scalar api($t, 'GET', "$API/workflows/%FF"), 404,
+             'GET a workflow name that is not UTF-8');
+    is_error(scalar api($t, 'GET', "$API/%FE%FF"), 404,
+             'GET a path that is not UTF-8');
+    is_error(scalar post($t, "$API/workflows/w/pin",
+                         '{"bundle":"a' . ("\xc3\xa9" x 100) . '"}'),
+             404, 'pin: a long unknown bundle name of two-byte characters');
     is_error(scalar api($t, 'GET', "$API/"), 404, 'GET the bare prefix');
     is_error(scalar post($t, "$API/workflows/w/bogus", '{}'), 404,
              'POST an unknown action');

@@ -97,6 +97,12 @@ sub repo   { $REPO }
 sub nginx_bin { $_[0]{nginx} }
 sub module { $_[0]{module} }
 
+# the load_module line for configs a test writes itself ("" when static)
+sub load_module_line {
+    my ($self) = @_;
+    return $self->{module} eq '' ? '' : "load_module $self->{module};";
+}
+
 ############################################################################
 # ports and files
 
@@ -424,7 +430,9 @@ sub config {
     $self->{workers} = $opt{workers} // 1;
 
     my $text = '';
-    $text .= "load_module $self->{module};\n" unless $opt{no_module};
+    # an empty AIR_MODULE: the module is compiled into nginx (make asan)
+    $text .= "load_module $self->{module};\n"
+        unless $opt{no_module} || $self->{module} eq '';
     $text .= "worker_processes $self->{workers};\n";
     $text .= "pid $dir/nginx.pid;\n";
     $text .= "error_log $dir/error.log " . ($opt{log_level} // 'notice') . ";\n";
