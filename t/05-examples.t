@@ -81,6 +81,7 @@ my $bundles = "$repo/conf-examples/bundles";
     $c =~ s{^(\s*)ssl_\w+ .*\n}{}mg;
     $c =~ s{listen 443 ssl http2;}{"listen 127.0.0.1:" . $t->port('nginx') . ";"}e;
     $c =~ s{ai_release_bundles /etc/nginx/ai-release/bundles/}{ai_release_bundles $bundles/};
+    $c =~ s{ai_release_lock +/etc/nginx/ai-release/bundles\.lock}{ai_release_lock $repo/conf-examples/bundles.lock};
     $c =~ s{server 10\.\d+\.\d+\.\d+:8000}{"server 127.0.0.1:" . $t->port('model')}ge;
     $c =~ s|^http \{|http {\n    client_body_temp_path $dir/tmp/body;\n    proxy_temp_path $dir/tmp/proxy;|m;
 
@@ -100,6 +101,11 @@ my $bundles = "$repo/conf-examples/bundles";
     }
     is($t->get('/v1/support/draft')->{status}, 403,
        'production: GET is refused');
+    my $st = $t->json($t->get('/ai-release/status'));
+    is(scalar @{ $st->{workflows} // [] }, 3,
+       'production: the status shows the three workflows');
+    is($t->post('/ai-release/api/workflows/support-drafts/rollback', '')
+           ->{status}, 200, 'production: the API answers loopback');
     $t->done;
 }
 
