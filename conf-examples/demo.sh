@@ -59,6 +59,14 @@ answers from stable, the canary trips after 5 errors in a row (see the
       http://127.0.0.1:8080/v1/support/draft; done | sort | uniq -c
   rm $run/upstream-canary
 
+See it and stop it: the dashboard, the JSON and the metrics
+  http://127.0.0.1:8080/ai-release/status?format=html
+  curl -s http://127.0.0.1:8080/ai-release/status
+  curl -s 'http://127.0.0.1:8080/ai-release/status?format=prometheus'
+roll the canary back with one request, and resume:
+  curl -s -X POST http://127.0.0.1:8080/ai-release/api/workflows/support-drafts/rollback
+  curl -s -X POST http://127.0.0.1:8080/ai-release/api/workflows/support-drafts/resume
+
 Look at: the access log below (bundle, variant, model, digest per request),
 conf-examples/demo.conf, conf-examples/bundles/.  Ctrl-C stops the demo.
 
