@@ -1,0 +1,174 @@
+package AIRClient;
+
+# Client helpers shared by the error-budget tests (t/1*.t): requests read
+# to EOF so that their outcome is recorded when they return, concurrent
+# requests, polling, the breakers' state-change lines and the access log.
+
+use strict;
+use warnings;
+use Test::More;
+use IO::Socket::INET;
+use IO::Select;
+use Time::HiRes qw(time sleep);
+use Exporter 'import';
+
+our @EXPORT = qw(annotate ask ask_many wait_for transitions ntrans
+                 check_change_lines alog variants);
+
+sub annotate {
+    my ($r) = @_;
+    my $x = $r->{headers}{'x-ai-release'} // '';
+    my ($b, $d, $v) = $x =~
+        /^(\S+); digest=sha256:([0-9a-f]{12}); variant=(stable|canary|fallback)$/;
+    $r->{bundle}    = $b // '';
+    $r->{short}     = $d // '';
+    $r->{variant}   = $v // '';
+    $r->{served_by} = $r->{headers}{'x-served-by'} // '';
+    $r->{worker}    = $r->{headers}{'x-worker'} // '';
+    return $r;
+}
+
+# One request on a fresh connection, read until nginx closes it.  A GET
+# without a body, so that the request's outcome has been recorded when this
+# returns: nginx runs the log phase before it closes such a connection,
+# while for a request with a body it uses lingering close (the client sees
+# EOF first, the log phase runs when the client has closed too).
+sub ask {
+    my ($t, $path, %o) = @_;
+    my $method = defined $o{body} ? 'POST' : 'GET';
+    my $r = $t->stream($path, $o{body} // '', $o{headers} || {},
+                       { method => $method, timeout => $o{timeout} // 20 });
+    return annotate($r);
+}
+
+# several requests at once, each on its own connection, read to EOF (GETs,
+# see ask)
+sub ask_many {
+    my ($t, $reqs, %o) = @_;
+    my $port = $t->port('nginx');
+    my $sel = IO::Select->new;
+    my (@res, %idx);
+    for my $i (0 .. $#$reqs) {
+        my ($path, $h, $body) = @{ $reqs->[$i] };
+        my %h = (Host => "127.0.0.1:$port", Connection => 'close',
+                 %{ $h || {} });
+        my $method = 'GET';
+        if (defined $body) {
+            $method = 'POST';
+            $h{'Content-Type'} = 'application/json';
+            $h{'Content-Length'} = length $body;
+        }
+        $body //= '';
+        my $req = "$method $path HTTP/1.1\r\n"
+                . join('', map { "$_: $h{$_}\r\n" } sort keys %h)
+                . "\r\n" . $body;
+        $res[$i] = { status => 0, headers => {}, raw => '' };
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Proto => 'tcp',
+                                      Timeout => 5);
+        unless ($s) { $res[$i]{error} = "connect: $!"; next }
+        binmode $s;
+        my $off = 0;
+        while ($off < length $req) {
+            my $n = syswrite($s, $req, length($req) - $off, $off);
+            unless (defined $n) {
+                next if $!{EINTR};
+                $res[$i]{error} = "write: $!";
+                last;
+            }
+            $off += $n;
+        }
+        $idx{fileno $s} = $i;
+        $sel->add($s);
+    }
+    my $deadline = time + ($o{timeout} // 20);
+    while ($sel->count) {
+        my $left = $deadline - time;
+        last if $left <= 0;
+        for my $s ($sel->can_read($left)) {
+            my $i = $idx{fileno $s};
+            my $n = sysread($s, my $buf, 65536);
+            next if !defined $n && ($!{EINTR} || $!{EAGAIN});
+            if (!$n) {
+                $sel->remove($s);
+                close $s;
+                $res[$i]{done} = 1;
+                next;
+            }
+            $res[$i]{raw} .= $buf;
+        }
+    }
+    for my $s ($sel->handles) { $sel->remove($s); close $s }
+    for my $r (@res) {
+        my ($head, $body) = split /\r\n\r\n/, $r->{raw}, 2;
+        my @l = split /\r\n/, $head // '';
+        my $sl = shift(@l) // '';
+        ($r->{status}) = $sl =~ m{^HTTP/\d\.\d (\d{3})};
+        $r->{status} //= 0;
+        for my $l (@l) {
+            my ($k, $v) = $l =~ /^([^:]+):\s*(.*?)\s*$/ or next;
+            $r->{headers}{lc $k} = $v;
+        }
+        $r->{body} = $body // '';
+        annotate($r);
+    }
+    return @res;
+}
+
+sub wait_for {
+    my ($secs, $cb) = @_;
+    my $end = time + $secs;
+    while (1) {
+        my $v = $cb->();
+        return $v if $v || time > $end;
+        sleep 0.05;
+    }
+}
+
+# state-change lines of error.log
+sub transitions {
+    my ($t, $wf, $bundle, $from, $to) = @_;
+    my $re = qr/\[warn\] .*ai_release: workflow "\Q$wf\E" bundle "\Q$bundle\E" \(sha256:[0-9a-f]{12}\) \Q$from\E -> \Q$to\E: /;
+    return grep { $_ =~ $re } split /\n/, $t->error_log;
+}
+
+sub ntrans { scalar(my @l = transitions(@_)) }
+
+# every state-change line: warn level, and says where the traffic goes
+# (the README words recoveries as "traffic returns to it")
+sub check_change_lines {
+    my ($t) = @_;
+    my @all = grep { /ai_release: workflow "[^"]*" bundle "[^"]*" \(sha256:/ }
+              split /\n/, $t->error_log;
+    ok(@all, scalar(@all) . ' state-change lines logged');
+    my @bad = grep {
+        !/\[warn\] .*ai_release: workflow "[^"]+" bundle "[^"]+\@[^"]+" \(sha256:[0-9a-f]{12}\) (?:closed|open|half-open) -> (?:closed|open|half-open): .*traffic (?:goes|returns) to \S/
+    } @all;
+    is(scalar @bad, 0, 'every state-change line is at warn level and has the '
+       . 'form workflow "W" bundle "B" (sha256:...) OLD -> NEW: ... '
+       . 'traffic goes (or returns) to ...')
+        or diag join "\n", map { substr($_, 0, 300) } @bad[0 .. ($#bad > 4 ? 4 : $#bad)];
+}
+
+# lines of the "air" access log, as hashes
+sub alog {
+    my ($t, $wf) = @_;
+    open my $fh, '<', $t->dir . '/air.log' or return ();
+    my @r;
+    while (my $l = <$fh>) {
+        chomp $l;
+        my ($w, $status, @kv) = split / /, $l;
+        next if defined $wf && $w ne $wf;
+        my %h = (wf => $w, status => $status,
+                 map { /^(\w+)=(.*)$/ ? ($1, $2) : () } @kv);
+        $h{f} = '' if ($h{f} // '') eq '-';
+        push @r, \%h;
+    }
+    close $fh;
+    return @r;
+}
+
+sub variants { join ',', map { $_->{variant} || "?($_->{status})" } @_ }
+
+
+1;
