@@ -238,7 +238,7 @@ typedef enum {
 #define AI_RELEASE_CNT_ERRORS       (AI_RELEASE_NCLASSES + 1)
 #define AI_RELEASE_NCOUNTERS        (AI_RELEASE_NCLASSES + 2)
 
-#define AI_RELEASE_WINDOW_BUCKETS   20
+#define AI_RELEASE_WINDOW_BUCKETS   16
 #define AI_RELEASE_LATENCY_BUCKETS  16
 
 #define AI_RELEASE_DEFAULT_ERRORS                                            \
@@ -306,6 +306,8 @@ typedef struct {
     uint64_t        cooldown_ms;
     uint64_t        max_cooldown_ms;
     uint64_t        probes;
+    uint64_t        probe_timeout_ms; /* a half-open round without all its
+                                         verdicts starts again after this */
     unsigned        canary_margin;    /* 0.01% steps, or _MARGIN_OFF */
     unsigned        recover_manual;
     unsigned        errors_mask;      /* classes that count */
@@ -368,6 +370,15 @@ ai_release_gate_e ai_release_gate_check(const ai_release_bundle_t *b,
     const char *report_dir, long long now, ai_release_errors_t *errs);
 
 /*
+ * The same checks on a report already in memory (the file-based check
+ * reads the report and calls this very code): report_name is the file its
+ * errors name (NULL: eval.report as written).
+ */
+ai_release_gate_e ai_release_gate_check_report(const ai_release_bundle_t *b,
+    const char *report_json, size_t len, const char *report_name,
+    long long now, ai_release_errors_t *errs);
+
+/*
  * Checks only the eval section, without reading the report (for linting):
  * AI_RELEASE_GATE_NONE without one, AI_RELEASE_GATE_PASS when it is well
  * formed, AI_RELEASE_GATE_ERROR with its problems (file:line:column) in errs.
@@ -383,6 +394,9 @@ typedef struct ai_release_lock_s  ai_release_lock_t;
 /* NULL on error, with the problems (file:line) in errs */
 ai_release_lock_t *ai_release_lock_load(const char *path,
     ai_release_errors_t *errs);
+/* the same, from memory; name is the lock's path in messages */
+ai_release_lock_t *ai_release_lock_load_buffer(const char *name,
+    const char *data, size_t len, ai_release_errors_t *errs);
 void ai_release_lock_free(ai_release_lock_t *lock);
 
 typedef enum {
@@ -421,6 +435,19 @@ typedef struct {
 int ai_release_bundle_parts(const ai_release_bundle_t *b,
     ai_release_part_t **parts, size_t *n);
 void ai_release_parts_free(ai_release_part_t *parts, size_t n);
+
+
+/* the control API (ai_release_api.c) */
+
+/*
+ * The body of a POST to the control API: empty or only blanks (SP, HT,
+ * CR, LF) when need_bundle is 0, else a JSON object; with need_bundle its
+ * "bundle" must be a string of 1 to bundle_size - 1 bytes, copied
+ * NUL-terminated into bundle (the caller looks it up).  Returns 0, or -1
+ * with a message in err (always NUL-terminated when err_size > 0).
+ */
+int ai_release_api_body_parse(const char *body, size_t len, int need_bundle,
+    char *bundle, size_t bundle_size, char *err, size_t err_size);
 
 
 #endif /* _AI_RELEASE_CORE_H_INCLUDED_ */

@@ -200,6 +200,7 @@ ai_release_trip_defaults(ai_release_trip_conf_t *conf)
     conf->cooldown_ms = 30000;
     conf->max_cooldown_ms = 600000;
     conf->probes = 5;
+    conf->probe_timeout_ms = 60000;
     conf->canary_margin = 500;
     conf->recover_manual = 0;
     conf->errors_mask = AI_RELEASE_DEFAULT_ERRORS;
@@ -378,6 +379,15 @@ ai_release_trip_parse(ai_release_trip_conf_t *conf, const char *arg,
         }
 
         conf->cooldown_ms = n;
+        return 0;
+    }
+
+    if (AI_KEY("probe_timeout")) {
+        if (ai_release_parse_duration(v, vlen, &n) != 0 || n == 0) {
+            goto invalid;
+        }
+
+        conf->probe_timeout_ms = n;
         return 0;
     }
 

@@ -201,7 +201,44 @@ ngx_http_ai_release_admit(ngx_http_ai_release_target_t *t, ngx_log_t *log)
         return NGX_HTTP_AI_RELEASE_PROBE;
     }
 
-    return NGX_HTTP_AI_RELEASE_DENY;
+    /*
+     * a probe whose verdict never came (its worker died, say) must not keep
+     * the bundle half-open forever: after probe_timeout the round starts
+     * again
+     */
+
+    now = ngx_current_msec;
+
+    if (now - ai_release_atomic_load(&slot->since_ms)
+        < t->workflow->trip.probe_timeout_ms)
+    {
+        return NGX_HTTP_AI_RELEASE_DENY;
+    }
+
+    amcf = ngx_http_ai_release_amcf();
+
+    ngx_shmtx_lock(&amcf->shpool->mutex);
+
+    if (slot->state != NGX_HTTP_AI_RELEASE_HALF_OPEN
+        || now - slot->since_ms < t->workflow->trip.probe_timeout_ms)
+    {
+        ngx_shmtx_unlock(&amcf->shpool->mutex);
+        return NGX_HTTP_AI_RELEASE_DENY;
+    }
+
+    slot->probes_admitted = 1;
+    slot->probes_ok = 0;
+    slot->since_ms = now;
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+    ngx_log_error(NGX_LOG_WARN, log, 0,
+                  "ai_release: workflow \"%V\" bundle \"%V\" (%V) "
+                  "half-open: no verdict on its probes within %uLms, "
+                  "probing again", &t->workflow->name, &t->id,
+                  &t->digest_short, t->workflow->trip.probe_timeout_ms);
+
+    return NGX_HTTP_AI_RELEASE_PROBE;
 }
 
 
@@ -229,6 +266,11 @@ ngx_http_ai_release_record(ngx_http_request_t *r,
     wf = t->workflow;
     slot = t->slot;
     now = ngx_current_msec;
+
+    if (ai_release_atomic_load(&slot->serial) != t->serial) {
+        /* a reload freed this configuration's slot */
+        return;
+    }
 
     counted = (wf->trip.errors_mask >> cls) & 1;
 

@@ -42,7 +42,7 @@
 #define NGX_HTTP_AI_RELEASE_OVR_TRIP      2
 #define NGX_HTTP_AI_RELEASE_NOVR          3
 
-#define NGX_HTTP_AI_RELEASE_BY_LEN        48
+#define NGX_HTTP_AI_RELEASE_BY_LEN        40
 
 /* breaker states */
 #define NGX_HTTP_AI_RELEASE_CLOSED        0
@@ -67,6 +67,13 @@ typedef struct ngx_http_ai_release_workflow_s  ngx_http_ai_release_workflow_t;
  * under the zone's mutex and are read without it.
  */
 typedef struct {
+    /*
+     * which allocation this is: a worker of an older configuration may
+     * still hold a slot that a reload freed, and must not count into the
+     * slot another configuration got in its place
+     */
+    uint64_t                         serial;
+
     ai_release_window_t              window;
     uint64_t                         total[AI_RELEASE_NCLASSES];
     uint64_t                         latency[AI_RELEASE_LATENCY_BUCKETS];
@@ -94,7 +101,8 @@ typedef struct {
 typedef struct {
     ngx_rbtree_node_t                node;
     ngx_http_ai_release_slot_t       slot;
-    ngx_uint_t                       generation;
+    ngx_uint_t                       generation;  /* last config using it */
+    ngx_uint_t                       created;     /* config that made it */
     u_char                           digest[AI_RELEASE_SHA256_LEN];
     u_short                          len;
     u_char                           name[NGX_HTTP_AI_RELEASE_NAME_MAX];
@@ -107,6 +115,8 @@ typedef struct {
     ngx_uint_t                       generation;
     ngx_uint_t                       nslots;
     time_t                           reloaded;
+    ngx_uint_t                       loaded;      /* configurations loaded */
+    uint64_t                         serial;
 } ngx_http_ai_release_shctx_t;
 
 
@@ -138,6 +148,7 @@ typedef struct {
     ngx_uint_t                       nheaders;
 
     ngx_http_ai_release_slot_t      *slot;        /* set by init_zone */
+    uint64_t                         serial;      /* slot->serial then */
 
     u_char                          *file_name;   /* its nginx.conf line */
     ngx_uint_t                       line;
@@ -178,6 +189,7 @@ typedef struct {
     ngx_shm_zone_t                  *shm_zone;
     ngx_slab_pool_t                 *shpool;
     ngx_http_ai_release_shctx_t     *sh;
+    ngx_uint_t                       generation;  /* of this config */
     ngx_log_t                       *log;
 
     ngx_uint_t                       eval_gate;

@@ -4,9 +4,10 @@
  * The shared-memory zone: one slot per (workflow, bundle digest), shared by
  * all workers.  A reload reuses the zone: a slot whose digest is unchanged
  * keeps its counters and breaker state, a new digest gets a clean slot, and
- * a slot that no configuration uses any more is freed one reload later
- * (workers of the previous configuration may still be finishing requests
- * that count into it).
+ * a slot that neither the new nor the running configuration uses is freed
+ * (the workers of older configurations have had a reload's time to finish).
+ * A reload that fails leaves nothing behind: the slots it made are freed,
+ * and a slot is never freed while the running configuration uses it.
  */
 
 
@@ -17,9 +18,7 @@
 #include "ngx_http_ai_release_module.h"
 
 
-/* a slab chunk per slot, and room for the zone's own bookkeeping */
-#define NGX_HTTP_AI_RELEASE_SLOT_SIZE                                        \
-    ngx_align(sizeof(ngx_http_ai_release_node_t), 8)
+/* room for the zone's own bookkeeping */
 #define NGX_HTTP_AI_RELEASE_ZONE_BASE  (64 * 1024)
 
 
@@ -32,8 +31,10 @@ static ngx_http_ai_release_node_t *ngx_http_ai_release_lookup(
     u_char *digest);
 static void ngx_http_ai_release_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static void ngx_http_ai_release_free_orphans(
-    ngx_http_ai_release_main_conf_t *amcf);
+static void ngx_http_ai_release_free_slots(
+    ngx_http_ai_release_main_conf_t *amcf, ngx_uint_t running,
+    ngx_uint_t failed);
+static size_t ngx_http_ai_release_slab_size(size_t size);
 static size_t ngx_http_ai_release_zone_need(ngx_uint_t nslots);
 
 
@@ -78,11 +79,35 @@ ngx_http_ai_release_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* what the slab allocator takes for an allocation of this size */
+
+static size_t
+ngx_http_ai_release_slab_size(size_t size)
+{
+    size_t  chunk;
+
+    if (size > ngx_pagesize / 2) {
+        return ngx_align(size, ngx_pagesize);
+    }
+
+    for (chunk = 8; chunk < size; chunk *= 2) { /* void */ }
+
+    return chunk;
+}
+
+
 static size_t
 ngx_http_ai_release_zone_need(ngx_uint_t nslots)
 {
+    size_t  chunk;
+
+    chunk = ngx_http_ai_release_slab_size(sizeof(ngx_http_ai_release_node_t));
+
+    /* each page also costs its ngx_slab_page_t */
+
     return NGX_HTTP_AI_RELEASE_ZONE_BASE
-           + nslots * ngx_align(NGX_HTTP_AI_RELEASE_SLOT_SIZE, 64) * 9 / 8;
+           + nslots * (chunk + chunk * sizeof(ngx_slab_page_t) / ngx_pagesize
+                       + 1);
 }
 
 
@@ -113,8 +138,12 @@ ngx_http_ai_release_init_zone_conf(ngx_conf_t *cf,
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "ai_release_zone \"%V\" of %uz bytes is too small "
                           "for %ui slots (%ui workflows): it needs at least "
-                          "%uzk", &amcf->zone_name, amcf->zone_size, nslots,
-                          amcf->workflows.nelts, (need + 1023) / 1024);
+                          "%uzk, and %uzk to keep room for a reload that "
+                          "gives every bundle a new digest",
+                          &amcf->zone_name, amcf->zone_size, nslots,
+                          amcf->workflows.nelts, (need + 1023) / 1024,
+                          (ngx_http_ai_release_zone_need(2 * nslots) + 1023)
+                          / 1024);
             return NGX_ERROR;
         }
 
@@ -165,7 +194,7 @@ ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     size_t                            len;
     ngx_int_t                         rc;
-    ngx_uint_t                        i, j;
+    ngx_uint_t                        i, j, running;
     ngx_slab_pool_t                  *shpool;
     ngx_http_ai_release_target_t     *t;
     ngx_http_ai_release_workflow_t  **wfp, *wf;
@@ -216,10 +245,13 @@ ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     rc = NGX_OK;
 
+    /* the generation of the configuration that serves now, if any */
+    running = oamcf ? oamcf->generation : 0;
+
     ngx_shmtx_lock(&amcf->shpool->mutex);
 
     amcf->sh->generation++;
-    amcf->sh->reloaded = ngx_time();
+    amcf->generation = amcf->sh->generation;
 
     wfp = amcf->workflows.elts;
 
@@ -240,7 +272,16 @@ ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     if (rc == NGX_OK) {
-        ngx_http_ai_release_free_orphans(amcf);
+        amcf->sh->reloaded = ngx_time();
+        amcf->sh->loaded++;
+
+        if (running) {
+            ngx_http_ai_release_free_slots(amcf, running, 0);
+        }
+
+    } else {
+        /* a refused configuration leaves no slot behind */
+        ngx_http_ai_release_free_slots(amcf, running, 1);
     }
 
     ngx_shmtx_unlock(&amcf->shpool->mutex);
@@ -280,11 +321,13 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
         ngx_memzero(node, sizeof(ngx_http_ai_release_node_t));
 
         node->node.key = hash;
+        node->created = amcf->sh->generation;
         ngx_memcpy(node->digest, t->bundle->digest, AI_RELEASE_SHA256_LEN);
         node->len = (u_short) wf->name.len;
         ngx_memcpy(node->name, wf->name.data, wf->name.len);
 
         slot = &node->slot;
+        slot->serial = ++amcf->sh->serial;
         ai_release_window_init(&slot->window, wf->trip.window_ms);
         slot->state = NGX_HTTP_AI_RELEASE_CLOSED;
         slot->since_ms = ngx_current_msec;
@@ -304,8 +347,12 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
         }
     }
 
-    node->generation = amcf->sh->generation;
+    if (node->generation < amcf->sh->generation) {
+        node->generation = amcf->sh->generation;
+    }
+
     t->slot = slot;
+    t->serial = slot->serial;
 
     return NGX_OK;
 }
@@ -400,8 +447,15 @@ ngx_http_ai_release_rbtree_insert_value(ngx_rbtree_node_t *temp,
 }
 
 
+/*
+ * After a configuration is loaded: frees the slots that neither it nor the
+ * running configuration uses.  After a refused one (failed): frees the
+ * slots it created.
+ */
+
 static void
-ngx_http_ai_release_free_orphans(ngx_http_ai_release_main_conf_t *amcf)
+ngx_http_ai_release_free_slots(ngx_http_ai_release_main_conf_t *amcf,
+    ngx_uint_t running, ngx_uint_t failed)
 {
     ngx_rbtree_node_t           *node, *next, *sentinel;
     ngx_http_ai_release_node_t  *n;
@@ -420,10 +474,11 @@ ngx_http_ai_release_free_orphans(ngx_http_ai_release_main_conf_t *amcf)
         next = ngx_rbtree_next(&sh->rbtree, node);
         n = (ngx_http_ai_release_node_t *) node;
 
-        /* unused by this configuration and by the previous one */
-
-        if (n->generation + 1 < sh->generation) {
+        if (failed ? (n->created == sh->generation)
+                   : (n->generation < running))
+        {
             ngx_rbtree_delete(&sh->rbtree, node);
+            ai_release_atomic_store(&n->slot.serial, 0);
             ngx_slab_free_locked(amcf->shpool, n);
             sh->nslots--;
         }

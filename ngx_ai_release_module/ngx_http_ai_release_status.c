@@ -351,7 +351,7 @@ ngx_http_ai_release_status_json(void)
         json_object_set_new(root, "reloaded_at",
                             ngx_http_ai_release_iso_time(amcf->sh->reloaded));
         json_object_set_new(root, "generation",
-                            json_integer(amcf->sh->generation));
+                            json_integer(amcf->sh->loaded));
 
         used = amcf->shm_zone->shm.size
                - amcf->shpool->pfree * ngx_pagesize;
@@ -409,6 +409,8 @@ ngx_http_ai_release_workflow_json(ngx_http_ai_release_workflow_t *wf)
     json_object_set_new(trip, "max_cooldown_ms",
                         json_integer(wf->trip.max_cooldown_ms));
     json_object_set_new(trip, "probes", json_integer(wf->trip.probes));
+    json_object_set_new(trip, "probe_timeout_ms",
+                        json_integer(wf->trip.probe_timeout_ms));
     json_object_set_new(trip, "canary_margin",
                         wf->trip.canary_margin == AI_RELEASE_MARGIN_OFF
                         ? json_null()

@@ -101,10 +101,10 @@ main(void)
     ok(ai_release_class_parse("429", 3) == AI_RELEASE_429, "class parse 429");
     ok(ai_release_class_parse("bogus", 5) == -1, "class parse unknown");
 
-    /* window: 10 s in 20 buckets of 500 ms */
+    /* window: 16 s in 16 buckets of 1 s */
 
-    ai_release_window_init(&win, 10000);
-    ok(win.width_ms == 500, "bucket width 500 ms");
+    ai_release_window_init(&win, 16000);
+    ok(win.width_ms == 1000, "bucket width 1000 ms");
 
     for (i = 0; i < 10; i++) {
         ai_release_window_add(&win, AI_RELEASE_CNT_TOTAL, 100000 + i * 100);
@@ -114,23 +114,19 @@ main(void)
     ai_release_window_sum(&win, 101000, w);
     ok(w[AI_RELEASE_CNT_TOTAL] == 10, "window sum total 10");
     ok(w[AI_RELEASE_CNT_ERRORS] == 1, "window sum errors 1");
-    ok(ai_release_window_get(&win, AI_RELEASE_CNT_TOTAL, 109000) == 10,
-       "still in the window after 9 s");
-    ok(ai_release_window_get(&win, AI_RELEASE_CNT_TOTAL, 111000) == 0,
-       "out of the window after 11 s");
+    ok(ai_release_window_get(&win, AI_RELEASE_CNT_TOTAL, 115000) == 10,
+       "still in the window after 15 s");
+    ok(ai_release_window_get(&win, AI_RELEASE_CNT_TOTAL, 117000) == 0,
+       "out of the window after 17 s");
 
-    /*
-     * at 110 s the window holds buckets 201..220: the 5 adds of bucket 201
-     * (100.5-100.9 s) are still in it, those of bucket 200 are not; bucket
-     * 220 shares its cell with bucket 200, which the add retires
-     */
-    ai_release_window_add(&win, AI_RELEASE_CNT_TOTAL, 110000);
-    ok(ai_release_window_get(&win, AI_RELEASE_CNT_TOTAL, 110000) == 6,
+    /* bucket 116 shares its cell with bucket 100, which the add retires */
+    ai_release_window_add(&win, AI_RELEASE_CNT_TOTAL, 116000);
+    ok(ai_release_window_get(&win, AI_RELEASE_CNT_TOTAL, 116000) == 1,
        "an old bucket is replaced, not added to");
 
     /* a worker whose clock lags a little still counts */
-    ai_release_window_add(&win, AI_RELEASE_CNT_TOTAL, 109990);
-    ok(ai_release_window_get(&win, AI_RELEASE_CNT_TOTAL, 110000) == 7,
+    ai_release_window_add(&win, AI_RELEASE_CNT_TOTAL, 115990);
+    ok(ai_release_window_get(&win, AI_RELEASE_CNT_TOTAL, 116000) == 2,
        "a lagging clock adds to the current buckets");
 
     ai_release_window_reset(&win);
@@ -195,6 +191,8 @@ main(void)
     ok(P("max_cooldown=4s") == 0 && conf.max_cooldown_ms == 4000,
        "max_cooldown");
     ok(P("probes=3") == 0 && conf.probes == 3, "probes");
+    ok(P("probe_timeout=2s") == 0 && conf.probe_timeout_ms == 2000,
+       "probe_timeout");
     ok(P("canary_margin=off") == 0
        && conf.canary_margin == AI_RELEASE_MARGIN_OFF, "canary_margin=off");
     ok(P("canary_margin=5%") == 0 && conf.canary_margin == 500,

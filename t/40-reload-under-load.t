@@ -1,0 +1,711 @@
+#!/usr/bin/perl
+# Reloads under load: 4 client processes send requests (keep-alive and
+# fresh connections) to a workflow with a canary, to two workflows with API
+# overrides, to the status JSON and to the API, while nginx is reloaded 20
+# times ("nginx -s reload", one about every 0.3 s, alternating between two
+# configurations that differ only in a comment and a log_format, so every
+# bundle keeps its digest).  No client request may fail (a request whose
+# keep-alive connection was closed before any response byte is retried, as
+# HTTP clients do, and counted apart); the status totals never go backwards
+# while the reloads happen; a breaker tripped through the API before the
+# reloads is still open after them, and a rollback is still listed and
+# obeyed by every generation of workers.
+
+use strict;
+use warnings;
+use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use AIRTest;
+use JSON::PP;
+use HTTP::Tiny;
+use IO::Socket::INET;
+use IO::Select;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(time sleep);
+
+my $T0 = time;
+my $BODY = '{"model":"m","messages":[{"role":"user","content":"hello"}]}';
+my $API = '/ai-release/api';
+my $RELOADS = 20;
+
+############################################################################
+# load generator: forked clients, each sending requests in a loop for a
+# bounded time on keep-alive and on fresh connections; the results come
+# back through a pipe as one JSON document per client.
+#
+# A request is retried (once, on a fresh connection) only when its
+# connection was closed before any byte of the response arrived: the
+# keep-alive race every HTTP client handles.  Such retries are counted
+# apart (retry_reused: the connection had served requests before;
+# retry_fresh: a new connection).
+
+my @LOAD_PIDS;
+my $LOAD_OWNER = $$;
+
+END {
+    if ($$ == $LOAD_OWNER) {
+        kill 'KILL', grep { $_ } @LOAD_PIDS;
+        waitpid($_, 0) for grep { $_ } @LOAD_PIDS;
+    }
+}
+
+# one request on $$sref (connected when undef); returns a hash:
+#   status, headers, body, bytes (response bytes seen), error, closed_early
+sub lg_request {
+    my ($sref, $port, $req, $timeout) = @_;
+    my $res = { status => 0, headers => {}, body => '', bytes => 0 };
+    my $s = $$sref;
+    my $fresh = 0;
+    unless ($s) {
+        $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                   Proto => 'tcp', Timeout => 5);
+        unless ($s) { $res->{error} = "connect: $!"; return $res }
+        binmode $s;
+        $$sref = $s;
+        $fresh = 1;
+    }
+    $res->{fresh} = $fresh;
+    my $deadline = time + $timeout;
+    my $off = 0;
+    while ($off < length $req) {
+        my $n = syswrite($s, $req, length($req) - $off, $off);
+        if (!defined $n) {
+            next if $!{EINTR} || $!{EAGAIN};
+            $res->{error} = "write: $!";
+            $res->{closed_early} = 1;
+            return $res;
+        }
+        $off += $n;
+    }
+    my $sel = IO::Select->new($s);
+    my $buf = '';
+    my ($have, $mode, $need, $chunks) = (0, '', 0, '');
+    while (1) {
+        my $left = $deadline - time;
+        if ($left <= 0) { $res->{error} = 'timeout'; return $res }
+        my @r = $sel->can_read($left);
+        next if !@r && $!{EINTR};
+        unless (@r) { $res->{error} = 'timeout'; return $res }
+        my $n = sysread($s, $buf, 65536, length $buf);
+        if (!defined $n) {
+            next if $!{EINTR} || $!{EAGAIN};
+            $res->{error} = "read: $!";
+            $res->{closed_early} = 1 if $res->{bytes} == 0;
+            return $res;
+        }
+        $res->{bytes} += $n;
+        if ($n == 0) {
+            if ($have && $mode eq 'close') {
+                $res->{body} = $buf;
+                $res->{done} = 1;
+                $res->{close} = 1;
+                return $res;
+            }
+            $res->{error} = $res->{bytes} ? 'closed mid-response' : 'closed';
+            $res->{closed_early} = 1 if $res->{bytes} == 0;
+            return $res;
+        }
+        unless ($have) {
+            next unless $buf =~ /\r\n\r\n/;
+            my ($head, $rest) = split /\r\n\r\n/, $buf, 2;
+            my @l = split /\r\n/, $head;
+            ($res->{status}) = (shift(@l) // '') =~ m{^HTTP/1\.[01] (\d{3})};
+            $res->{status} //= 0;
+            for (@l) {
+                my ($k, $v) = /^([^:]+):\s*(.*?)\s*$/ or next;
+                $res->{headers}{lc $k} = $v;
+            }
+            $have = 1;
+            $buf = $rest // '';
+            my $h = $res->{headers};
+            if (($h->{'transfer-encoding'} // '') =~ /chunked/i) {
+                $mode = 'chunked';
+            } elsif (defined $h->{'content-length'}) {
+                $mode = 'length';
+                $need = $h->{'content-length'};
+            } elsif ($res->{status} == 204 || $res->{status} == 304
+                     || $req =~ /^HEAD /) {
+                $mode = 'length';
+                $need = 0;
+            } else {
+                $mode = 'close';
+            }
+        }
+        if ($mode eq 'length' && length $buf >= $need) {
+            $res->{body} = substr($buf, 0, $need);
+            $res->{done} = 1;
+            last;
+        }
+        if ($mode eq 'chunked') {
+            # decode as far as possible
+            my $body = '';
+            my $p = $buf;
+            my $complete = 0;
+            while (1) {
+                last unless $p =~ s/\A([0-9a-fA-F]+)[^\r\n]*\r\n//;
+                my $size = hex $1;
+                if ($size == 0) {
+                    $complete = 1 if $p =~ /\A(?:[^\r\n]+\r\n)*\r\n/;
+                    last;
+                }
+                last if length $p < $size + 2;
+                $body .= substr($p, 0, $size);
+                substr($p, 0, $size + 2, '');
+            }
+            if ($complete) {
+                $res->{body} = $body;
+                $res->{done} = 1;
+                last;
+            }
+        }
+    }
+    $res->{close} = 1 if ($res->{headers}{connection} // '') =~ /close/i;
+    return $res;
+}
+
+# the client process: returns its counts
+sub lg_client {
+    my (%o) = @_;
+    $SIG{PIPE} = 'IGNORE';
+    srand($$ ^ int(time * 1000));
+    my $port = $o{port};
+    my $end = $o{start} + $o{duration};
+    my %c = (ok => 0, bad => 0, err => 0, retry_reused => 0,
+             retry_fresh => 0, requests => 0, conns => 0);
+    my (%status, %tag, %variant, @fail, @retries, %sec);
+    my ($s, $on_conn, $conn_max, $ka) = (undef, 0, 0, 1);
+    my $i = int(rand(1000));
+    while (time < $end) {
+        last if $o{stop_file} && -e $o{stop_file};
+        unless ($s) {
+            # every other connection is a keep-alive one, for a random
+            # number of requests; the others send "Connection: close"
+            $ka = !$ka;
+            $conn_max = $ka ? 1 + int(rand(30)) : 1;
+            $on_conn = 0;
+        }
+        my $spec = $o{reqs}[$i++ % @{ $o{reqs} }];
+        my %h = (Host => "127.0.0.1:$port", %{ $spec->{headers} || {} });
+        $h{Connection} = ($ka && $on_conn + 1 < $conn_max) ? 'keep-alive'
+                                                           : 'close';
+        my $body = $spec->{body} // '';
+        if (length $body || $spec->{method} eq 'POST') {
+            $h{'Content-Type'} //= 'application/json';
+            $h{'Content-Length'} = length $body;
+        }
+        my $req = "$spec->{method} $spec->{path} HTTP/1.1\r\n"
+                . join('', map { "$_: $h{$_}\r\n" } sort keys %h)
+                . "\r\n" . $body;
+        $c{conns}++ unless $s;
+        my $reused = $s ? 1 : 0;
+        my $r = lg_request(\$s, $port, $req, $o{timeout} // 10);
+        if ($r->{error} && $r->{closed_early}) {
+            # closed before any response byte: retry once, fresh connection
+            $c{ $reused ? 'retry_reused' : 'retry_fresh' }++;
+            push @retries, { at => time, tag => $spec->{tag} // $spec->{path},
+                             reused => $reused, error => $r->{error} }
+                if @retries < 200;
+            close $s if $s;
+            $s = undef;
+            $c{conns}++;
+            $r = lg_request(\$s, $port, $req, $o{timeout} // 10);
+        }
+        $c{requests}++;
+        my $t = $spec->{tag} // $spec->{path};
+        my $now = time;
+        my $outcome;
+        if ($r->{error}) {
+            $outcome = 'err';
+        } elsif ($r->{status} >= 200 && $r->{status} < 300) {
+            $outcome = 'ok';
+        } else {
+            $outcome = 'bad';
+        }
+        $c{$outcome}++;
+        $tag{$t}{$outcome}++;
+        $status{ $r->{status} }++ unless $r->{error};
+        $sec{ int($now * 10) }{$outcome}++;    # tenths of a second
+        if (my $x = $r->{headers}{'x-ai-release'}) {
+            my ($b) = $x =~ /^(\S+);/;
+            $variant{$t}{ $b // '?' }++ if $outcome eq 'ok';
+        }
+        if ($outcome ne 'ok' && @fail < 200) {
+            push @fail, { at => $now, tag => $t, status => $r->{status},
+                          error => $r->{error} // '', bytes => $r->{bytes},
+                          reused => $reused,
+                          body => substr($r->{body} // '', 0, 200) };
+        }
+        if ($o{check}) {
+            my $why = $o{check}->($spec, $r);
+            if ($why) {
+                $c{check_failed}++;
+                push @fail, { at => $now, tag => $t, check => $why }
+                    if @fail < 200;
+            }
+        }
+        $on_conn++;
+        if (!$s || $r->{error} || $r->{close} || $on_conn >= $conn_max) {
+            close $s if $s;
+            $s = undef;
+        }
+        select(undef, undef, undef, $o{pause}) if $o{pause};
+    }
+    close $s if $s;
+    return { counts => \%c, status => \%status, tags => \%tag,
+             variants => \%variant, fail => \@fail, retries => \@retries,
+             tenths => \%sec };
+}
+
+# starts N clients; returns a handle for load_wait
+sub load_start {
+    my (%o) = @_;
+    $o{start} = time;
+    my @kids;
+    for my $n (1 .. $o{clients}) {
+        pipe(my $r, my $w) or die "pipe: $!";
+        my $pid = fork;
+        die "fork: $!" unless defined $pid;
+        if ($pid == 0) {
+            close $r;
+            my $res = eval { lg_client(%o, id => $n) }
+                   || { counts => { crashed => 1 }, error => "$@" };
+            binmode $w;
+            print $w JSON::PP->new->canonical->encode($res);
+            close $w;
+            POSIX::_exit(0);
+        }
+        close $w;
+        push @LOAD_PIDS, $pid;
+        push @kids, { pid => $pid, fh => $r };
+    }
+    return { kids => \@kids, start => $o{start},
+             deadline => $o{start} + $o{duration} + ($o{timeout} // 10) * 2
+                         + 10 };
+}
+
+# waits for the clients, returns the sum of their results
+sub load_wait {
+    my ($h) = @_;
+    my %sum = (counts => {}, status => {}, tags => {}, variants => {},
+               fail => [], retries => [], tenths => {}, clients => 0);
+    for my $k (@{ $h->{kids} }) {
+        my $fh = $k->{fh};
+        my $sel = IO::Select->new($fh);
+        my $data = '';
+        while (1) {
+            my $left = $h->{deadline} - time;
+            last if $left <= 0;
+            last unless $sel->can_read($left);
+            my $n = sysread($fh, $data, 65536, length $data);
+            last unless $n;
+        }
+        close $fh;
+        if (waitpid($k->{pid}, WNOHANG) == 0) {
+            kill 'KILL', $k->{pid};
+            waitpid($k->{pid}, 0);
+        }
+        @LOAD_PIDS = grep { $_ != $k->{pid} } @LOAD_PIDS;
+        my $r = eval { JSON::PP->new->decode($data) };
+        unless ($r) {
+            $sum{counts}{lost_clients}++;
+            next;
+        }
+        $sum{clients}++;
+        $sum{error} .= $r->{error} if $r->{error};
+        $sum{counts}{$_} += $r->{counts}{$_} for keys %{ $r->{counts} };
+        $sum{status}{$_} += $r->{status}{$_} for keys %{ $r->{status} || {} };
+        for my $t (keys %{ $r->{tags} || {} }) {
+            $sum{tags}{$t}{$_} += $r->{tags}{$t}{$_}
+                for keys %{ $r->{tags}{$t} };
+        }
+        for my $t (keys %{ $r->{variants} || {} }) {
+            $sum{variants}{$t}{$_} += $r->{variants}{$t}{$_}
+                for keys %{ $r->{variants}{$t} };
+        }
+        for my $s (keys %{ $r->{tenths} || {} }) {
+            $sum{tenths}{$s}{$_} += $r->{tenths}{$s}{$_}
+                for keys %{ $r->{tenths}{$s} };
+        }
+        push @{ $sum{fail} }, @{ $r->{fail} || [] };
+        push @{ $sum{retries} }, @{ $r->{retries} || [] };
+    }
+    $sum{counts}{$_} //= 0 for qw(ok bad err retry_reused retry_fresh
+                                  requests);
+    @{ $sum{fail} } = sort { ($a->{at} // 0) <=> ($b->{at} // 0) }
+                      @{ $sum{fail} };
+    return \%sum;
+}
+
+# outcome counts between two times (epoch seconds)
+sub load_between {
+    my ($sum, $from, $to) = @_;
+    my %c = (ok => 0, bad => 0, err => 0);
+    for my $s (keys %{ $sum->{tenths} }) {
+        my $t = $s / 10;
+        next if $t < $from || $t >= $to;
+        $c{$_} += $sum->{tenths}{$s}{$_} for keys %{ $sum->{tenths}{$s} };
+    }
+    return \%c;
+}
+
+sub load_summary {
+    my ($sum) = @_;
+    my $c = $sum->{counts};
+    return sprintf '%d requests by %d clients on %d connections: %d ok, '
+         . '%d non-2xx, %d socket errors; retried after an early close: '
+         . '%d on reused, %d on fresh connections',
+         $c->{requests}, $sum->{clients}, $c->{conns} // 0, $c->{ok},
+         $c->{bad}, $c->{err}, $c->{retry_reused}, $c->{retry_fresh};
+}
+
+sub fail_diag {
+    my ($sum, $max) = @_;
+    my @f = @{ $sum->{fail} };
+    $max //= 10;
+    return join "\n", map {
+        sprintf '  %.3f %s status=%s error=%s bytes=%s%s%s', $_->{at} // 0,
+            $_->{tag} // '', $_->{status} // '', $_->{error} // '',
+            $_->{bytes} // '', $_->{check} ? " check=$_->{check}" : '',
+            length($_->{body} // '') ? " body=$_->{body}" : ''
+    } @f[0 .. ($#f < $max - 1 ? $#f : $max - 1)];
+}
+
+############################################################################
+# helpers
+
+sub wait_for {
+    my ($secs, $cb) = @_;
+    my $end = time + $secs;
+    while (1) {
+        my $v = $cb->();
+        return $v if $v || time > $end;
+        sleep 0.05;
+    }
+}
+
+sub http {
+    my ($t, $method, $path, $body) = @_;
+    my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 0, proxy => undef,
+                             http_proxy => undef, https_proxy => undef);
+    my $r = $ua->request($method, 'http://127.0.0.1:' . $t->port('nginx')
+                                  . $path,
+                         { headers => { 'Content-Type' => 'application/json' },
+                           defined $body ? (content => $body) : () });
+    my $j = eval { JSON::PP->new->utf8->decode($r->{content} // '') };
+    return ($r, $j);
+}
+
+sub status_doc {
+    my ($t) = @_;
+    my ($r, $j) = http($t, 'GET', '/status');
+    return $r->{status} == 200 && ref $j eq 'HASH' ? $j : undef;
+}
+
+sub wf_of {
+    my ($doc, $name) = @_;
+    return (grep { $_->{name} eq $name } @{ $doc->{workflows} || [] })[0]
+           || {};
+}
+
+sub bundle_of {
+    my ($w, $id) = @_;
+    return (grep { $_->{bundle} eq $id } @{ $w->{bundles} || [] })[0] || {};
+}
+
+# bundle => totals.total, for every bundle of every workflow
+sub totals {
+    my ($doc) = @_;
+    my %t;
+    for my $w (@{ $doc->{workflows} || [] }) {
+        for my $b (@{ $w->{bundles} || [] }) {
+            $t{"$w->{name}/$b->{bundle}"} = $b->{totals}{total} // 0;
+        }
+    }
+    return \%t;
+}
+
+############################################################################
+# setup
+
+my $t = AIRTest->new;
+$t->upstream($_) for qw(stable canary fallback);
+
+my $yaml = '';
+for my $wf (qw(live held rolled)) {
+    for my $b ([1, 'stable'], [2, 'canary'], [3, 'fallback']) {
+        $yaml .= "---\nname: $wf\nversion: \"$b->[0]\"\n"
+               . "upstream: up_$b->[1]\nmodel: $wf-model-$b->[0]\n"
+               . "headers:\n  X-Model-Route: $wf-$b->[0]\n";
+    }
+}
+$t->write_file('bundles/all.yaml', $yaml);
+
+sub conf {
+    my ($which) = @_;
+    # the two configurations differ in a comment and a log_format only
+    my $fmt = $which eq 'a' ? '$ai_release_workflow $status'
+                            : '$ai_release_workflow $status cfg=b';
+    my $c = <<"C";
+    # configuration $which
+    log_format air '$fmt \$ai_release_bundle \$ai_release_reason';
+
+    ai_release_bundles %%DIR%%/bundles/*.yaml;
+
+    upstream up_stable   { server 127.0.0.1:%%PORT_stable%% max_fails=0;
+                           keepalive 16; }
+    upstream up_canary   { server 127.0.0.1:%%PORT_canary%% max_fails=0;
+                           keepalive 16; }
+    upstream up_fallback { server 127.0.0.1:%%PORT_fallback%% max_fails=0;
+                           keepalive 16; }
+
+    ai_release_workflow live {
+        stable   live\@1;
+        canary   live\@2 30%;
+        fallback live\@3;
+    }
+    ai_release_workflow held {
+        stable   held\@1;
+        canary   held\@2 50%;
+        fallback held\@3;
+    }
+    ai_release_workflow rolled {
+        stable   rolled\@1;
+        canary   rolled\@2 50%;
+        fallback rolled\@3;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_nginx%% reuseport;
+        access_log %%DIR%%/air.log air;
+        keepalive_requests 10000;
+
+        location = /live   { ai_release live;   proxy_pass http://ai_release;
+                             proxy_http_version 1.1;
+                             proxy_set_header Connection ""; }
+        location = /held   { ai_release held;   proxy_pass http://ai_release;
+                             proxy_http_version 1.1;
+                             proxy_set_header Connection ""; }
+        location = /rolled { ai_release rolled; proxy_pass http://ai_release;
+                             proxy_http_version 1.1;
+                             proxy_set_header Connection ""; }
+        location = /status { ai_release_status; }
+        location $API/ { ai_release_api; }
+    }
+C
+    return $c;
+}
+
+$t->config(conf('a'), workers => 2);
+$t->start;
+
+# reload with "nginx -s reload"; waits for the new workers
+sub reload_cmd {
+    my ($which) = @_;
+    $t->config(conf($which), workers => 2);
+    my %old = map { $_ => 1 } $t->worker_pids(all => 1);
+    my $off = -s $t->dir . '/error.log' // 0;
+    my ($rc, $out) = $t->_run($t->nginx_bin, '-p', $t->dir . '/', '-c',
+                              $t->dir . '/nginx.conf', '-s', 'reload');
+    return (0, "nginx -s reload: exit $rc: $out") if $rc != 0;
+    my $why = '';
+    my $ok = wait_for(10, sub {
+        my $log = substr($t->error_log, $off);
+        if ($log =~ /(\[(?:emerg|alert|crit)\][^\n]*)/) { $why = $1; return 1 }
+        return grep({ !$old{$_} } $t->worker_pids) >= 2;
+    });
+    return (0, $why || 'no new workers') if $why || !$ok;
+    return (1, '');
+}
+
+############################################################################
+# before the reloads: a manual trip and a rollback through the API
+
+my $doc0;
+{
+    my ($r, $j) = http($t, 'POST', "$API/workflows/held/trip",
+                       '{"bundle":"held@2"}');
+    is($r->{status}, 200, 'API: trip held@2');
+    ($r, $j) = http($t, 'POST', "$API/workflows/rolled/rollback", '');
+    is($r->{status}, 200, 'API: rollback of workflow rolled');
+
+    # some traffic, so that the totals are not all zero
+    for my $n (1 .. 10) {
+        for my $p (qw(/live /held /rolled)) {
+            my ($r) = http($t, 'POST', $p, $BODY);
+            $r->{status} == 200 or diag "warm-up $p: $r->{status}";
+        }
+    }
+    ok(wait_for(5, sub {
+        my $d = status_doc($t) or return 0;
+        my $tot = totals($d);
+        my $n = 0;
+        $n += $tot->{$_} for grep { m{^live/} } keys %$tot;
+        return 0 unless $n >= 10;
+        $doc0 = $d;
+    }), 'warm-up: 10 requests per workflow counted');
+    $doc0 ||= {};
+    my $b = bundle_of(wf_of($doc0, 'held'), 'held@2');
+    is($b->{breaker}{state}, 'open', 'held@2 is open before the reloads');
+}
+
+############################################################################
+# the load and the reloads
+
+my @reqs = (
+    { method => 'POST', path => '/live',   body => $BODY, tag => 'live' },
+    { method => 'POST', path => '/live',   body => $BODY, tag => 'live' },
+    { method => 'POST', path => '/live',   body => $BODY, tag => 'live' },
+    { method => 'POST', path => '/held',   body => $BODY, tag => 'held' },
+    { method => 'POST', path => '/rolled', body => $BODY, tag => 'rolled' },
+    { method => 'GET',  path => '/status', tag => 'status' },
+    { method => 'GET',  path => "$API/workflows/live", tag => 'api' },
+    { method => 'POST', path => '/live',   body => $BODY, tag => 'live',
+      headers => { 'X-User-Id' => 'u' . int(rand(1e6)) } },
+);
+
+my $masters = $t->master_pid;
+my $duration = 0.3 * $RELOADS + 2.5;
+my $load = load_start(port => $t->port('nginx'), clients => 4,
+                      duration => $duration, reqs => \@reqs, timeout => 10);
+sleep 1;
+
+my (@reload_fail, @polls, @backwards, $poll_fail);
+my $prev = totals($doc0);
+my $prev_gen = $doc0->{generation} // 0;
+my $poll = sub {
+    my $d = status_doc($t);
+    unless ($d) { $poll_fail++; return }
+    my $cur = totals($d);
+    for my $k (sort keys %$prev) {
+        push @backwards, "$k: $prev->{$k} -> " . ($cur->{$k} // 'missing')
+            if ($cur->{$k} // -1) < $prev->{$k};
+    }
+    push @backwards, "generation: $prev_gen -> $d->{generation}"
+        if ($d->{generation} // -1) < $prev_gen;
+    $prev_gen = $d->{generation} // $prev_gen;
+    $prev = $cur;
+    push @polls, time;
+};
+
+my $reloads = 0;
+for my $i (1 .. $RELOADS) {
+    my $t1 = time;
+    my ($ok, $why) = reload_cmd($i % 2 ? 'b' : 'a');
+    if ($ok) { $reloads++ } else { push @reload_fail, "reload $i: $why" }
+    $poll->();
+    while (time < $t1 + 0.3) { $poll->(); sleep 0.05 }
+}
+my $t_reloads = time;
+while (time < $load->{start} + $duration - 0.2) { $poll->(); sleep 0.1 }
+my $sum = load_wait($load);
+
+is($reloads, $RELOADS, "$RELOADS reloads under load, each with 2 new workers")
+    or diag join "\n", @reload_fail;
+is($t->master_pid, $masters, 'the same master process throughout');
+diag load_summary($sum);
+diag 'per path: ' . join(', ', map {
+    my $x = $sum->{tags}{$_};
+    "$_ " . join('/', map { $x->{$_} // 0 } qw(ok bad err))
+} sort keys %{ $sum->{tags} }) . ' (ok/non-2xx/errors)';
+ok($sum->{counts}{requests} >= 200,
+   "the clients sent $sum->{counts}{requests} requests");
+is($sum->{clients}, 4, 'all 4 clients reported');
+is($sum->{counts}{bad} + $sum->{counts}{err}, 0,
+   'no client request failed (non-2xx or socket error)')
+    or diag fail_diag($sum);
+is($sum->{counts}{retry_fresh}, 0,
+   'no fresh connection was closed before its response');
+ok(1, "keep-alive connections closed by a reload before any response "
+   . "byte, retried: $sum->{counts}{retry_reused}");
+
+ok(@polls >= $RELOADS, scalar(@polls) . ' status polls during the load');
+ok(!$poll_fail, 'every status poll answered') or diag "$poll_fail failed";
+is(scalar @backwards, 0, 'the status totals and the generation never went '
+   . 'backwards') or diag join "\n", @backwards[0 .. ($#backwards > 9 ? 9 : $#backwards)];
+
+# the overrides were obeyed by every generation of workers
+{
+    my $v = $sum->{variants};
+    my %held = %{ $v->{held} || {} };
+    my %rolled = %{ $v->{rolled} || {} };
+    is(join(',', sort keys %held), 'held@1',
+       'held: every request went to stable while its canary was tripped: '
+       . join(' ', map { "$_=$held{$_}" } sort keys %held));
+    is(join(',', sort keys %rolled), 'rolled@1',
+       'rolled: every request went to stable (rollback): '
+       . join(' ', map { "$_=$rolled{$_}" } sort keys %rolled));
+    my %live = %{ $v->{live} || {} };
+    ok(($live{'live@2'} // 0) > 0 && ($live{'live@1'} // 0) > 0,
+       'live: the canary and stable both served: '
+       . join(' ', map { "$_=$live{$_}" } sort keys %live));
+}
+
+############################################################################
+# after the reloads
+
+my $doc1;
+wait_for(5, sub {
+    $doc1 = status_doc($t) or return 0;
+    my $tot = totals($doc1);
+    my $n = 0;
+    $n += $tot->{$_} - ($prev->{$_} // 0) for keys %$tot;
+    $prev = $tot;
+    return 0 if $n;            # still counting
+    return 1;
+});
+$doc1 ||= {};
+{
+    ok(($doc1->{generation} // 0) >= ($doc0->{generation} // 0) + $RELOADS,
+       "generation $doc0->{generation} -> $doc1->{generation}");
+    my $b = bundle_of(wf_of($doc1, 'held'), 'held@2');
+    is($b->{breaker}{state}, 'open',
+       'held@2: the breaker tripped through the API is still open');
+    ok($b->{breaker}{manual}, 'held@2: still a manual trip');
+    is($b->{weight}{effective}, 0, 'held@2: effective weight 0');
+    my @o = @{ wf_of($doc1, 'rolled')->{overrides} || [] };
+    is(join(',', map { $_->{action} } @o), 'rollback',
+       'rolled: the rollback is still listed');
+    is(bundle_of(wf_of($doc1, 'rolled'), 'rolled@2')->{weight}{effective}, 0,
+       'rolled: the canary\'s effective weight is still 0');
+    my @h = @{ wf_of($doc1, 'held')->{overrides} || [] };
+    is(join(',', map { "$_->{action}:" . ($_->{bundle} // '') } @h),
+       'trip:held@2', 'held: the manual trip is still listed');
+
+    # every request served is counted, exactly once
+    my $t0 = totals($doc0);
+    my $t1 = totals($doc1);
+    for my $wf (qw(live held rolled)) {
+        my $delta = 0;
+        $delta += $t1->{$_} - ($t0->{$_} // 0) for grep { m{^$wf/} } keys %$t1;
+        my $served = ($sum->{tags}{$wf}{ok} // 0) + ($sum->{tags}{$wf}{bad} // 0);
+        is($delta, $served, "$wf: the totals grew by the $served requests "
+           . "the clients got an answer for");
+    }
+}
+
+# everything still works after the reloads
+{
+    my %st;
+    for (1 .. 20) {
+        my ($r) = http($t, 'POST', '/live', $BODY);
+        $st{ $r->{status} }++;
+    }
+    is_deeply(\%st, { 200 => 20 }, 'after the reloads: 20 requests, 200 each');
+    my ($r, $j) = http($t, 'POST', "$API/workflows/held/reset",
+                       '{"bundle":"held@2"}');
+    is($r->{status}, 200, 'API after the reloads: reset held@2');
+    ($r, $j) = http($t, 'POST', "$API/workflows/rolled/resume", '');
+    is($r->{status}, 200, 'API after the reloads: resume rolled');
+    is_deeply($j->{workflow}{overrides}, [], 'rolled: no overrides left');
+}
+
+my $elapsed = time - $T0;
+ok($elapsed < 40, sprintf 'finished in %.1f s', $elapsed);
+diag sprintf 'RESULT reloads=%d requests=%d ok=%d failed=%d retried_reused=%d '
+    . 'retried_fresh=%d polls=%d', $reloads, $sum->{counts}{requests},
+    $sum->{counts}{ok}, $sum->{counts}{bad} + $sum->{counts}{err},
+    $sum->{counts}{retry_reused}, $sum->{counts}{retry_fresh}, scalar @polls;
+
+$t->done;
+done_testing;

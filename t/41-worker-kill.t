@@ -1,0 +1,810 @@
+#!/usr/bin/perl
+# A worker killed under load: 4 client processes keep sending requests
+# while one nginx worker after the other is killed with SIGKILL.  The master
+# respawns each (a new worker pid appears), requests are served again
+# within a short settle time (all 200), the status counters are intact
+# (no total smaller than before the kill), breakers opened before the kill
+# (one through the API, one by the error budget) stay open, the shared
+# zone was not left locked, and the API still works (rollback, resume).
+# The only alert allowed in error.log is nginx's "worker process N exited
+# on signal 9" for the killed pids.
+
+use strict;
+use warnings;
+use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use AIRTest;
+use JSON::PP;
+use HTTP::Tiny;
+use IO::Socket::INET;
+use IO::Select;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(time sleep);
+
+my $T0 = time;
+my $BODY = '{"model":"m","messages":[{"role":"user","content":"hello"}]}';
+my $API = '/ai-release/api';
+my $KILLS = 3;
+my $SETTLE = 1.5;    # seconds after a respawn until every request must pass
+
+############################################################################
+# load generator: forked clients, each sending requests in a loop for a
+# bounded time on keep-alive and on fresh connections; the results come
+# back through a pipe as one JSON document per client.
+#
+# A request is retried (once, on a fresh connection) only when its
+# connection was closed before any byte of the response arrived: the
+# keep-alive race every HTTP client handles.  Such retries are counted
+# apart (retry_reused: the connection had served requests before;
+# retry_fresh: a new connection).
+
+my @LOAD_PIDS;
+my $LOAD_OWNER = $$;
+
+END {
+    if ($$ == $LOAD_OWNER) {
+        kill 'KILL', grep { $_ } @LOAD_PIDS;
+        waitpid($_, 0) for grep { $_ } @LOAD_PIDS;
+    }
+}
+
+# one request on $$sref (connected when undef); returns a hash:
+#   status, headers, body, bytes (response bytes seen), error, closed_early
+sub lg_request {
+    my ($sref, $port, $req, $timeout) = @_;
+    my $res = { status => 0, headers => {}, body => '', bytes => 0 };
+    my $s = $$sref;
+    my $fresh = 0;
+    unless ($s) {
+        $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                   Proto => 'tcp', Timeout => 5);
+        unless ($s) { $res->{error} = "connect: $!"; return $res }
+        binmode $s;
+        $$sref = $s;
+        $fresh = 1;
+    }
+    $res->{fresh} = $fresh;
+    my $deadline = time + $timeout;
+    my $off = 0;
+    while ($off < length $req) {
+        my $n = syswrite($s, $req, length($req) - $off, $off);
+        if (!defined $n) {
+            next if $!{EINTR} || $!{EAGAIN};
+            $res->{error} = "write: $!";
+            $res->{closed_early} = 1;
+            return $res;
+        }
+        $off += $n;
+    }
+    my $sel = IO::Select->new($s);
+    my $buf = '';
+    my ($have, $mode, $need, $chunks) = (0, '', 0, '');
+    while (1) {
+        my $left = $deadline - time;
+        if ($left <= 0) { $res->{error} = 'timeout'; return $res }
+        my @r = $sel->can_read($left);
+        next if !@r && $!{EINTR};
+        unless (@r) { $res->{error} = 'timeout'; return $res }
+        my $n = sysread($s, $buf, 65536, length $buf);
+        if (!defined $n) {
+            next if $!{EINTR} || $!{EAGAIN};
+            $res->{error} = "read: $!";
+            $res->{closed_early} = 1 if $res->{bytes} == 0;
+            return $res;
+        }
+        $res->{bytes} += $n;
+        if ($n == 0) {
+            if ($have && $mode eq 'close') {
+                $res->{body} = $buf;
+                $res->{done} = 1;
+                $res->{close} = 1;
+                return $res;
+            }
+            $res->{error} = $res->{bytes} ? 'closed mid-response' : 'closed';
+            $res->{closed_early} = 1 if $res->{bytes} == 0;
+            return $res;
+        }
+        unless ($have) {
+            next unless $buf =~ /\r\n\r\n/;
+            my ($head, $rest) = split /\r\n\r\n/, $buf, 2;
+            my @l = split /\r\n/, $head;
+            ($res->{status}) = (shift(@l) // '') =~ m{^HTTP/1\.[01] (\d{3})};
+            $res->{status} //= 0;
+            for (@l) {
+                my ($k, $v) = /^([^:]+):\s*(.*?)\s*$/ or next;
+                $res->{headers}{lc $k} = $v;
+            }
+            $have = 1;
+            $buf = $rest // '';
+            my $h = $res->{headers};
+            if (($h->{'transfer-encoding'} // '') =~ /chunked/i) {
+                $mode = 'chunked';
+            } elsif (defined $h->{'content-length'}) {
+                $mode = 'length';
+                $need = $h->{'content-length'};
+            } elsif ($res->{status} == 204 || $res->{status} == 304
+                     || $req =~ /^HEAD /) {
+                $mode = 'length';
+                $need = 0;
+            } else {
+                $mode = 'close';
+            }
+        }
+        if ($mode eq 'length' && length $buf >= $need) {
+            $res->{body} = substr($buf, 0, $need);
+            $res->{done} = 1;
+            last;
+        }
+        if ($mode eq 'chunked') {
+            # decode as far as possible
+            my $body = '';
+            my $p = $buf;
+            my $complete = 0;
+            while (1) {
+                last unless $p =~ s/\A([0-9a-fA-F]+)[^\r\n]*\r\n//;
+                my $size = hex $1;
+                if ($size == 0) {
+                    $complete = 1 if $p =~ /\A(?:[^\r\n]+\r\n)*\r\n/;
+                    last;
+                }
+                last if length $p < $size + 2;
+                $body .= substr($p, 0, $size);
+                substr($p, 0, $size + 2, '');
+            }
+            if ($complete) {
+                $res->{body} = $body;
+                $res->{done} = 1;
+                last;
+            }
+        }
+    }
+    $res->{close} = 1 if ($res->{headers}{connection} // '') =~ /close/i;
+    return $res;
+}
+
+# the client process: returns its counts
+sub lg_client {
+    my (%o) = @_;
+    $SIG{PIPE} = 'IGNORE';
+    srand($$ ^ int(time * 1000));
+    my $port = $o{port};
+    my $end = $o{start} + $o{duration};
+    my %c = (ok => 0, bad => 0, err => 0, retry_reused => 0,
+             retry_fresh => 0, requests => 0, conns => 0);
+    my (%status, %tag, %variant, @fail, @retries, %sec);
+    my ($s, $on_conn, $conn_max, $ka) = (undef, 0, 0, 1);
+    my $i = int(rand(1000));
+    while (time < $end) {
+        last if $o{stop_file} && -e $o{stop_file};
+        unless ($s) {
+            # every other connection is a keep-alive one, for a random
+            # number of requests; the others send "Connection: close"
+            $ka = !$ka;
+            $conn_max = $ka ? 1 + int(rand(30)) : 1;
+            $on_conn = 0;
+        }
+        my $spec = $o{reqs}[$i++ % @{ $o{reqs} }];
+        my %h = (Host => "127.0.0.1:$port", %{ $spec->{headers} || {} });
+        $h{Connection} = ($ka && $on_conn + 1 < $conn_max) ? 'keep-alive'
+                                                           : 'close';
+        my $body = $spec->{body} // '';
+        if (length $body || $spec->{method} eq 'POST') {
+            $h{'Content-Type'} //= 'application/json';
+            $h{'Content-Length'} = length $body;
+        }
+        my $req = "$spec->{method} $spec->{path} HTTP/1.1\r\n"
+                . join('', map { "$_: $h{$_}\r\n" } sort keys %h)
+                . "\r\n" . $body;
+        $c{conns}++ unless $s;
+        my $reused = $s ? 1 : 0;
+        my $r = lg_request(\$s, $port, $req, $o{timeout} // 10);
+        if ($r->{error} && $r->{closed_early}) {
+            # closed before any response byte: retry once, fresh connection
+            $c{ $reused ? 'retry_reused' : 'retry_fresh' }++;
+            push @retries, { at => time, tag => $spec->{tag} // $spec->{path},
+                             reused => $reused, error => $r->{error} }
+                if @retries < 200;
+            close $s if $s;
+            $s = undef;
+            $c{conns}++;
+            $r = lg_request(\$s, $port, $req, $o{timeout} // 10);
+        }
+        $c{requests}++;
+        my $t = $spec->{tag} // $spec->{path};
+        my $now = time;
+        my $outcome;
+        if ($r->{error}) {
+            $outcome = 'err';
+        } elsif ($r->{status} >= 200 && $r->{status} < 300) {
+            $outcome = 'ok';
+        } else {
+            $outcome = 'bad';
+        }
+        $c{$outcome}++;
+        $tag{$t}{$outcome}++;
+        $status{ $r->{status} }++ unless $r->{error};
+        $sec{ int($now * 10) }{$outcome}++;    # tenths of a second
+        if (my $x = $r->{headers}{'x-ai-release'}) {
+            my ($b) = $x =~ /^(\S+);/;
+            $variant{$t}{ $b // '?' }++ if $outcome eq 'ok';
+        }
+        if ($outcome ne 'ok' && @fail < 200) {
+            push @fail, { at => $now, tag => $t, status => $r->{status},
+                          error => $r->{error} // '', bytes => $r->{bytes},
+                          reused => $reused,
+                          body => substr($r->{body} // '', 0, 200) };
+        }
+        if ($o{check}) {
+            my $why = $o{check}->($spec, $r);
+            if ($why) {
+                $c{check_failed}++;
+                push @fail, { at => $now, tag => $t, check => $why }
+                    if @fail < 200;
+            }
+        }
+        $on_conn++;
+        if (!$s || $r->{error} || $r->{close} || $on_conn >= $conn_max) {
+            close $s if $s;
+            $s = undef;
+        }
+        select(undef, undef, undef, $o{pause}) if $o{pause};
+    }
+    close $s if $s;
+    return { counts => \%c, status => \%status, tags => \%tag,
+             variants => \%variant, fail => \@fail, retries => \@retries,
+             tenths => \%sec };
+}
+
+# starts N clients; returns a handle for load_wait
+sub load_start {
+    my (%o) = @_;
+    $o{start} = time;
+    my @kids;
+    for my $n (1 .. $o{clients}) {
+        pipe(my $r, my $w) or die "pipe: $!";
+        my $pid = fork;
+        die "fork: $!" unless defined $pid;
+        if ($pid == 0) {
+            close $r;
+            my $res = eval { lg_client(%o, id => $n) }
+                   || { counts => { crashed => 1 }, error => "$@" };
+            binmode $w;
+            print $w JSON::PP->new->canonical->encode($res);
+            close $w;
+            POSIX::_exit(0);
+        }
+        close $w;
+        push @LOAD_PIDS, $pid;
+        push @kids, { pid => $pid, fh => $r };
+    }
+    return { kids => \@kids, start => $o{start},
+             deadline => $o{start} + $o{duration} + ($o{timeout} // 10) * 2
+                         + 10 };
+}
+
+# waits for the clients, returns the sum of their results
+sub load_wait {
+    my ($h) = @_;
+    my %sum = (counts => {}, status => {}, tags => {}, variants => {},
+               fail => [], retries => [], tenths => {}, clients => 0);
+    for my $k (@{ $h->{kids} }) {
+        my $fh = $k->{fh};
+        my $sel = IO::Select->new($fh);
+        my $data = '';
+        while (1) {
+            my $left = $h->{deadline} - time;
+            last if $left <= 0;
+            last unless $sel->can_read($left);
+            my $n = sysread($fh, $data, 65536, length $data);
+            last unless $n;
+        }
+        close $fh;
+        if (waitpid($k->{pid}, WNOHANG) == 0) {
+            kill 'KILL', $k->{pid};
+            waitpid($k->{pid}, 0);
+        }
+        @LOAD_PIDS = grep { $_ != $k->{pid} } @LOAD_PIDS;
+        my $r = eval { JSON::PP->new->decode($data) };
+        unless ($r) {
+            $sum{counts}{lost_clients}++;
+            next;
+        }
+        $sum{clients}++;
+        $sum{error} .= $r->{error} if $r->{error};
+        $sum{counts}{$_} += $r->{counts}{$_} for keys %{ $r->{counts} };
+        $sum{status}{$_} += $r->{status}{$_} for keys %{ $r->{status} || {} };
+        for my $t (keys %{ $r->{tags} || {} }) {
+            $sum{tags}{$t}{$_} += $r->{tags}{$t}{$_}
+                for keys %{ $r->{tags}{$t} };
+        }
+        for my $t (keys %{ $r->{variants} || {} }) {
+            $sum{variants}{$t}{$_} += $r->{variants}{$t}{$_}
+                for keys %{ $r->{variants}{$t} };
+        }
+        for my $s (keys %{ $r->{tenths} || {} }) {
+            $sum{tenths}{$s}{$_} += $r->{tenths}{$s}{$_}
+                for keys %{ $r->{tenths}{$s} };
+        }
+        push @{ $sum{fail} }, @{ $r->{fail} || [] };
+        push @{ $sum{retries} }, @{ $r->{retries} || [] };
+    }
+    $sum{counts}{$_} //= 0 for qw(ok bad err retry_reused retry_fresh
+                                  requests);
+    @{ $sum{fail} } = sort { ($a->{at} // 0) <=> ($b->{at} // 0) }
+                      @{ $sum{fail} };
+    return \%sum;
+}
+
+# outcome counts between two times (epoch seconds)
+sub load_between {
+    my ($sum, $from, $to) = @_;
+    my %c = (ok => 0, bad => 0, err => 0);
+    for my $s (keys %{ $sum->{tenths} }) {
+        my $t = $s / 10;
+        next if $t < $from || $t >= $to;
+        $c{$_} += $sum->{tenths}{$s}{$_} for keys %{ $sum->{tenths}{$s} };
+    }
+    return \%c;
+}
+
+sub load_summary {
+    my ($sum) = @_;
+    my $c = $sum->{counts};
+    return sprintf '%d requests by %d clients on %d connections: %d ok, '
+         . '%d non-2xx, %d socket errors; retried after an early close: '
+         . '%d on reused, %d on fresh connections',
+         $c->{requests}, $sum->{clients}, $c->{conns} // 0, $c->{ok},
+         $c->{bad}, $c->{err}, $c->{retry_reused}, $c->{retry_fresh};
+}
+
+sub fail_diag {
+    my ($sum, $max) = @_;
+    my @f = @{ $sum->{fail} };
+    $max //= 10;
+    return join "\n", map {
+        sprintf '  %.3f %s status=%s error=%s bytes=%s%s%s', $_->{at} // 0,
+            $_->{tag} // '', $_->{status} // '', $_->{error} // '',
+            $_->{bytes} // '', $_->{check} ? " check=$_->{check}" : '',
+            length($_->{body} // '') ? " body=$_->{body}" : ''
+    } @f[0 .. ($#f < $max - 1 ? $#f : $max - 1)];
+}
+
+############################################################################
+# helpers
+
+sub wait_for {
+    my ($secs, $cb) = @_;
+    my $end = time + $secs;
+    while (1) {
+        my $v = $cb->();
+        return $v if $v || time > $end;
+        sleep 0.02;
+    }
+}
+
+sub http {
+    my ($t, $method, $path, $body) = @_;
+    my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 0, proxy => undef,
+                             http_proxy => undef, https_proxy => undef);
+    my $r = $ua->request($method, 'http://127.0.0.1:' . $t->port('nginx')
+                                  . $path,
+                         { headers => { 'Content-Type' => 'application/json' },
+                           defined $body ? (content => $body) : () });
+    my $j = eval { JSON::PP->new->utf8->decode($r->{content} // '') };
+    return ($r, $j);
+}
+
+sub status_doc {
+    my ($t) = @_;
+    my ($r, $j) = http($t, 'GET', '/status');
+    return $r->{status} == 200 && ref $j eq 'HASH' ? $j : undef;
+}
+
+sub wf_of {
+    my ($doc, $name) = @_;
+    return (grep { $_->{name} eq $name } @{ $doc->{workflows} || [] })[0]
+           || {};
+}
+
+sub bundle_of {
+    my ($w, $id) = @_;
+    return (grep { $_->{bundle} eq $id } @{ $w->{bundles} || [] })[0] || {};
+}
+
+sub totals {
+    my ($doc) = @_;
+    my %t;
+    for my $w (@{ $doc->{workflows} || [] }) {
+        for my $b (@{ $w->{bundles} || [] }) {
+            $t{"$w->{name}/$b->{bundle}"} = $b->{totals}{total} // 0;
+        }
+    }
+    return \%t;
+}
+
+############################################################################
+# setup
+
+my $t = AIRTest->new;
+$t->upstream($_) for qw(stable canary fallback bad slow);
+$t->upstream_control('bad', "status=500\n");
+
+my $yaml = '';
+for my $wf (qw(live held auto probe)) {
+    for my $b ([1, 'stable'], [2, $wf eq 'auto' ? 'bad'
+                                : $wf eq 'probe' ? 'slow' : 'canary'],
+               [3, 'fallback'])
+    {
+        $yaml .= "---\nname: $wf\nversion: \"$b->[0]\"\n"
+               . "upstream: up_$b->[1]\nmodel: $wf-model-$b->[0]\n";
+    }
+}
+$t->write_file('bundles/all.yaml', $yaml);
+
+$t->config(<<"C", workers => 2);
+    ai_release_bundles %%DIR%%/bundles/*.yaml;
+
+    upstream up_stable   { server 127.0.0.1:%%PORT_stable%% max_fails=0;
+                           keepalive 16; }
+    upstream up_canary   { server 127.0.0.1:%%PORT_canary%% max_fails=0;
+                           keepalive 16; }
+    upstream up_fallback { server 127.0.0.1:%%PORT_fallback%% max_fails=0;
+                           keepalive 16; }
+    upstream up_bad      { server 127.0.0.1:%%PORT_bad%% max_fails=0;
+                           keepalive 16; }
+    upstream up_slow     { server 127.0.0.1:%%PORT_slow%% max_fails=0; }
+
+    ai_release_workflow live {
+        stable   live\@1;
+        canary   live\@2 30%;
+        fallback live\@3;
+    }
+    ai_release_workflow held {
+        stable   held\@1;
+        canary   held\@2 50%;
+        fallback held\@3;
+    }
+    ai_release_workflow auto {
+        stable   auto\@1;
+        canary   auto\@2 50%;
+        fallback auto\@3;
+        trip consecutive=3 min_requests=1000 cooldown=300s;
+    }
+    ai_release_workflow probe {
+        stable   probe\@1;
+        canary   probe\@2 100%;
+        trip consecutive=2 min_requests=1000 cooldown=1s max_cooldown=1s
+             probes=1 probe_timeout=2s;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_nginx%% reuseport;
+        keepalive_requests 10000;
+
+        location = /live { ai_release live; proxy_pass http://ai_release;
+                           proxy_http_version 1.1;
+                           proxy_set_header Connection ""; }
+        location = /held { ai_release held; proxy_pass http://ai_release;
+                           proxy_http_version 1.1;
+                           proxy_set_header Connection ""; }
+        location = /auto { ai_release auto; proxy_pass http://ai_release;
+                           proxy_http_version 1.1;
+                           proxy_set_header Connection ""; }
+        location = /probe { ai_release probe; proxy_pass http://ai_release;
+                            proxy_read_timeout 20s; }
+        location = /status { ai_release_status; }
+        location $API/ { ai_release_api; }
+    }
+C
+$t->start;
+
+my @workers0 = $t->worker_pids;
+is(scalar @workers0, 2, 'two workers: ' . join(', ', @workers0));
+my $master = $t->master_pid;
+
+############################################################################
+# before the kills: a manual trip, an automatic trip
+
+{
+    my ($r) = http($t, 'POST', "$API/workflows/held/trip",
+                   '{"bundle":"held@2"}');
+    is($r->{status}, 200, 'API: trip held@2');
+    # the failing canary of "auto" trips after 3 errors in a row
+    my $n = 0;
+    for (1 .. 40) {
+        my ($r) = http($t, 'POST', '/auto', $BODY);
+        last if ++$n >= 10 && bundle_of(wf_of(status_doc($t) || {}, 'auto'),
+                                        'auto@2')->{breaker}{state} eq 'open';
+    }
+    my $d = status_doc($t) || {};
+    is(bundle_of(wf_of($d, 'auto'), 'auto@2')->{breaker}{state}, 'open',
+       'auto@2 tripped by the error budget');
+    is(bundle_of(wf_of($d, 'held'), 'held@2')->{breaker}{state}, 'open',
+       'held@2 tripped through the API');
+}
+
+############################################################################
+# load, and SIGKILL one worker after the other
+
+my @reqs = (
+    { method => 'POST', path => '/live', body => $BODY, tag => 'live' },
+    { method => 'POST', path => '/live', body => $BODY, tag => 'live' },
+    { method => 'POST', path => '/held', body => $BODY, tag => 'held' },
+    { method => 'POST', path => '/auto', body => $BODY, tag => 'auto' },
+    { method => 'GET',  path => '/status', tag => 'status' },
+    { method => 'POST', path => '/live', body => $BODY, tag => 'live',
+      headers => { 'X-User-Id' => 'u' . int(rand(1e6)) } },
+);
+
+my $duration = 1.5 + $KILLS * 2.2 + 0.5;
+my $load = load_start(port => $t->port('nginx'), clients => 4,
+                      duration => $duration, reqs => \@reqs, timeout => 10);
+sleep 1.5;
+
+my (@killed, @kill_at, @respawn_at, @respawn_fail, @backwards, %first);
+my $before = status_doc($t) || {};
+my $prev = totals($before);
+for my $k (1 .. $KILLS) {
+    my @w = $t->worker_pids;
+    my $victim = $w[ $k % @w ];
+    my $d = status_doc($t);
+    if ($d) {
+        my $cur = totals($d);
+        push @backwards, map { "$_: $prev->{$_} -> " . ($cur->{$_} // 'none') }
+            grep { ($cur->{$_} // -1) < $prev->{$_} } sort keys %$prev;
+        $prev = $cur;
+    }
+    kill 'KILL', $victim;
+    push @killed, $victim;
+    push @kill_at, time;
+    my %old = map { $_ => 1 } @w;
+    my $new;
+    if (wait_for(10, sub {
+            my @n = grep { !$old{$_} } $t->worker_pids;
+            $new = $n[0];
+            return @n && $t->worker_pids == 2 && !grep { $_ == $victim }
+                                                  $t->worker_pids;
+        }))
+    {
+        push @respawn_at, time;
+    } else {
+        push @respawn_fail, "kill $k: no new worker for $victim";
+        push @respawn_at, time;
+    }
+    $first{$victim} = $new;
+    # the counters right after the respawn
+    $d = status_doc($t);
+    if ($d) {
+        my $cur = totals($d);
+        push @backwards, map { "$_: $prev->{$_} -> " . ($cur->{$_} // 'none') }
+            grep { ($cur->{$_} // -1) < $prev->{$_} } sort keys %$prev;
+        $prev = $cur;
+    }
+    sleep 2.2 - (time - $kill_at[-1]) if time - $kill_at[-1] < 2.2;
+}
+my $sum = load_wait($load);
+
+is(scalar @respawn_fail, 0, "the master respawned each of the $KILLS "
+   . 'killed workers') or diag join "\n", @respawn_fail;
+is($t->master_pid, $master, 'the same master');
+ok(kill(0, $master), 'the master is alive');
+is(scalar(my @w = $t->worker_pids), 2, 'two workers again: '
+   . join(', ', $t->worker_pids));
+diag 'killed ' . join(', ', map { "$_ -> " . ($first{$_} // 'none') } @killed)
+    . sprintf(' (respawned after %s s)', join(', ', map {
+        sprintf '%.3f', $respawn_at[$_] - $kill_at[$_] } 0 .. $#kill_at));
+diag load_summary($sum);
+is($sum->{clients}, 4, 'all 4 clients reported');
+
+# failures only around the kills, none once the new worker has settled
+{
+    my @late;
+    for my $f (@{ $sum->{fail} }, @{ $sum->{retries} }) {
+        my $near = grep { $f->{at} >= $kill_at[$_] - 0.05
+                          && $f->{at} <= $respawn_at[$_] + $SETTLE }
+                   0 .. $#kill_at;
+        push @late, $f unless $near;
+    }
+    my $failed = $sum->{counts}{bad} + $sum->{counts}{err};
+    my $retried = $sum->{counts}{retry_reused} + $sum->{counts}{retry_fresh};
+    is(scalar @late, 0, "every failed ($failed) or retried ($retried) "
+       . "request of $sum->{counts}{requests} was in flight at a kill or "
+       . "within ${SETTLE}s of the respawn")
+        or diag fail_diag({ fail => \@late });
+    my $after = 0;
+    for my $i (0 .. $#kill_at) {
+        my $to = $i < $#kill_at ? $kill_at[$i + 1] : $load->{start} + $duration;
+        my $c = load_between($sum, $respawn_at[$i] + $SETTLE, $to);
+        $after += $c->{ok};
+    }
+    ok($after > 50, "$after requests served after the settle times");
+    diag "RESULT kills=" . scalar(@killed) . " requests=$sum->{counts}{requests} "
+        . "failed=$failed retried_reused=$sum->{counts}{retry_reused} "
+        . "retried_fresh=$sum->{counts}{retry_fresh}";
+}
+
+# the next requests are all served
+{
+    my %st;
+    for (1 .. 20) {
+        my ($r) = http($t, 'POST', '/live', $BODY);
+        $st{ $r->{status} }++;
+    }
+    is_deeply(\%st, { 200 => 20 }, 'after the kills: 20 requests, 200 each');
+}
+
+############################################################################
+# the shared state survived
+
+my $after = status_doc($t) || {};
+{
+    my $cur = totals($after);
+    push @backwards, map { "$_: $prev->{$_} -> " . ($cur->{$_} // 'none') }
+        grep { ($cur->{$_} // -1) < $prev->{$_} } sort keys %$prev;
+    is(scalar @backwards, 0, 'no status total went backwards across the '
+       . 'kills') or diag join "\n", @backwards;
+    my $b = totals($before);
+    my @less = grep { ($cur->{$_} // -1) < $b->{$_} } sort keys %$b;
+    is(scalar @less, 0, 'every total after the kills >= before the kills')
+        or diag join "\n", map { "$_: $b->{$_} -> $cur->{$_}" } @less;
+    my ($n0, $n1) = (0, 0);
+    $n0 += $b->{$_} for grep { m{^live/} } keys %$b;
+    $n1 += $cur->{$_} for grep { m{^live/} } keys %$cur;
+    ok($n1 > $n0, "live: the totals went on counting ($n0 -> $n1)");
+
+    is(bundle_of(wf_of($after, 'held'), 'held@2')->{breaker}{state}, 'open',
+       'held@2: the breaker opened through the API is still open');
+    ok(bundle_of(wf_of($after, 'held'), 'held@2')->{breaker}{manual},
+       'held@2: still manual');
+    my $a2 = bundle_of(wf_of($after, 'auto'), 'auto@2');
+    is($a2->{breaker}{state}, 'open',
+       'auto@2: the breaker opened by the error budget is still open');
+    is($a2->{breaker}{trips}, 1, 'auto@2: tripped once');
+    my %v = %{ $sum->{variants}{held} || {} };
+    is(join(',', sort keys %v), 'held@1', 'held: only stable served during '
+       . 'the kills: ' . join(' ', map { "$_=$v{$_}" } sort keys %v));
+    %v = %{ $sum->{variants}{auto} || {} };
+    is(join(',', sort keys %v), 'auto@1', 'auto: only stable served during '
+       . 'the kills: ' . join(' ', map { "$_=$v{$_}" } sort keys %v));
+}
+
+# the API still works, and its mutex was not left locked
+{
+    my ($r, $j) = http($t, 'POST', "$API/workflows/live/rollback", '');
+    is($r->{status}, 200, 'API: rollback of live after the kills');
+    is(join(',', map { $_->{action} } @{ $j->{workflow}{overrides} || [] }),
+       'rollback', 'live: the rollback is listed');
+    my %b;
+    for (1 .. 20) {
+        my ($r) = http($t, 'POST', '/live', $BODY);
+        my ($id) = ($r->{headers}{'x-ai-release'} // '') =~ /^(\S+);/;
+        $b{ $id // "status $r->{status}" }++;
+    }
+    is_deeply(\%b, { 'live@1' => 20 }, 'live: rolled back on both workers');
+    ($r, $j) = http($t, 'POST', "$API/workflows/live/resume", '');
+    is($r->{status}, 200, 'API: resume of live');
+    is_deeply($j->{workflow}{overrides}, [], 'live: no overrides left');
+    ($r, $j) = http($t, 'POST', "$API/workflows/held/reset",
+                    '{"bundle":"held@2"}');
+    is($r->{status}, 200, 'API: reset held@2');
+    is(bundle_of($j->{workflow}, 'held@2')->{breaker}{state}, 'closed',
+       'held@2 closed again');
+}
+
+
+############################################################################
+# a worker killed while its request is the half-open probe of a breaker:
+# the breaker must not wait for that probe's verdict forever
+
+# the worker process that holds the nginx end of a client connection
+sub worker_of {
+    my ($t, $sock) = @_;
+    my $cport = $sock->sockport;
+    my $nport = $t->port('nginx');
+    my %inode;
+    for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
+        open my $fh, '<', $f or next;
+        while (<$fh>) {
+            my @x = split ' ';
+            next unless @x > 9 && $x[1] =~ /:([0-9A-F]{4})$/;
+            my $lp = hex $1;
+            next unless $x[2] =~ /:([0-9A-F]{4})$/;
+            my $rp = hex $1;
+            $inode{ $x[9] } = 1 if $lp == $nport && $rp == $cport;
+        }
+        close $fh;
+    }
+    for my $pid ($t->worker_pids) {
+        opendir my $dh, "/proc/$pid/fd" or next;
+        for my $fd (readdir $dh) {
+            my $l = readlink "/proc/$pid/fd/$fd" // next;
+            return $pid if $l =~ /^socket:\[(\d+)\]$/ && $inode{$1};
+        }
+    }
+    return undef;
+}
+
+my $probe_victim;
+{
+    $t->upstream_control('slow', "status=500\n");
+    http($t, 'POST', '/probe', $BODY) for 1 .. 2;
+    my $d = status_doc($t) || {};
+    is(bundle_of(wf_of($d, 'probe'), 'probe@2')->{breaker}{state}, 'open',
+       'probe@2 tripped by 2 errors in a row');
+    # healthy again, but slow: the probe takes 4 s
+    $t->upstream_control('slow', "delay_ms=4000\n");
+    sleep 1.3;    # the cooldown is over
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => $t->port('nginx'),
+                                  Proto => 'tcp', Timeout => 5);
+    ok($s, 'a client for the probe');
+    syswrite($s, "POST /probe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                 . "Content-Type: application/json\r\nContent-Length: "
+                 . length($BODY) . "\r\n\r\n$BODY") if $s;
+    my $state;
+    wait_for(3, sub {
+        $state = bundle_of(wf_of(status_doc($t) || {}, 'probe'),
+                           'probe@2')->{breaker}{state} // '';
+        $state eq 'half-open';
+    });
+    is($state, 'half-open', 'probe@2 is half-open, its probe in flight');
+    $probe_victim = $s ? worker_of($t, $s) : undef;
+    ok($probe_victim, 'the worker serving the probe: '
+       . ($probe_victim // 'not found'));
+    SKIP: {
+        skip 'no worker found', 4 unless $probe_victim;
+        my %old = map { $_ => 1 } $t->worker_pids;
+        kill 'KILL', $probe_victim;
+        push @killed, $probe_victim;
+        ok(wait_for(10, sub { grep({ !$old{$_} } $t->worker_pids)
+                              && !grep { $_ == $probe_victim } $t->worker_pids }),
+           "killed $probe_victim in the middle of the probe: respawned");
+        close $s;
+        $t->upstream_control('slow', undef);    # healthy and fast now
+
+        # the canary should be probed again and come back within a few
+        # cooldowns
+        my ($back, %seen) = (0);
+        my $end = time + 6;
+        while (time < $end && !$back) {
+            my ($r) = http($t, 'POST', '/probe', $BODY);
+            my ($id) = ($r->{headers}{'x-ai-release'} // '') =~ /^(\S+);/;
+            $seen{ $id // "status $r->{status}" }++;
+            $back = 1 if ($id // '') eq 'probe@2';
+            sleep 0.1;
+        }
+        my $st = bundle_of(wf_of(status_doc($t) || {}, 'probe'),
+                           'probe@2')->{breaker}{state};
+        # probe_timeout=2s: a probe without a verdict is sent again
+        ok($back, 'within 6 s after the kill the healthy canary serves '
+           . 'again (state ' . ($st // '?') . '; served: '
+           . join(' ', map { "$_=$seen{$_}" } sort keys %seen) . ')');
+        diag "RESULT probe_kill: canary back within 6 s: "
+            . ($back ? 'yes' : 'no') . ", state $st";
+        my ($r, $j) = http($t, 'POST', "$API/workflows/probe/reset",
+                           '{"bundle":"probe@2"}');
+        is($r->{status}, 200, 'API: reset probe@2');
+        ($r) = http($t, 'POST', '/probe', $BODY);
+        like($r->{headers}{'x-ai-release'} // '', qr/^probe\@2;/,
+             'after the reset the canary serves');
+    }
+}
+
+{
+    my $log = $t->error_log;
+    my @locked = grep { /was locked/ } split /\n/, $log;
+    is(scalar @locked, 0, 'no "shared memory zone ... was locked" line')
+        or diag join "\n", @locked;
+    my %exited = map { $_ => 1 }
+        $log =~ /\[alert\] \d+#\d+: worker process (\d+) exited on signal 9/g;
+    is(scalar(grep { $exited{$_} } @killed), scalar @killed,
+       'nginx logged the exit of each killed worker');
+}
+
+my $elapsed = time - $T0;
+ok($elapsed < 40, sprintf 'finished in %.1f s', $elapsed);
+
+my $pids = join '|', @killed;
+$t->done(allow => qr/\[alert\] \d+#\d+: worker process (?:$pids) exited on signal 9\s*$/);
+done_testing;
