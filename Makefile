@@ -24,7 +24,8 @@ CORE_SRCS  := ngx_ai_release_module/ai_release_sha256.c \
               ngx_ai_release_module/ai_release_manifest.c \
               ngx_ai_release_module/ai_release_window.c \
               ngx_ai_release_module/ai_release_gate.c \
-              ngx_ai_release_module/ai_release_lock.c
+              ngx_ai_release_module/ai_release_lock.c \
+              ngx_ai_release_module/ai_release_api.c
 CORE_HDRS  := ngx_ai_release_module/ai_release_core.h
 MOD_SRCS   := $(wildcard ngx_ai_release_module/*.c) \
               $(wildcard ngx_ai_release_module/*.h) config
@@ -129,7 +130,7 @@ test: deps
 
 test-unit: unit
 	cd t/unit && $(BUILD)/unit_core && $(BUILD)/unit_window \
-	    && $(BUILD)/unit_gate
+	    && $(BUILD)/unit_gate && $(BUILD)/unit_fuzz_regress
 
 test-t: module cli
 	NGINX_BIN=$(NGINX_BIN) AIR_MODULE=$(MODULE_SO) \
@@ -155,3 +156,72 @@ asan: deps
 	tools/build-asan-nginx $(TOP) $(ASAN_DIR)
 	$(SAN_ENV) NGINX_BIN=$(ASAN_NGINX) AIR_MODULE= \
 	    prove -j$(PROVE_JOBS) -I t/lib t/
+
+# fuzzing (fuzz/README.md): a libFuzzer target per parser of outside input
+# in the plain-C core, built with clang; "make fuzz" runs each for
+# FUZZ_SECONDS on a copy of its seed corpus in build/fuzz/corpus and fails
+# when one crashed; "make fuzz-smoke" is the short run for CI.  The crashes
+# found are replayed by build/unit_fuzz_regress in "make test-unit".
+FUZZ_TARGETS := manifest report lock params api_body
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := $(BUILD)/fuzz
+FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer \
+                -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=undefined \
+                -D_GNU_SOURCE -Wall -Wextra -I ngx_ai_release_module
+FUZZ_BINS    := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
+FUZZ_SRCS    := $(patsubst %,fuzz/fuzz_%.c,$(FUZZ_TARGETS))
+
+.PHONY: fuzz-build fuzz fuzz-smoke
+
+fuzz-build: $(FUZZ_BINS)
+
+$(FUZZ_BINS): $(FUZZ_BUILD)/%: fuzz/fuzz_%.c fuzz/fuzz.h $(CORE_SRCS) \
+              $(CORE_HDRS)
+	@mkdir -p $(FUZZ_BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) fuzz/fuzz_$*.c $(CORE_SRCS) $(CORE_LIBS) \
+	    -o $@
+
+fuzz: fuzz-build
+	fuzz/run-fuzzers.sh $(FUZZ_SECONDS) $(FUZZ_BUILD) $(FUZZ_TARGETS)
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=10
+
+# the fuzz targets' entry points with gcc, ASan and UBSan, replaying
+# t/unit/fixtures/fuzz-regressions/ and the seeds
+unit: $(BUILD)/unit_fuzz_regress
+
+$(BUILD)/unit_fuzz_regress: $(CORE_SRCS) $(CORE_HDRS) $(FUZZ_SRCS) \
+                            fuzz/fuzz.h t/unit/test_fuzz_regress.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) -fsanitize=float-cast-overflow \
+	    -DAI_RELEASE_NO_LIBFUZZER_MAIN \
+	    -I fuzz $(CORE_SRCS) $(FUZZ_SRCS) t/unit/test_fuzz_regress.c \
+	    $(CORE_LIBS) -o $@
+
+# make bench: the benchmark suite (bench/README.md): builds the module,
+# installs what is missing of wrk, haproxy and valgrind, runs every
+# contender on loopback and writes the table to bench/results/.
+# BENCH_QUICK=1 make bench is a one-minute smoke run.
+BENCH_PKGS := nginx nginx-dev libjansson-dev libyaml-dev gcc make perl \
+              libpcre2-dev libssl-dev zlib1g-dev wrk haproxy valgrind \
+              util-linux
+
+.PHONY: bench
+bench:
+	@missing=""; \
+	for p in $(BENCH_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	    $$sudo apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q \
+	        --no-install-recommends $$missing; \
+	fi
+	$(MAKE) module
+	NGINX_BIN=$(NGINX_BIN) AIR_MODULE=$(MODULE_SO) ./bench/run

@@ -109,6 +109,9 @@ static char *ai_release_report_path(const ai_release_bundle_t *b,
     const char *report_dir, const char *report);
 static int ai_release_read_report(const char *path, char **out, size_t *len,
     const char **reason);
+static void ai_release_gate_report(const ai_release_bundle_t *b,
+    const ai_release_eval_t *ev, const char *data, size_t len, long long now,
+    ai_release_gate_ctx_t *ctx);
 static void ai_release_gate_fail(ai_release_gate_ctx_t *ctx,
     const char *fmt, ...)
 #if defined(__GNUC__)
@@ -159,18 +162,9 @@ ai_release_gate_check(const ai_release_bundle_t *b, const char *report_dir,
     long long now, ai_release_errors_t *errs)
 {
     char                    q[AI_RELEASE_GATE_QUOTE_SIZE];
-    char                    v[AI_RELEASE_GATE_QUOTE_SIZE];
-    char                    w[AI_RELEASE_GATE_QUOTE_SIZE];
-    char                    num[32];
     char                   *path, *data;
-    size_t                  i, len;
-    double                  value;
-    long long               finished;
+    size_t                  len;
     const char             *reason;
-    json_t                 *report;
-    const json_t           *field, *metrics, *metric;
-    json_error_t            jerr;
-    ai_release_gate_t      *gate;
     ai_release_gate_e       rc;
     ai_release_eval_t       ev;
     ai_release_gate_ctx_t   ctx;
@@ -197,39 +191,103 @@ ai_release_gate_check(const ai_release_bundle_t *b, const char *report_dir,
     ctx.errs = errs;
     ctx.nfailed = 0;
 
-    report = NULL;
-
     if (ai_release_read_report(path, &data, &len, &reason) != 0) {
         ai_release_gate_fail(&ctx, "report \"%s\" cannot be read: %s", q,
                              reason);
-        goto done;
+
+    } else {
+        ai_release_gate_report(b, &ev, data, len, now, &ctx);
+        free(data);
     }
+
+    free(path);
+    free(ev.gates);
+
+    return ctx.nfailed ? AI_RELEASE_GATE_FAIL : AI_RELEASE_GATE_PASS;
+}
+
+
+ai_release_gate_e
+ai_release_gate_check_report(const ai_release_bundle_t *b,
+    const char *report_json, size_t len, const char *report_name,
+    long long now, ai_release_errors_t *errs)
+{
+    char                    q[AI_RELEASE_GATE_QUOTE_SIZE];
+    ai_release_gate_e       rc;
+    ai_release_eval_t       ev;
+    ai_release_gate_ctx_t   ctx;
+
+    rc = ai_release_eval_parse(b, &ev, errs);
+
+    if (rc != AI_RELEASE_GATE_PASS) {
+        free(ev.gates);
+        return rc;
+    }
+
+    ai_release_gate_quote(ev.report->value, ev.report->len, q);
+
+    ctx.report = q;
+    ctx.file = (report_name != NULL) ? report_name : ev.report->value;
+    ctx.errs = errs;
+    ctx.nfailed = 0;
+
+    if (report_json == NULL) {
+        report_json = "";
+        len = 0;
+    }
+
+    ai_release_gate_report(b, &ev, report_json, len, now, &ctx);
+
+    free(ev.gates);
+
+    return ctx.nfailed ? AI_RELEASE_GATE_FAIL : AI_RELEASE_GATE_PASS;
+}
+
+
+/* the report's checks and gates; every failure counts in ctx->nfailed */
+
+static void
+ai_release_gate_report(const ai_release_bundle_t *b,
+    const ai_release_eval_t *ev, const char *data, size_t len, long long now,
+    ai_release_gate_ctx_t *ctx)
+{
+    char                      v[AI_RELEASE_GATE_QUOTE_SIZE];
+    char                      w[AI_RELEASE_GATE_QUOTE_SIZE];
+    char                      num[32];
+    size_t                    i, n;
+    double                    value;
+    long long                 finished;
+    const char               *q;
+    json_t                   *report;
+    const json_t             *field, *metrics, *metric;
+    json_error_t              jerr;
+    const ai_release_gate_t  *gate;
+
+    q = ctx->report;
 
     report = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 
-    free(data);
-
     if (report == NULL) {
-        ai_release_gate_fail(&ctx, "report \"%s\" is not valid JSON: %s "
+        ai_release_gate_fail(ctx, "report \"%s\" is not valid JSON: %s "
                              "at line %d, column %d", q, jerr.text,
                              jerr.line, jerr.column);
         goto done;
     }
 
     if (!json_is_object(report)) {
-        ai_release_gate_fail(&ctx, "report \"%s\" is not a JSON object", q);
+        ai_release_gate_fail(ctx, "report \"%s\" is not a JSON object", q);
         goto done;
     }
 
     /* what was tested: name@version, digest and eval set */
 
-    field = ai_release_report_string(&ctx, report, "bundle");
+    field = ai_release_report_string(ctx, report, "bundle");
 
     if (field != NULL
         && (json_string_length(field) != strlen(b->id)
             || memcmp(json_string_value(field), b->id, strlen(b->id)) != 0))
     {
-        ai_release_gate_fail(&ctx, "report \"%s\" is for bundle \"%s\", "
+        ai_release_gate_fail(ctx, "report \"%s\" is for bundle \"%s\", "
                              "not \"%s\"", q,
                              ai_release_gate_quote(json_string_value(field),
                                                    json_string_length(field),
@@ -237,63 +295,63 @@ ai_release_gate_check(const ai_release_bundle_t *b, const char *report_dir,
                              b->id);
     }
 
-    field = ai_release_report_string(&ctx, report, "digest");
+    field = ai_release_report_string(ctx, report, "digest");
 
     if (field != NULL
         && (json_string_length(field) != AI_RELEASE_DIGEST_HEX_LEN
             || strncasecmp(json_string_value(field), b->digest_hex,
                            AI_RELEASE_DIGEST_HEX_LEN) != 0))
     {
-        len = json_string_length(field);
+        n = json_string_length(field);
 
         /* short forms, unless they look alike */
 
-        if (len >= AI_RELEASE_DIGEST_SHORT_LEN
+        if (n >= AI_RELEASE_DIGEST_SHORT_LEN
             && strncasecmp(json_string_value(field), b->digest_short,
                            AI_RELEASE_DIGEST_SHORT_LEN) == 0)
         {
-            ai_release_gate_fail(&ctx, "report \"%s\" tested digest %s, but "
+            ai_release_gate_fail(ctx, "report \"%s\" tested digest %s, but "
                                  "the bundle's digest is %s: the evals did "
                                  "not test what ships", q,
                                  ai_release_gate_quote(
-                                     json_string_value(field), len, v),
+                                     json_string_value(field), n, v),
                                  b->digest_hex);
 
         } else {
-            if (len > AI_RELEASE_DIGEST_SHORT_LEN
+            if (n > AI_RELEASE_DIGEST_SHORT_LEN
                 && strncmp(json_string_value(field), "sha256:", 7) == 0)
             {
-                len = AI_RELEASE_DIGEST_SHORT_LEN;
+                n = AI_RELEASE_DIGEST_SHORT_LEN;
             }
 
-            ai_release_gate_fail(&ctx, "report \"%s\" tested digest %s, but "
+            ai_release_gate_fail(ctx, "report \"%s\" tested digest %s, but "
                                  "the bundle's digest is %s: the evals did "
                                  "not test what ships", q,
                                  ai_release_gate_quote(
-                                     json_string_value(field), len, v),
+                                     json_string_value(field), n, v),
                                  b->digest_short);
         }
     }
 
-    field = ai_release_report_string(&ctx, report, "eval_set");
+    field = ai_release_report_string(ctx, report, "eval_set");
 
     if (field != NULL
-        && (json_string_length(field) != ev.set->len
-            || memcmp(json_string_value(field), ev.set->value, ev.set->len)
+        && (json_string_length(field) != ev->set->len
+            || memcmp(json_string_value(field), ev->set->value, ev->set->len)
                != 0))
     {
-        ai_release_gate_fail(&ctx, "report \"%s\" is for eval set \"%s\", "
+        ai_release_gate_fail(ctx, "report \"%s\" is for eval set \"%s\", "
                              "not \"%s\"", q,
                              ai_release_gate_quote(json_string_value(field),
                                                    json_string_length(field),
                                                    v),
-                             ai_release_gate_quote(ev.set->value,
-                                                   ev.set->len, w));
+                             ai_release_gate_quote(ev->set->value,
+                                                   ev->set->len, w));
     }
 
     /* how old it is */
 
-    field = ai_release_report_string(&ctx, report, "finished_at");
+    field = ai_release_report_string(ctx, report, "finished_at");
 
     if (field != NULL) {
         ai_release_gate_quote(json_string_value(field),
@@ -303,13 +361,13 @@ ai_release_gate_check(const ai_release_bundle_t *b, const char *report_dir,
                                   json_string_length(field), &finished)
             != 0)
         {
-            ai_release_gate_fail(&ctx, "report \"%s\" has an invalid "
+            ai_release_gate_fail(ctx, "report \"%s\" has an invalid "
                                  "finished_at \"%s\"", q, v);
 
-        } else if (ev.max_age != NULL && now - finished > ev.max_age_s) {
-            ai_release_gate_fail(&ctx, "report \"%s\" finished at %s, more "
+        } else if (ev->max_age != NULL && now - finished > ev->max_age_s) {
+            ai_release_gate_fail(ctx, "report \"%s\" finished at %s, more "
                                  "than max_age %s ago", q, v,
-                                 ev.max_age->value);
+                                 ev->max_age->value);
         }
     }
 
@@ -318,29 +376,29 @@ ai_release_gate_check(const ai_release_bundle_t *b, const char *report_dir,
     metrics = json_object_get(report, "metrics");
 
     if (metrics == NULL) {
-        ai_release_gate_fail(&ctx, "report \"%s\" has no \"metrics\"", q);
+        ai_release_gate_fail(ctx, "report \"%s\" has no \"metrics\"", q);
         goto done;
     }
 
     if (!json_is_object(metrics)) {
-        ai_release_gate_fail(&ctx, "\"metrics\" in report \"%s\" is not a "
+        ai_release_gate_fail(ctx, "\"metrics\" in report \"%s\" is not a "
                              "JSON object", q);
         goto done;
     }
 
-    for (i = 0; i < ev.ngates; i++) {
-        gate = &ev.gates[i];
+    for (i = 0; i < ev->ngates; i++) {
+        gate = &ev->gates[i];
 
         metric = json_object_get(metrics, gate->metric->value);
 
         if (metric == NULL) {
-            ai_release_gate_fail(&ctx, "%s is missing from report \"%s\"",
+            ai_release_gate_fail(ctx, "%s is missing from report \"%s\"",
                                  gate->metric->value, q);
             continue;
         }
 
         if (!json_is_number(metric)) {
-            ai_release_gate_fail(&ctx, "%s in report \"%s\" is not a number",
+            ai_release_gate_fail(ctx, "%s in report \"%s\" is not a number",
                                  gate->metric->value, q);
             continue;
         }
@@ -353,7 +411,7 @@ ai_release_gate_check(const ai_release_bundle_t *b, const char *report_dir,
 
         ai_release_format_number(value, num, sizeof(num));
 
-        ai_release_gate_fail(&ctx, "%s %s %s %.*s (%s)", gate->metric->value,
+        ai_release_gate_fail(ctx, "%s %s %s %.*s (%s)", gate->metric->value,
                              num, ai_release_op_names[
                                       ai_release_op_negated[gate->op]],
                              (int) gate->bound_len, gate->bound_text, q);
@@ -362,10 +420,6 @@ ai_release_gate_check(const ai_release_bundle_t *b, const char *report_dir,
 done:
 
     json_decref(report);
-    free(path);
-    free(ev.gates);
-
-    return ctx.nfailed ? AI_RELEASE_GATE_FAIL : AI_RELEASE_GATE_PASS;
 }
 
 
@@ -1121,9 +1175,12 @@ ai_release_format_number(double v, char *buf, size_t size)
 {
     int  prec;
 
-    /* whole numbers as they are written: 10, not 1e+01 */
+    /*
+     * whole numbers as they are written: 10, not 1e+01; the range first,
+     * a double beyond long long's does not convert
+     */
 
-    if (v == (double) (long long) v && v > -1e15 && v < 1e15) {
+    if (v > -1e15 && v < 1e15 && v == (double) (long long) v) {
         (void) snprintf(buf, size, "%lld", (long long) v);
         return;
     }

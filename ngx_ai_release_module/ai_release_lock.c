@@ -85,6 +85,10 @@ struct ai_release_lock_s {
 };
 
 
+static ai_release_lock_t *ai_release_lock_new(const char *path,
+    ai_release_errors_t *errs);
+static ai_release_lock_t *ai_release_lock_read(ai_release_lock_t *lock,
+    FILE *f, ai_release_errors_t *errs);
 static int ai_release_lock_line(ai_release_lock_t *lock, char *line,
     unsigned lineno, ai_release_lock_entry_t **cur, ai_release_errors_t *errs);
 static size_t ai_release_lock_split(char *s, char **tokens, size_t max);
@@ -107,15 +111,62 @@ static const char *ai_release_lock_quote(const char *s, size_t len,
 ai_release_lock_t *
 ai_release_lock_load(const char *path, ai_release_errors_t *errs)
 {
-    FILE                     *f;
-    char                     *line;
-    size_t                    i, size, nerrors;
-    ssize_t                   len;
-    unsigned                  lineno;
-    ai_release_lock_t        *lock;
-    ai_release_lock_entry_t  *cur, *e;
+    FILE               *f;
+    ai_release_lock_t  *lock;
 
-    nerrors = errs ? errs->n : 0;
+    lock = ai_release_lock_new(path, errs);
+    if (lock == NULL) {
+        return NULL;
+    }
+
+    f = fopen(path, "re");
+    if (f == NULL) {
+        ai_release_errors_add(errs, path, 0, 0, "cannot read lock file: %s",
+                              strerror(errno));
+        ai_release_lock_free(lock);
+        return NULL;
+    }
+
+    return ai_release_lock_read(lock, f, errs);
+}
+
+
+ai_release_lock_t *
+ai_release_lock_load_buffer(const char *name, const char *data, size_t len,
+    ai_release_errors_t *errs)
+{
+    FILE               *f;
+    ai_release_lock_t  *lock;
+
+    static char  empty[1];
+
+    lock = ai_release_lock_new(name, errs);
+    if (lock == NULL) {
+        return NULL;
+    }
+
+    if (data == NULL || len == 0) {
+        data = empty;
+        len = 0;
+    }
+
+    /* "r": the buffer is only read */
+    f = fmemopen((void *) data, len, "r");
+    if (f == NULL) {
+        ai_release_errors_add(errs, name, 0, 0, "cannot read lock file: %s",
+                              strerror(errno));
+        ai_release_lock_free(lock);
+        return NULL;
+    }
+
+    return ai_release_lock_read(lock, f, errs);
+}
+
+
+static ai_release_lock_t *
+ai_release_lock_new(const char *path, ai_release_errors_t *errs)
+{
+    ai_release_lock_t  *lock;
 
     lock = calloc(1, sizeof(ai_release_lock_t));
     if (lock == NULL) {
@@ -130,13 +181,25 @@ ai_release_lock_load(const char *path, ai_release_errors_t *errs)
         return NULL;
     }
 
-    f = fopen(path, "re");
-    if (f == NULL) {
-        ai_release_errors_add(errs, path, 0, 0, "cannot read lock file: %s",
-                              strerror(errno));
-        ai_release_lock_free(lock);
-        return NULL;
-    }
+    return lock;
+}
+
+
+/* reads and closes f; the lock, or NULL (and the lock freed) on errors */
+
+static ai_release_lock_t *
+ai_release_lock_read(ai_release_lock_t *lock, FILE *f,
+    ai_release_errors_t *errs)
+{
+    char                     *line;
+    size_t                    i, size, nerrors;
+    ssize_t                   len;
+    unsigned                  lineno;
+    const char               *path;
+    ai_release_lock_entry_t  *cur, *e;
+
+    nerrors = errs ? errs->n : 0;
+    path = lock->path;
 
     line = NULL;
     size = 0;

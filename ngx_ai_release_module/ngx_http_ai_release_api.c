@@ -432,11 +432,11 @@ static ngx_int_t
 ngx_http_ai_release_api_act(ngx_http_request_t *r,
     ngx_http_ai_release_api_ctx_t *ctx, u_char *body, size_t len)
 {
-    u_char                           *by, *p;
+    u_char                           *by, *p, *bundle;
+    char                              msg[256];
     size_t                            i, k, n;
-    ngx_int_t                         rc;
-    json_t                           *json, *bundle, *root;
-    json_error_t                      err;
+    ngx_uint_t                        need;
+    json_t                           *root;
     ngx_str_t                         id;
     ngx_http_ai_release_target_t     *t, *c;
     ngx_http_ai_release_workflow_t   *wf;
@@ -455,57 +455,40 @@ ngx_http_ai_release_api_act(ngx_http_request_t *r,
                      &r->connection->addr_text);
     *p = '\0';
 
-    json = NULL;
+    need = (ctx->action == NGX_HTTP_AI_RELEASE_ACT_PIN
+            || ctx->action == NGX_HTTP_AI_RELEASE_ACT_TRIP
+            || ctx->action == NGX_HTTP_AI_RELEASE_ACT_RESET);
 
-    for (i = 0; i < len; i++) {
-        if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r'
-            && body[i] != '\n')
-        {
-            break;
-        }
+    /* the same parser the fuzzer runs; any string fits in len + 1 bytes */
+
+    bundle = ngx_pnalloc(r->pool, len + 1);
+    if (bundle == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (i < len) {
-        json = json_loadb((char *) body, len, 0, &err);
-
-        if (json == NULL || !json_is_object(json)) {
-            json_decref(json);
-            return ngx_http_ai_release_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                 "the request body is not a JSON object: %s",
-                                 json ? "another JSON value" : err.text);
-        }
-    }
-
-    if (ctx->action == NGX_HTTP_AI_RELEASE_ACT_PIN
-        || ctx->action == NGX_HTTP_AI_RELEASE_ACT_TRIP
-        || ctx->action == NGX_HTTP_AI_RELEASE_ACT_RESET)
+    if (ai_release_api_body_parse((char *) body, len, need, (char *) bundle,
+                                  len + 1, msg, sizeof(msg))
+        != 0)
     {
-        bundle = json ? json_object_get(json, "bundle") : NULL;
+        return ngx_http_ai_release_api_error(r, NGX_HTTP_BAD_REQUEST,
+                                 "\"%V\": %s",
+                                 &ngx_http_ai_release_actions[ctx->action],
+                                 msg);
+    }
 
-        if (bundle == NULL || !json_is_string(bundle)) {
-            json_decref(json);
-            return ngx_http_ai_release_api_error(r, NGX_HTTP_BAD_REQUEST,
-                                 "\"%V\" needs {\"bundle\": \"name@version\"}",
-                                 &ngx_http_ai_release_actions[ctx->action]);
-        }
-
-        id.data = (u_char *) json_string_value(bundle);
-        id.len = json_string_length(bundle);
+    if (need) {
+        id.data = bundle;
+        id.len = ngx_strlen(bundle);
 
         t = ngx_http_ai_release_find_target(wf, id.data, id.len);
 
         if (t == NULL) {
-            /* the message is made before json, which holds the id, goes */
             i = ngx_min(id.len, 128);
-            rc = ngx_http_ai_release_api_error(r, NGX_HTTP_NOT_FOUND,
+            return ngx_http_ai_release_api_error(r, NGX_HTTP_NOT_FOUND,
                                  "workflow \"%V\" has no bundle \"%*s\"",
                                  &wf->name, i, id.data);
-            json_decref(json);
-            return rc;
         }
     }
-
-    json_decref(json);
 
     n = ngx_http_ai_release_target_count(wf);
 
@@ -595,6 +578,16 @@ ngx_http_ai_release_api_override(ngx_http_ai_release_target_t *t,
     if (on) {
         slot->override_at[k] = ngx_time();
         ngx_cpystrn(slot->override_by[k], by, NGX_HTTP_AI_RELEASE_BY_LEN);
+    }
+
+    if (k == NGX_HTTP_AI_RELEASE_OVR_PIN && !slot->override[k] != !on) {
+        /* requests look for a pin only while one is set somewhere */
+        if (on) {
+            ngx_atomic_fetch_add(&amcf->sh->pins, 1);
+
+        } else {
+            ngx_atomic_fetch_add(&amcf->sh->pins, -1);
+        }
     }
 
     ai_release_atomic_store(&slot->override[k], on ? 1 : 0);

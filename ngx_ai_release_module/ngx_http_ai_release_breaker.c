@@ -283,6 +283,7 @@ ngx_http_ai_release_record(ngx_http_request_t *r,
 
     if (counted) {
         ai_release_window_add(&slot->window, AI_RELEASE_CNT_ERRORS, now);
+        ai_release_atomic_store(&slot->error_ms, now);
         consecutive = ai_release_atomic_add(&slot->consecutive, 1);
 
     } else {
@@ -313,8 +314,11 @@ ngx_http_ai_release_record(ngx_http_request_t *r,
      */
 
     if (!counted
-        && ai_release_window_get(&slot->window, AI_RELEASE_CNT_ERRORS, now)
-           == 0)
+        && (now - ai_release_atomic_load(&slot->error_ms)
+            > wf->trip.window_ms + slot->window.width_ms
+            || ai_release_window_get(&slot->window, AI_RELEASE_CNT_ERRORS,
+                                     now)
+               == 0))
     {
         return;
     }

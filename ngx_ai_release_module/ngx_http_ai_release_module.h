@@ -85,6 +85,7 @@ typedef struct {
     uint64_t                         since_sec;     /* wall clock */
     uint64_t                         cooldown_ms;
     uint64_t                         closed_ms;
+    uint64_t                         error_ms;      /* last counted error */
     uint64_t                         trips;
     uint64_t                         last_reason;
     uint64_t                         probes_admitted;
@@ -116,6 +117,7 @@ typedef struct {
     ngx_uint_t                       nslots;
     time_t                           reloaded;
     ngx_uint_t                       loaded;      /* configurations loaded */
+    ngx_atomic_t                     pins;        /* pin overrides set */
     uint64_t                         serial;
 } ngx_http_ai_release_shctx_t;
 
@@ -161,6 +163,8 @@ struct ngx_http_ai_release_workflow_s {
     uint32_t                         seed;
 
     ngx_http_complex_value_t        *sticky;
+    ngx_str_t                        sticky_header;  /* "$http_x_user_id" */
+    ngx_uint_t                       sticky_hash;
 
     ngx_http_ai_release_target_t    *stable;
     ngx_http_ai_release_target_t    *fallback;

@@ -28,6 +28,8 @@
 
 static ngx_int_t ngx_http_ai_release_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_release_log_handler(ngx_http_request_t *r);
+static void ngx_http_ai_release_sticky_header(ngx_http_request_t *r,
+    ngx_http_ai_release_workflow_t *wf, ngx_str_t *key);
 static ngx_int_t ngx_http_ai_release_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_release_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -94,6 +96,7 @@ ngx_http_ai_release_select(ngx_http_request_t *r)
     ngx_str_t                        key;
     ngx_uint_t                       i, point, edge;
     ngx_http_ai_release_ctx_t       *ctx;
+    ngx_http_ai_release_main_conf_t *amcf;
     ngx_http_ai_release_target_t    *t, *canary;
     ngx_http_ai_release_workflow_t  *wf;
     ngx_http_ai_release_loc_conf_t  *alcf;
@@ -121,7 +124,10 @@ ngx_http_ai_release_select(ngx_http_request_t *r)
 
     key.len = 0;
 
-    if (wf->sticky) {
+    if (wf->sticky_header.len) {
+        ngx_http_ai_release_sticky_header(r, wf, &key);
+
+    } else if (wf->sticky) {
         if (ngx_http_complex_value(r, wf->sticky, &key) != NGX_OK) {
             return NULL;
         }
@@ -158,7 +164,9 @@ ngx_http_ai_release_select(ngx_http_request_t *r)
     }
 
     if (t->slot) {
-        canary = ngx_http_ai_release_pinned(wf);
+        amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_release_module);
+
+        canary = amcf->sh->pins ? ngx_http_ai_release_pinned(wf) : NULL;
 
         if (canary) {
             /* an operator pinned the workflow to one bundle */
@@ -187,6 +195,44 @@ ngx_http_ai_release_select(ngx_http_request_t *r)
                    &ngx_http_ai_release_variant_names[t->variant]);
 
     return ctx;
+}
+
+
+/* the first request header of that name, as $http_NAME gives it */
+
+static void
+ngx_http_ai_release_sticky_header(ngx_http_request_t *r,
+    ngx_http_ai_release_workflow_t *wf, ngx_str_t *key)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == wf->sticky_hash
+            && h[i].key.len == wf->sticky_header.len
+            && ngx_strncmp(h[i].lowcase_key, wf->sticky_header.data,
+                           wf->sticky_header.len)
+               == 0)
+        {
+            *key = h[i].value;
+            return;
+        }
+    }
 }
 
 

@@ -247,6 +247,42 @@ ngx_http_ai_release_workflow(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
             return NGX_CONF_ERROR;
         }
 
+        /*
+         * the common case, a single request header: looked up by its hash
+         * rather than through the variable (which compares every header's
+         * name byte by byte)
+         */
+
+        if (value[1].len > 6
+            && ngx_strncmp(value[1].data, "$http_", 6) == 0)
+        {
+            for (i = 6; i < value[1].len; i++) {
+                if (!((value[1].data[i] >= 'a' && value[1].data[i] <= 'z')
+                      || (value[1].data[i] >= '0' && value[1].data[i] <= '9')
+                      || value[1].data[i] == '_'))
+                {
+                    break;
+                }
+            }
+
+            if (i == value[1].len) {
+                wf->sticky_header.len = value[1].len - 6;
+                wf->sticky_header.data = ngx_pnalloc(cf->pool,
+                                                     wf->sticky_header.len);
+                if (wf->sticky_header.data == NULL) {
+                    return NGX_CONF_ERROR;
+                }
+
+                for (i = 0; i < wf->sticky_header.len; i++) {
+                    wf->sticky_header.data[i] = value[1].data[i + 6] == '_'
+                                                ? '-' : value[1].data[i + 6];
+                }
+
+                wf->sticky_hash = ngx_hash_key(wf->sticky_header.data,
+                                               wf->sticky_header.len);
+            }
+        }
+
         return NGX_CONF_OK;
     }
 
