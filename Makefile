@@ -173,9 +173,25 @@ FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer \
 FUZZ_BINS    := $(addprefix $(FUZZ_BUILD)/,$(FUZZ_TARGETS))
 FUZZ_SRCS    := $(patsubst %,fuzz/fuzz_%.c,$(FUZZ_TARGETS))
 
-.PHONY: fuzz-build fuzz fuzz-smoke
+.PHONY: fuzz-build fuzz fuzz-smoke deps-fuzz
 
-fuzz-build: $(FUZZ_BINS)
+fuzz-build: deps-fuzz
+	$(MAKE) $(FUZZ_BINS)
+
+# clang and its libFuzzer runtime, from Debian's packages
+deps-fuzz:
+	@missing=""; \
+	for p in clang libclang-rt-14-dev; do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	    $$sudo apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q \
+	        --no-install-recommends $$missing; \
+	fi
 
 $(FUZZ_BINS): $(FUZZ_BUILD)/%: fuzz/fuzz_%.c fuzz/fuzz.h $(CORE_SRCS) \
               $(CORE_HDRS)
