@@ -638,17 +638,45 @@ ngx_http_ai_release_add_variables(ngx_conf_t *cf)
 ngx_int_t
 ngx_http_ai_release_init_request_handlers(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_uint_t                        i, j, n;
+    ngx_http_handler_pt              *h;
+    ngx_http_core_main_conf_t        *cmcf;
+    ngx_http_ai_release_workflow_t  **wfp;
+    ngx_http_ai_release_main_conf_t  *amcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_release_module);
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
+    /*
+     * the preaccess handler only sends bundle headers upstream (choosing
+     * the bundle happens when something first needs it): without bundle
+     * headers, requests skip it
+     */
+
+    wfp = amcf->workflows.elts;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        n = ngx_http_ai_release_target_count(wfp[i]);
+
+        for (j = 0; j < n; j++) {
+            if (ngx_http_ai_release_target_at(wfp[i], j)->nheaders) {
+                break;
+            }
+        }
+
+        if (j < n) {
+            break;
+        }
     }
 
-    *h = ngx_http_ai_release_handler;
+    if (i < amcf->workflows.nelts) {
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_http_ai_release_handler;
+    }
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
     if (h == NULL) {

@@ -1,0 +1,663 @@
+#!/usr/bin/perl
+# The report of bench/run: reads the run directory (facts.tsv, the wrk
+# outputs, the callgrind profiles) and writes bench/results/bench-DATE.md and
+# .json; prints the Markdown.
+#
+#   report.pl RUN_DIR RESULTS_DIR
+use strict;
+use warnings;
+use JSON::PP ();
+use List::Util qw(sum max min);
+
+my ($run, $outdir) = @ARGV;
+die "usage: $0 RUN_DIR RESULTS_DIR\n" unless defined $outdir;
+
+# --- facts -----------------------------------------------------------------
+
+my (%f, %fa);
+open my $fh, '<', "$run/facts.tsv" or die "$run/facts.tsv: $!\n";
+while (<$fh>) {
+    chomp;
+    my ($k, $v) = split /\t/, $_, 2;
+    next unless defined $k;
+    $v //= '';
+    $f{$k} = exists $f{$k} && $k =~ /error/ ? "$f{$k}; $v" : $v;
+    push @{ $fa{$k} }, $v;
+}
+close $fh;
+
+my @ids = qw(c1 c2 c3 c4 c5);
+my $nwf = $f{workflows} // 10000;
+my %name = (
+    c1 => 'stock nginx, proxy_pass (ceiling)',
+    c2 => 'stock nginx, split_clients 95/5 + backup',
+    c3 => 'ai_release, 1 workflow',
+    c4 => "ai_release, " . commify($nwf) . " workflows",
+    c5 => 'HAProxy, weights 95/5 + backup',
+);
+
+# --- helpers ----------------------------------------------------------------
+
+sub commify {
+    my ($n) = @_;
+    return $n unless defined $n;
+    my $s = sprintf '%.0f', $n;
+    1 while $s =~ s/^(-?\d+)(\d{3})/$1,$2/;
+    return $s;
+}
+
+sub median {
+    my @v = sort { $a <=> $b } grep { defined } @_;
+    return undef unless @v;
+    return @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
+}
+
+sub to_ms {
+    my ($v, $u) = @_;
+    return $v / 1000 if $u eq 'us';
+    return $v if $u eq 'ms';
+    return $v * 1000 if $u eq 's';
+    return $v * 60000 if $u eq 'm';
+    return undef;
+}
+
+sub read_file {
+    my ($p) = @_;
+    open my $h, '<', $p or return undef;
+    local $/;
+    my $c = <$h>;
+    close $h;
+    return $c;
+}
+
+sub parse_wrk {
+    my ($path) = @_;
+    my $t = read_file($path);
+    return undef unless defined $t;
+    my %r = (non2xx => 0, connect => 0, read => 0, write => 0, timeout => 0);
+    ($r{rps}) = $t =~ /^Requests\/sec:\s*([\d.]+)/m;
+    ($r{requests}) = $t =~ /^\s*(\d+) requests in/m;
+    if ($t =~ /^\s*Non-2xx or 3xx responses:\s*(\d+)/m) { $r{non2xx} = $1 }
+    if ($t =~ /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/) {
+        @r{qw(connect read write timeout)} = ($1, $2, $3, $4);
+    }
+    for my $p (qw(50 99)) {
+        if ($t =~ /^\s*$p%\s+([\d.]+)(us|ms|s|m)\s*$/m) {
+            $r{"p$p"} = to_ms($1, $2);
+        }
+    }
+    $r{socket_errors} = $r{connect} + $r{read} + $r{write} + $r{timeout};
+    $r{raw_error} = $t unless defined $r{rps};
+    return \%r;
+}
+
+sub r1 { defined $_[0] ? sprintf('%.1f', $_[0]) : undef }
+sub r2 { defined $_[0] ? sprintf('%.2f', $_[0]) : undef }
+sub r3 { defined $_[0] ? sprintf('%.3f', $_[0]) : undef }
+sub num { defined $_[0] ? $_[0] + 0 : undef }
+
+# --- throughput -----------------------------------------------------------------
+
+my $rounds = $f{rounds} // 0;
+my %c;
+for my $id (@ids) {
+    my $status = $f{"$id.status"};
+    my $e = $c{$id} = { id => $id, name => $name{$id}, rounds => [] };
+    if (!defined $status) {
+        $e->{status} = 'not run';
+        next;
+    }
+    if (my $sp = $f{"$id.split"}) {
+        my %m = $sp =~ /model:(\S+?)=(\d+)/g;
+        my $tot = sum(0, values %m);
+        if ($tot) {
+            $e->{split} = { map { $_ => $m{$_} + 0 } keys %m };
+            $e->{canary_share} = ($m{'gpt-bench-canary-2026-11'} // 0) / $tot;
+        }
+    }
+    if ($status ne 'ok') {
+        $e->{status} = $status;
+        next;
+    }
+    my @bad;
+    for my $r (1 .. $rounds) {
+        my $w = parse_wrk("$run/wrk/$id-r$r.txt");
+        if (!$w || !defined $w->{rps} || !$w->{requests}) {
+            push @bad, "round $r: wrk gave no result"
+                . ($w && $w->{raw_error}
+                   ? ' (' . substr(join(' ', split /\s+/, $w->{raw_error}), 0, 200) . ')' : '');
+            next;
+        }
+        my $ticks = $f{"$id.r$r.cpu_ticks"};
+        if (defined $ticks && $f{clk_tck} && $ticks > 0) {
+            $w->{cpu_us} = $ticks / $f{clk_tck} * 1e6 / $w->{requests};
+            $w->{busy} = $ticks / $f{clk_tck} / $f{duration};
+        }
+        push @{ $e->{rounds} }, $w;
+        if ($w->{non2xx} || $w->{socket_errors}) {
+            push @bad, "round $r: $w->{non2xx} non-2xx answers, socket errors "
+                . "connect $w->{connect} read $w->{read} write $w->{write} "
+                . "timeout $w->{timeout} (of $w->{requests} requests)";
+        }
+    }
+    if (@bad) {
+        $e->{status} = 'FAILED: ' . join('; ', @bad);
+        next;
+    }
+    $e->{status} = 'ok';
+    my @rps = map { $_->{rps} } @{ $e->{rounds} };
+    $e->{rps_median} = median(@rps);
+    $e->{rps_min} = min(@rps);
+    $e->{rps_max} = max(@rps);
+    $e->{p50_ms} = median(map { $_->{p50} } @{ $e->{rounds} });
+    $e->{p99_ms} = median(map { $_->{p99} } @{ $e->{rounds} });
+    $e->{cpu_us} = median(map { $_->{cpu_us} } @{ $e->{rounds} });
+    $e->{busy} = median(map { $_->{busy} } @{ $e->{rounds} });
+    $e->{requests} = sum(map { $_->{requests} } @{ $e->{rounds} });
+}
+for my $id (@ids) {
+    my $e = $c{$id};
+    $e->{rps_ratio} = $e->{rps_median} / $c{c1}{rps_median}
+        if defined $e->{rps_median} && $c{c1}{rps_median};
+    $e->{cpu_ratio} = $e->{cpu_us} / $c{c1}{cpu_us}
+        if defined $e->{cpu_us} && $c{c1}{cpu_us};
+}
+
+# --- callgrind -----------------------------------------------------------------
+
+my $N = $f{cg_requests} // 0;
+
+sub cg_totals {
+    my ($path) = @_;
+    open my $h, '<', $path or return undef;
+    my ($tot, $sum);
+    while (<$h>) {
+        $tot = $1 if /^totals:\s*(\d+)/;
+        $sum = $1 if /^summary:\s*(\d+)/;
+    }
+    close $h;
+    return $tot // $sum;
+}
+
+# function name => self Ir, from callgrind_annotate --inclusive=no output;
+# the entries of one function (its code inlined from several files,
+# recursion levels name'2) are added up
+sub cg_functions {
+    my ($path) = @_;
+    my %fn;
+    open my $h, '<', $path or return \%fn;
+    my $in = 0;
+    while (<$h>) {
+        if (/^Ir\s+file:function/) { $in = 1; next }
+        next unless $in;
+        next unless /^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S.*?)\s*$/;
+        my ($ir, $where) = ($1, $2);
+        $ir =~ tr/,//d;
+        my ($obj) = $where =~ /\s\[([^\]]*)\]$/;
+        $where =~ s/\s+\[[^\]]*\]$//;
+        my ($fn) = $where =~ /:([^:]+)$/ or next;
+        $fn =~ s/'\d+$//;
+        $fn =~ s/\.(?:part|isra|constprop|cold)\.\d+.*$//;
+        if ($fn =~ /^0x/ && defined $obj) {
+            (my $o = $obj) =~ s{.*/}{};
+            $fn = "$fn ($o)";
+        }
+        $fn{$fn} += $ir;
+    }
+    close $h;
+    return \%fn;
+}
+
+my $mod_re = qr/^(?:ngx_http_ai_release_|ai_release_)/;
+my %cg;
+for my $id (qw(c1 c2 c3 c4)) {
+    my $g = $cg{$id} = { id => $id };
+    if (($f{"$id.cg"} // '') ne 'ok') {
+        $g->{error} = $f{"$id.cg_error"} // 'not run';
+        next;
+    }
+    my $tn = cg_totals("$run/cg/$id-$N.out");
+    my $t0 = cg_totals("$run/cg/$id-0.out");
+    if (!defined $tn || !defined $t0 || !$N) {
+        $g->{error} = 'no totals in the callgrind output';
+        next;
+    }
+    $g->{ir_total_n} = $tn;
+    $g->{ir_total_0} = $t0;
+    $g->{ir_per_request} = ($tn - $t0) / $N;
+
+    my $sn = cg_functions("$run/cg/$id-$N.self.txt");
+    my $s0 = cg_functions("$run/cg/$id-0.self.txt");
+    my %self;
+    for my $fn (keys %$sn) {
+        $self{$fn} = ($sn->{$fn} - ($s0->{$fn} // 0)) / $N;
+    }
+    $g->{self} = \%self;
+    my @mod = grep { /$mod_re/ && $self{$_} > 0.05 } keys %self;
+    $g->{module_self_ir_per_request} = sum(0, map { $self{$_} } @mod);
+    $g->{module_functions} = [
+        map { { function => $_, self => num(r1($self{$_})) } }
+        sort { $self{$b} <=> $self{$a} } @mod
+    ];
+}
+for my $id (qw(c1 c2 c3 c4)) {
+    my $g = $cg{$id};
+    next unless defined $g->{ir_per_request} && defined $cg{c1}{ir_per_request};
+    $g->{ratio_c1} = $g->{ir_per_request} / $cg{c1}{ir_per_request};
+}
+
+# where contender 3 spends more than contender 1, function by function
+my @diff;
+if ($cg{c1}{self} && $cg{c3}{self}) {
+    my %all = (%{ $cg{c1}{self} }, %{ $cg{c3}{self} });
+    for my $fn (keys %all) {
+        my $d = ($cg{c3}{self}{$fn} // 0) - ($cg{c1}{self}{$fn} // 0);
+        push @diff, [$fn, $d] if abs($d) >= 1;
+    }
+    @diff = sort { $b->[1] <=> $a->[1] } @diff;
+}
+
+# --- scale -----------------------------------------------------------------------
+
+my @scale;
+my %pts;
+for my $k (keys %f) {
+    $pts{$1} = 1 if $k =~ /^scale\.(\d+)\./;
+}
+for my $n (sort { $a <=> $b } keys %pts) {
+    my %s = (workflows => $n + 0, bundles => 3 * $n, slots => undef);
+    $s{error} = $f{"scale.$n.error"} if $f{"scale.$n.error"};
+    $s{zone_conf} = $f{"scale.$n.zone_conf"};
+    $s{manifest_bytes} = num($f{"scale.$n.manifest_bytes"});
+    if (my $t = $f{"scale.$n.t_ms"}) {
+        my @t = split ' ', $t;
+        $s{nginx_t_ms} = num(r1(median(@t)));
+        $s{nginx_t_ms_all} = [map { $_ + 0 } @t];
+    }
+    $s{start_ms} = num($f{"scale.$n.start_ms"});
+    for my $w (qw(master worker worker_after_status)) {
+        my $m = $f{"scale.$n.mem_$w"} or next;
+        my (undef, $rss, $shm) = split ' ', $m;
+        $s{"${w}_rss_kb"} = num($rss);
+        $s{"${w}_shmem_kb"} = num($shm);
+    }
+    if (my $z = $f{"scale.$n.zone"}) {
+        my %z = $z =~ /(\w+)=(\S*)/g;
+        $s{zone_size} = num($z{size});
+        $s{zone_used} = num($z{used});
+        $s{slots} = num($z{slots});
+        $s{bytes_per_slot} = num(r1($z{used} / $z{slots})) if $z{slots};
+    }
+    $s{status_ms} = num($f{"scale.$n.status_ms"});
+    push @scale, \%s;
+}
+my ($big) = grep { $_->{workflows} == $nwf } @scale;
+
+# the reloads under load: KEY is "reload" (the module, the largest scale
+# point) or "reload_stock" (stock nginx, the control)
+sub reload_info {
+    my ($key) = @_;
+    my %r;
+    my @ms;
+    for my $line (@{ $fa{"$key.result"} || [] }) {
+        my %v = $line =~ /(\w+)=(\S+)/g;
+        push @ms, $v{reload_ms} + 0 if defined $v{reload_ms};
+    }
+    $r{error} = $f{"$key.error"} if $f{"$key.error"};
+    return \%r unless @ms;
+    $r{reloads} = scalar @ms;
+    $r{reload_ms_all} = \@ms;
+    $r{reload_ms_median} = num(r1(median(@ms)));
+    $r{reload_ms_max} = max(@ms);
+    my $w = parse_wrk("$run/wrk/$key.txt");
+    if ($w && defined $w->{requests}) {
+        $r{$_} = num($w->{$_})
+            for qw(requests rps non2xx connect read write timeout socket_errors);
+        $r{dropped} = $w->{non2xx} + $w->{socket_errors};
+    } else {
+        $r{error} = 'wrk gave no result during the reloads';
+    }
+    $r{load_seconds} = num($f{"$key.wrk_seconds"});
+    $r{log} = $f{"$key.log"} if $f{"$key.log"};
+    return \%r;
+}
+my %reload = %{ reload_info('reload') };
+my %reload_stock = %{ reload_info('reload_stock') };
+
+# --- targets ----------------------------------------------------------------------
+
+my @targets;
+sub target {
+    my ($what, $goal, $measured, $met, $why, $doubt) = @_;
+    my $verdict = defined $met ? ($met ? 'met' : 'NOT met') : 'not measured';
+    if (defined $met && $doubt) {
+        $measured .= " ($doubt)";
+        $verdict = 'inconclusive';
+    }
+    push @targets, {
+        target => $what, goal => $goal,
+        measured => $measured // ($why // 'not measured'),
+        met => defined $met && !$doubt
+               ? ($met ? JSON::PP::true : JSON::PP::false) : undef,
+        verdict => $verdict,
+    };
+}
+
+# req/s compares proxies only when they were the bottleneck
+sub busy_doubt {
+    my @low = grep { defined $c{$_}{busy} && $c{$_}{busy} < 0.8 } @_;
+    return undef unless @low;
+    return 'the proxy was not the bottleneck: its core was busy '
+         . join(', ', map { sprintf '%.0f%% (#%s)', 100 * $c{$_}{busy}, substr($_, 1) } @low)
+         . ' of the time; compare CPU µs/request instead';
+}
+
+{
+    my ($a, $b) = ($cg{c3}{ir_per_request}, $cg{c1}{ir_per_request});
+    if (defined $a && defined $b) {
+        my $r = $a / $b;
+        target('instructions/request, ai_release (3) vs stock proxy_pass (1)',
+               '<= 1.03x', sprintf('%.3fx (%s vs %s)', $r, commify($a), commify($b)),
+               $r <= 1.03);
+    } else {
+        target('instructions/request, ai_release (3) vs stock proxy_pass (1)',
+               '<= 1.03x', undef, undef, $cg{c3}{error} // $cg{c1}{error});
+    }
+}
+{
+    my ($m3, $m1, $m2) = map { $c{$_}{rps_median} } qw(c3 c1 c2);
+    if (defined $m3 && defined $m1) {
+        target('req/s median, ai_release (3) vs stock proxy_pass (1)', '>= 97%',
+               sprintf('%.1f%%', 100 * $m3 / $m1), $m3 >= 0.97 * $m1, undef,
+               busy_doubt(qw(c1 c3)));
+    } else {
+        target('req/s median, ai_release (3) vs stock proxy_pass (1)', '>= 97%',
+               undef, undef, "contender 3 or 1: " . ($c{c3}{status} // '') . ' / '
+                             . ($c{c1}{status} // ''));
+    }
+    if (defined $m3 && defined $m2) {
+        target('req/s median, ai_release (3) vs split_clients (2)', '>= 100%',
+               sprintf('%.1f%%', 100 * $m3 / $m2), $m3 >= $m2, undef,
+               busy_doubt(qw(c2 c3)));
+    } else {
+        target('req/s median, ai_release (3) vs split_clients (2)', '>= 100%',
+               undef, undef, "contender 3 or 2 did not give a number");
+    }
+    my ($u3, $u1, $u2) = map { $c{$_}{cpu_us} } qw(c3 c1 c2);
+    if (defined $u3 && defined $u1 && defined $u2) {
+        push @targets, {
+            target => 'CPU µs/request, ai_release (3) vs stock proxy_pass (1) '
+                    . 'and split_clients (2)',
+            goal => '(no target; for reference)',
+            measured => sprintf('%.3fx #1, %.3fx #2', $u3 / $u1, $u3 / $u2),
+            met => undef, verdict => '-',
+        };
+    }
+}
+{
+    my ($a, $b) = ($cg{c4}{ir_per_request}, $cg{c3}{ir_per_request});
+    if (defined $a && defined $b) {
+        my $r = $a / $b;
+        target("instructions/request, " . commify($nwf) . " workflows (4) vs 1 (3)",
+               'within 2%', sprintf('%+.2f%%', 100 * ($r - 1)), abs($r - 1) <= 0.02);
+    } else {
+        target("instructions/request, " . commify($nwf) . " workflows (4) vs 1 (3)",
+               'within 2%', undef, undef, $cg{c4}{error} // $cg{c3}{error});
+    }
+}
+if ($big && defined $big->{nginx_t_ms}) {
+    target('configuration load (nginx -t), ' . commify($nwf) . ' workflows',
+           '< 2 s', sprintf('%.2f s', $big->{nginx_t_ms} / 1000),
+           $big->{nginx_t_ms} < 2000);
+} else {
+    target('configuration load (nginx -t), ' . commify($nwf) . ' workflows',
+           '< 2 s', undef, undef, $big && $big->{error});
+}
+if (defined $reload{dropped}) {
+    my $ctl = defined $reload_stock{dropped}
+        ? sprintf('; stock nginx, same load and reloads: %d', $reload_stock{dropped})
+        : '';
+    target('requests dropped by nginx -s reload under load, '
+           . commify($nwf) . ' workflows', '0',
+           sprintf('%d in %d reload(s) (non-2xx %d, socket errors %d, of %s requests)%s',
+                   $reload{dropped}, $reload{reloads}, $reload{non2xx},
+                   $reload{socket_errors}, commify($reload{requests}), $ctl),
+           $reload{dropped} == 0);
+} else {
+    target('requests dropped by nginx -s reload under load', '0', undef, undef,
+           $reload{error});
+}
+if ($big && defined $big->{bytes_per_slot}) {
+    target('shared memory per slot', '< 4 KiB (4096 B)',
+           sprintf('%s B (%s used / %s slots)', commify($big->{bytes_per_slot}),
+                   commify($big->{zone_used}), commify($big->{slots})),
+           $big->{bytes_per_slot} < 4096);
+} else {
+    target('shared memory per slot', '< 4 KiB', undef, undef,
+           $big && $big->{error});
+}
+
+# --- output ------------------------------------------------------------------------
+
+my $date = $f{date} // '';
+(my $stamp = $date) =~ tr/-:TZ//d;
+$stamp = substr($stamp, 0, 8) . '-' . substr($stamp, 8, 6) if length $stamp >= 14;
+my $base = "bench-$stamp" . ($f{quick} ? '-quick' : '');
+
+my @md;
+push @md, "# ngx_ai_release benchmark, $date" . ($f{quick} ? ' (BENCH_QUICK smoke run)' : ''), '';
+push @md, "Machine: $f{cores} cores ($f{cpu_model}), $f{kernel}; "
+        . "load average $f{loadavg_start} at the start, $f{loadavg_end} at the end.  ";
+push @md, "Software: nginx $f{nginx_version}, ngx_ai_release $f{module_version} "
+        . "(git $f{git}), $f{haproxy_version}, $f{wrk_version}, $f{valgrind_version}.  ";
+push @md, "Load: wrk -c $f{connections} -t $f{threads}, POST of a 302-byte chat "
+        . "request with a different X-User-Id each; $f{rounds} interleaved round(s) "
+        . "of $f{duration} s after a $f{warmup} s warm-up each. Proxies on core "
+        . "$f{proxy_cpu}, model servers and wrk on core $f{load_cpu}."
+        . (!grep({ defined $cg{$_}{ir_per_request} } keys %cg) ? '' : " Instructions: callgrind on nginx in single-process mode, (count with "
+        . "$f{cg_requests} POSTs on one keep-alive connection - count with none) / "
+        . "$f{cg_requests}"
+        . ($f{cg_toggle} ? ", counted inside $f{cg_toggle}() only (so no configuration "
+                           . "parsing, start-up or shutdown)" : '') . '.'), '';
+
+push @md, '| # | Contender | canary share | req/s median | spread (min-max) | vs #1 | p50 ms | p99 ms | proxy busy | CPU µs/request | vs #1 | instructions/request | vs #1 | in the module\'s functions |';
+push @md, '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+my $i = 0;
+my @notes;
+for my $id (@ids) {
+    $i++;
+    my $e = $c{$id};
+    my $g = $cg{$id} // {};
+    my @row = ($i, $e->{name},
+               defined $e->{canary_share} ? sprintf('%.1f%%', 100 * $e->{canary_share}) : '-');
+    if ($e->{status} eq 'ok') {
+        push @row, commify($e->{rps_median}),
+            commify($e->{rps_min}) . ' - ' . commify($e->{rps_max}),
+            defined $e->{rps_ratio} ? sprintf('%.3f', $e->{rps_ratio}) : '-',
+            defined $e->{p50_ms} ? sprintf('%.2f', $e->{p50_ms}) : '-',
+            defined $e->{p99_ms} ? sprintf('%.2f', $e->{p99_ms}) : '-',
+            defined $e->{busy} ? sprintf('%.0f%%', 100 * $e->{busy}) : '-',
+            defined $e->{cpu_us} ? sprintf('%.2f', $e->{cpu_us}) : '-',
+            defined $e->{cpu_ratio} ? sprintf('%.3f', $e->{cpu_ratio}) : '-';
+    } else {
+        my $st = $e->{status} =~ /^FAILED/ ? 'FAILED' : $e->{status};
+        push @row, "**$st**", '-', '-', '-', '-', '-', '-', '-';
+        push @notes, "Contender $i ($e->{name}): $e->{status}";
+    }
+    if (defined $g->{ir_per_request}) {
+        push @row, commify($g->{ir_per_request}),
+            sprintf('%.3f', $g->{ratio_c1} // 0),
+            ($id =~ /^c[34]$/ ? commify($g->{module_self_ir_per_request}) : '-');
+    } else {
+        push @row, '-', '-', '-';
+        push @notes, "Contender $i: instructions not measured: $g->{error}"
+            if $g->{error} && $g->{error} ne 'not run';
+    }
+    push @md, '| ' . join(' | ', @row) . ' |';
+}
+push @md, '';
+push @md, "Canary share: of 2,000 users (one request each, before the rounds), "
+        . "the share the canary model server answered. CPU µs/request: user + system "
+        . "CPU time of the proxy's worker process (HAProxy's process) during a round, "
+        . "divided by the requests of the round, median of the rounds; it depends "
+        . "less than req/s on what else the machine runs. Proxy busy: that CPU time "
+        . "as a share of the round's duration; well below 100%, the proxy was not "
+        . "the bottleneck and req/s measures the load generator's core or the "
+        . "machine's other load more than the proxy. Contender 5 (HAProxy) is not "
+        . "run under callgrind: its instruction count is not comparable to nginx's.", '';
+push @md, map { "* $_" } @notes;
+push @md, '' if @notes;
+
+push @md, '## Targets', '';
+push @md, '| Target | Goal | Measured | |', '|---|---|---|---|';
+push @md, map { "| $_->{target} | $_->{goal} | $_->{measured} | **$_->{verdict}** |" } @targets;
+push @md, '';
+
+if (@scale) {
+    push @md, '## Scale', '';
+    push @md, '| workflows | bundles = slots | manifest | nginx -t | start | master RSS / shared | worker RSS / shared | zone | zone used | bytes per slot |';
+    push @md, '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+    for my $s (@scale) {
+        my $mb = sub { defined $_[0] ? sprintf('%.1f MiB', $_[0] / 1024) : '-' };
+        push @md, '| ' . join(' | ',
+            commify($s->{workflows}), commify($s->{bundles}),
+            defined $s->{manifest_bytes} ? sprintf('%.1f MiB', $s->{manifest_bytes} / 1048576) : '-',
+            defined $s->{nginx_t_ms} ? sprintf('%.0f ms', $s->{nginx_t_ms}) : '-',
+            defined $s->{start_ms} ? sprintf('%.0f ms', $s->{start_ms}) : '-',
+            $mb->($s->{master_rss_kb}) . ' / ' . $mb->($s->{master_shmem_kb}),
+            $mb->($s->{worker_rss_kb}) . ' / ' . $mb->($s->{worker_shmem_kb}),
+            defined $s->{zone_size} ? sprintf('%s MiB (%s)', commify($s->{zone_size} / 1048576), $s->{zone_conf}) : '-',
+            defined $s->{zone_used} ? sprintf('%.2f MiB', $s->{zone_used} / 1048576) : '-',
+            defined $s->{bytes_per_slot} ? commify($s->{bytes_per_slot}) : '-',
+        ) . ' |';
+        push @md, '', "* $s->{workflows} workflows: $s->{error}", '' if $s->{error};
+    }
+    push @md, '';
+    push @md, 'nginx -t: median wall time of ' . ($f{trials} // 1) . ' run(s). Start: from '
+            . 'exec until GET /pid answers. RSS and shared (RssShmem) from '
+            . '/proc/PID/status one second after the start, before any status '
+            . 'request. Bytes per slot: zone.used / zone.slots of the status JSON '
+            . '(zone.used counts every page the slab allocator holds, including its own '
+            . 'bookkeeping).', '';
+}
+if ($big && defined $big->{status_ms}) {
+    push @md, sprintf('The status JSON with %s workflows took %.0f ms to build, '
+        . 'and the worker\'s RSS went from %.0f MiB to %.0f MiB with it.',
+        commify($nwf), $big->{status_ms}, ($big->{worker_rss_kb} // 0) / 1024,
+        ($big->{worker_after_status_rss_kb} // 0) / 1024), '';
+}
+for my $x (['ngx_ai_release, ' . commify($nwf) . ' workflows', \%reload],
+           ['stock nginx (contender 1\'s configuration, the control)', \%reload_stock]) {
+    my ($what, $r) = @$x;
+    if (defined $r->{reload_ms_median}) {
+        push @md, sprintf('Reload, %s: %d reload(s) under load (wrk -c %s for %s s, '
+            . 'a HUP every 4 s); the new worker answered %s ms after the HUP '
+            . '(median %.0f ms); %s requests (%s req/s), non-2xx %s, socket errors '
+            . 'connect %s read %s write %s timeout %s.', $what, $r->{reloads},
+            $f{connections}, $r->{load_seconds},
+            join(', ', map { sprintf '%.0f', $_ } @{ $r->{reload_ms_all} }),
+            $r->{reload_ms_median}, commify($r->{requests} // 0),
+            commify($r->{rps} // 0),
+            map { $r->{$_} // '?' } qw(non2xx connect read write timeout)), '';
+        push @md, "Errors logged during the reloads: $r->{log}", '' if $r->{log};
+    } elsif ($r->{error}) {
+        push @md, "Reload, $what: not measured: $r->{error}", '';
+    }
+}
+
+if ($cg{c3}{module_functions} || $cg{c4}{module_functions}) {
+    push @md, '## Where the instructions go', '';
+    my (%seen, @fns);
+    for my $id (qw(c3 c4)) {
+        for my $m (@{ $cg{$id}{module_functions} || [] }) {
+            push @fns, $m->{function} unless $seen{ $m->{function} }++;
+        }
+    }
+    my $cell = sub {
+        my ($id, $fn) = @_;
+        my $v = $cg{$id}{self} && $cg{$id}{self}{$fn};
+        return defined $v ? sprintf('%.1f', $v) : '-';
+    };
+    push @md, "The module's own functions (self cost, instructions per request):", '';
+    push @md, "| function | #3 $name{c3} | #4 $name{c4} |", '|---|---:|---:|';
+    push @md, map { "| $_ | " . $cell->('c3', $_) . ' | ' . $cell->('c4', $_) . ' |' } @fns;
+    push @md, '| **total** | ' . join(' | ', map {
+        defined $cg{$_}{module_self_ir_per_request}
+            ? sprintf('**%.1f**', $cg{$_}{module_self_ir_per_request}) : '-' } qw(c3 c4)) . ' |';
+    push @md, '';
+    if (@diff) {
+        my @top = sort { abs($b->[1]) <=> abs($a->[1]) } @diff;
+        splice @top, 20 if @top > 20;
+        my $net = $cg{c3}{ir_per_request} - $cg{c1}{ir_per_request};
+        push @md, sprintf('Contender 3 minus contender 1, function by function (self '
+                . 'cost, instructions per request; the 20 largest differences of '
+                . 'a net %+.0f):', $net), '';
+        push @md, '| function | #3 - #1 |', '|---|---:|';
+        push @md, map { sprintf '| %s | %+.1f |', $_->[0], $_->[1] } @top;
+        push @md, '';
+        push @md, 'Functions shown as an address are static functions of '
+                . 'nginx, which carry no symbol in the Debian binary. A filter '
+                . 'or handler the module adds to a chain can move the cost of '
+                . 'such a function from one name to another (a +N and a -N of '
+                . 'the same size); only the net difference is real.', '';
+    }
+}
+
+push @md, "Total run time: $f{total_seconds} s. Raw numbers: $base.json.";
+my $md = join("\n", @md) . "\n";
+
+my %json = (
+    date => $date, quick => $f{quick} ? JSON::PP::true : JSON::PP::false,
+    machine => { cores => num($f{cores}), cpu_model => $f{cpu_model},
+                 kernel => $f{kernel}, loadavg_start => $f{loadavg_start},
+                 loadavg_end => $f{loadavg_end} },
+    software => { nginx => $f{nginx_version}, ai_release => $f{module_version},
+                  git => $f{git}, haproxy => $f{haproxy_version},
+                  wrk => $f{wrk_version}, valgrind => $f{valgrind_version} },
+    settings => { map { $_ => num($f{$_}) }
+                  qw(duration rounds warmup connections threads cg_requests
+                     trials workflows proxy_cpu load_cpu reloads) },
+    cg_toggle => $f{cg_toggle},
+    contenders => [ map {
+        my $e = $c{$_};
+        my $g = $cg{$_} // {};
+        { id => $_, name => $e->{name}, status => $e->{status},
+          rps_median => num(r1($e->{rps_median})), rps_min => num(r1($e->{rps_min})),
+          rps_max => num(r1($e->{rps_max})), rps_ratio_c1 => num(r3($e->{rps_ratio})),
+          p50_ms => num(r3($e->{p50_ms})), p99_ms => num(r3($e->{p99_ms})),
+          cpu_us_per_request => num(r3($e->{cpu_us})), cpu_ratio_c1 => num(r3($e->{cpu_ratio})),
+          proxy_busy => num(r3($e->{busy})),
+          requests => $e->{requests},
+          rounds => [ map { { rps => num($_->{rps}), p50_ms => num($_->{p50}),
+                              cpu_us_per_request => num(r3($_->{cpu_us})),
+                              p99_ms => num($_->{p99}), requests => num($_->{requests}),
+                              non2xx => num($_->{non2xx}),
+                              socket_errors => num($_->{socket_errors}) } } @{ $e->{rounds} } ],
+          x_ai_release => $f{"$_.x_ai_release"},
+          split_2000_users => $e->{split},
+          canary_share => num(r3($e->{canary_share})),
+          ir_per_request => num(r1($g->{ir_per_request})),
+          ir_ratio_c1 => num(r3($g->{ratio_c1})),
+          module_self_ir_per_request => num(r1($g->{module_self_ir_per_request})),
+          module_functions => $g->{module_functions},
+          callgrind_error => ($g->{error} && $g->{error} ne 'not run' ? $g->{error} : undef),
+          ir_total_n => num($g->{ir_total_n}), ir_total_0 => num($g->{ir_total_0}) }
+    } @ids ],
+    ir_diff_c3_c1 => [ map { { function => $_->[0], ir_per_request => num(r1($_->[1])) } }
+                       grep { abs($_->[1]) >= 5 } @diff ],
+    scale => \@scale,
+    reload => \%reload,
+    reload_stock => \%reload_stock,
+    targets => \@targets,
+    total_seconds => num($f{total_seconds}),
+);
+
+open my $o, '>', "$outdir/$base.md" or die "$outdir/$base.md: $!\n";
+print $o $md;
+close $o;
+open $o, '>', "$outdir/$base.json" or die "$outdir/$base.json: $!\n";
+print $o JSON::PP->new->pretty->canonical->encode(\%json);
+close $o;
+
+print "\n$md\n";
+print "written: $outdir/$base.md and $outdir/$base.json\n";
