@@ -191,6 +191,23 @@ ai_release_bundle_t *ai_release_set_find(const ai_release_set_t *set,
     const char *id, size_t len);
 
 
+/* helpers the core's files share */
+
+#define AI_RELEASE_QUOTE_MAX        128
+#define AI_RELEASE_QUOTE_SIZE       (AI_RELEASE_QUOTE_MAX * 6 + 8)
+
+/* a value for an error message: escaped, at most AI_RELEASE_QUOTE_MAX bytes */
+const char *ai_release_quote(const char *s, size_t len, char *buf);
+
+/*
+ * Reads a whole regular file of at most AI_RELEASE_MAX_FILE_SIZE bytes into
+ * malloc()ed memory, NUL-terminated.  Returns 0; -1 with errno's value in
+ * err; -2 when it is too large; -3 when it is not a regular file.
+ */
+int ai_release_read_file(const char *path, char **out, size_t *len,
+    int *err);
+
+
 /* validation helpers (also used by the module for its own directives) */
 
 /* [A-Za-z0-9._-]+ */

@@ -49,8 +49,6 @@
 
 
 /* at most this many bytes of a value are quoted in a message */
-#define AI_RELEASE_GATE_QUOTE_MAX   128
-#define AI_RELEASE_GATE_QUOTE_SIZE  (AI_RELEASE_GATE_QUOTE_MAX * 6 + 8)
 
 /* the longest number accepted in a gate expression */
 #define AI_RELEASE_GATE_NUMBER_MAX  64
@@ -123,8 +121,6 @@ static const json_t *ai_release_report_string(ai_release_gate_ctx_t *ctx,
 static int ai_release_op_holds(ai_release_op_e op, double value,
     double bound);
 static void ai_release_format_number(double v, char *buf, size_t size);
-static const char *ai_release_gate_quote(const char *s, size_t len,
-    char *buf);
 
 
 static const char  *ai_release_op_names[] = {
@@ -161,7 +157,7 @@ ai_release_gate_e
 ai_release_gate_check(const ai_release_bundle_t *b, const char *report_dir,
     long long now, ai_release_errors_t *errs)
 {
-    char                    q[AI_RELEASE_GATE_QUOTE_SIZE];
+    char                    q[AI_RELEASE_QUOTE_SIZE];
     char                   *path, *data;
     size_t                  len;
     const char             *reason;
@@ -176,7 +172,7 @@ ai_release_gate_check(const ai_release_bundle_t *b, const char *report_dir,
         return rc;
     }
 
-    ai_release_gate_quote(ev.report->value, ev.report->len, q);
+    ai_release_quote(ev.report->value, ev.report->len, q);
 
     path = ai_release_report_path(b, report_dir, ev.report->value);
 
@@ -212,7 +208,7 @@ ai_release_gate_check_report(const ai_release_bundle_t *b,
     const char *report_json, size_t len, const char *report_name,
     long long now, ai_release_errors_t *errs)
 {
-    char                    q[AI_RELEASE_GATE_QUOTE_SIZE];
+    char                    q[AI_RELEASE_QUOTE_SIZE];
     ai_release_gate_e       rc;
     ai_release_eval_t       ev;
     ai_release_gate_ctx_t   ctx;
@@ -224,7 +220,7 @@ ai_release_gate_check_report(const ai_release_bundle_t *b,
         return rc;
     }
 
-    ai_release_gate_quote(ev.report->value, ev.report->len, q);
+    ai_release_quote(ev.report->value, ev.report->len, q);
 
     ctx.report = q;
     ctx.file = (report_name != NULL) ? report_name : ev.report->value;
@@ -251,8 +247,8 @@ ai_release_gate_report(const ai_release_bundle_t *b,
     const ai_release_eval_t *ev, const char *data, size_t len, long long now,
     ai_release_gate_ctx_t *ctx)
 {
-    char                      v[AI_RELEASE_GATE_QUOTE_SIZE];
-    char                      w[AI_RELEASE_GATE_QUOTE_SIZE];
+    char                      v[AI_RELEASE_QUOTE_SIZE];
+    char                      w[AI_RELEASE_QUOTE_SIZE];
     char                      num[32];
     size_t                    i, n;
     double                    value;
@@ -289,7 +285,7 @@ ai_release_gate_report(const ai_release_bundle_t *b,
     {
         ai_release_gate_fail(ctx, "report \"%s\" is for bundle \"%s\", "
                              "not \"%s\"", q,
-                             ai_release_gate_quote(json_string_value(field),
+                             ai_release_quote(json_string_value(field),
                                                    json_string_length(field),
                                                    v),
                              b->id);
@@ -313,7 +309,7 @@ ai_release_gate_report(const ai_release_bundle_t *b,
             ai_release_gate_fail(ctx, "report \"%s\" tested digest %s, but "
                                  "the bundle's digest is %s: the evals did "
                                  "not test what ships", q,
-                                 ai_release_gate_quote(
+                                 ai_release_quote(
                                      json_string_value(field), n, v),
                                  b->digest_hex);
 
@@ -327,7 +323,7 @@ ai_release_gate_report(const ai_release_bundle_t *b,
             ai_release_gate_fail(ctx, "report \"%s\" tested digest %s, but "
                                  "the bundle's digest is %s: the evals did "
                                  "not test what ships", q,
-                                 ai_release_gate_quote(
+                                 ai_release_quote(
                                      json_string_value(field), n, v),
                                  b->digest_short);
         }
@@ -342,10 +338,10 @@ ai_release_gate_report(const ai_release_bundle_t *b,
     {
         ai_release_gate_fail(ctx, "report \"%s\" is for eval set \"%s\", "
                              "not \"%s\"", q,
-                             ai_release_gate_quote(json_string_value(field),
+                             ai_release_quote(json_string_value(field),
                                                    json_string_length(field),
                                                    v),
-                             ai_release_gate_quote(ev->set->value,
+                             ai_release_quote(ev->set->value,
                                                    ev->set->len, w));
     }
 
@@ -354,7 +350,7 @@ ai_release_gate_report(const ai_release_bundle_t *b,
     field = ai_release_report_string(ctx, report, "finished_at");
 
     if (field != NULL) {
-        ai_release_gate_quote(json_string_value(field),
+        ai_release_quote(json_string_value(field),
                               json_string_length(field), v);
 
         if (ai_release_parse_time(json_string_value(field),
@@ -429,8 +425,8 @@ static ai_release_gate_e
 ai_release_eval_parse(const ai_release_bundle_t *b, ai_release_eval_t *ev,
     ai_release_errors_t *errs)
 {
-    char                      q[AI_RELEASE_GATE_QUOTE_SIZE];
-    char                      m[AI_RELEASE_GATE_QUOTE_SIZE];
+    char                      q[AI_RELEASE_QUOTE_SIZE];
+    char                      m[AI_RELEASE_QUOTE_SIZE];
     size_t                    i, n;
     unsigned                  nerrors;
     const char              **k;
@@ -497,7 +493,7 @@ ai_release_eval_parse(const ai_release_bundle_t *b, ai_release_eval_t *ev,
         if (*k == NULL) {
             AI_EVAL_ERROR(key, "unknown key \"%s\" in \"eval\": allowed are "
                           "set, report, max_age and gates",
-                          ai_release_gate_quote(key->value, key->len, q));
+                          ai_release_quote(key->value, key->len, q));
         }
     }
 
@@ -524,7 +520,7 @@ ai_release_eval_parse(const ai_release_bundle_t *b, ai_release_eval_t *ev,
             AI_EVAL_ERROR(value, "invalid \"max_age\" \"%s\": expected a "
                           "duration such as 30m, 12h, 14d or 2w",
                           value->type == AI_RELEASE_NODE_SCALAR
-                          ? ai_release_gate_quote(value->value, value->len, q)
+                          ? ai_release_quote(value->value, value->len, q)
                           : "(not a string)");
 
         } else {
@@ -566,7 +562,7 @@ ai_release_eval_parse(const ai_release_bundle_t *b, ai_release_eval_t *ev,
                 continue;
             }
 
-            ai_release_gate_quote(key->value, key->len, m);
+            ai_release_quote(key->value, key->len, m);
 
             if (!ai_release_valid_name(key->value, key->len)) {
                 AI_EVAL_ERROR(key, "invalid metric name \"%s\": only "
@@ -587,7 +583,7 @@ ai_release_eval_parse(const ai_release_bundle_t *b, ai_release_eval_t *ev,
             {
                 AI_EVAL_ERROR(value, "malformed gate expression \"%s\" for "
                               "metric \"%s\": expected e.g. \">= 0.95\"",
-                              ai_release_gate_quote(value->value, value->len,
+                              ai_release_quote(value->value, value->len,
                                                     q),
                               m);
                 continue;
@@ -1021,89 +1017,6 @@ ai_release_report_path(const ai_release_bundle_t *b, const char *report_dir,
 }
 
 
-static int
-ai_release_read_report(const char *path, char **out, size_t *len,
-    const char **reason)
-{
-    int          fd;
-    char        *data;
-    size_t       size, n;
-    ssize_t      rc;
-    struct stat  st;
-
-    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd == -1) {
-        *reason = strerror(errno);
-        return -1;
-    }
-
-    if (fstat(fd, &st) == -1) {
-        *reason = strerror(errno);
-        (void) close(fd);
-        return -1;
-    }
-
-    if (S_ISDIR(st.st_mode)) {
-        *reason = strerror(EISDIR);
-        (void) close(fd);
-        return -1;
-    }
-
-    if (!S_ISREG(st.st_mode)) {
-        *reason = "not a regular file";
-        (void) close(fd);
-        return -1;
-    }
-
-    if (st.st_size > AI_RELEASE_MAX_FILE_SIZE) {
-        *reason = "larger than 16 MiB";
-        (void) close(fd);
-        return -1;
-    }
-
-    size = (size_t) st.st_size;
-
-    data = malloc(size + 1);
-    if (data == NULL) {
-        *reason = strerror(ENOMEM);
-        (void) close(fd);
-        return -1;
-    }
-
-    n = 0;
-
-    while (n < size) {
-        rc = read(fd, data + n, size - n);
-
-        if (rc == -1) {
-            if (errno == EINTR) {
-                continue;
-            }
-
-            *reason = strerror(errno);
-            free(data);
-            (void) close(fd);
-            return -1;
-        }
-
-        if (rc == 0) {
-            break;
-        }
-
-        n += (size_t) rc;
-    }
-
-    (void) close(fd);
-
-    data[n] = '\0';
-
-    *out = data;
-    *len = n;
-
-    return 0;
-}
-
-
 static void
 ai_release_gate_fail(ai_release_gate_ctx_t *ctx, const char *fmt, ...)
 {
@@ -1170,6 +1083,34 @@ ai_release_op_holds(ai_release_op_e op, double value, double bound)
 
 /* the shortest %g form that reads back as the same double */
 
+static int
+ai_release_read_report(const char *path, char **out, size_t *len,
+    const char **reason)
+{
+    int  rc, err;
+
+    rc = ai_release_read_file(path, out, len, &err);
+
+    switch (rc) {
+
+    case 0:
+        return 0;
+
+    case -2:
+        *reason = "larger than 16 MiB";
+        return -1;
+
+    case -3:
+        *reason = "not a regular file";
+        return -1;
+
+    default:
+        *reason = strerror(err);
+        return -1;
+    }
+}
+
+
 static void
 ai_release_format_number(double v, char *buf, size_t size)
 {
@@ -1199,68 +1140,3 @@ ai_release_format_number(double v, char *buf, size_t size)
 
 /* a value for a message: escaped, at most AI_RELEASE_GATE_QUOTE_MAX bytes */
 
-static const char *
-ai_release_gate_quote(const char *s, size_t len, char *buf)
-{
-    char           *p;
-    size_t          i, n;
-    unsigned char   c;
-
-    static const char  hex[] = "0123456789abcdef";
-
-    n = len;
-
-    if (n > AI_RELEASE_GATE_QUOTE_MAX) {
-        n = AI_RELEASE_GATE_QUOTE_MAX;
-
-        /* do not cut a UTF-8 sequence */
-        while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80) {
-            n--;
-        }
-    }
-
-    p = buf;
-
-    for (i = 0; i < n; i++) {
-        c = (unsigned char) s[i];
-
-        switch (c) {
-        case '"':
-        case '\\':
-            *p++ = '\\';
-            *p++ = (char) c;
-            break;
-        case '\n':
-            *p++ = '\\';
-            *p++ = 'n';
-            break;
-        case '\r':
-            *p++ = '\\';
-            *p++ = 'r';
-            break;
-        case '\t':
-            *p++ = '\\';
-            *p++ = 't';
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                memcpy(p, "\\u00", 4);
-                p[4] = hex[c >> 4];
-                p[5] = hex[c & 0xf];
-                p += 6;
-
-            } else {
-                *p++ = (char) c;
-            }
-        }
-    }
-
-    if (n < len) {
-        memcpy(p, "...", 3);
-        p += 3;
-    }
-
-    *p = '\0';
-
-    return buf;
-}

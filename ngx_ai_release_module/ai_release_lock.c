@@ -55,8 +55,6 @@
 #define AI_RELEASE_LOCK_HEADER                                               \
     "# ai-release lock v1: name@version digest, then the hash of each part\n"
 
-#define AI_RELEASE_LOCK_QUOTE_MAX   128
-#define AI_RELEASE_LOCK_QUOTE_SIZE  (AI_RELEASE_LOCK_QUOTE_MAX * 6 + 8)
 
 
 typedef struct {
@@ -104,8 +102,6 @@ static const ai_release_part_t *ai_release_bundle_part(
     const char *name);
 static int ai_release_file_changed(const ai_release_lock_entry_t *e,
     const ai_release_part_t *parts, size_t n, const char *name);
-static const char *ai_release_lock_quote(const char *s, size_t len,
-    char *buf);
 
 
 ai_release_lock_t *
@@ -495,7 +491,7 @@ ai_release_lock_check(const ai_release_lock_t *lock,
     int                             rc;
     FILE                           *msg;
     char                           *text;
-    char                            q[AI_RELEASE_LOCK_QUOTE_SIZE];
+    char                            q[AI_RELEASE_QUOTE_SIZE];
     size_t                          i, n, len, nchanged;
     ai_release_part_t              *parts;
     ai_release_lock_entry_t         key;
@@ -565,7 +561,7 @@ ai_release_lock_check(const ai_release_lock_t *lock,
 
             if (lp == NULL || strcmp(lp->sha256, bp->sha256) != 0) {
                 AI_CHANGED("%s changed (%s)", bp->name,
-                           ai_release_lock_quote(bp->path, strlen(bp->path),
+                           ai_release_quote(bp->path, strlen(bp->path),
                                                  q));
             }
         }
@@ -902,47 +898,3 @@ ai_release_file_changed(const ai_release_lock_entry_t *e,
 
 /* a value for a message: escaped, at most AI_RELEASE_LOCK_QUOTE_MAX bytes */
 
-static const char *
-ai_release_lock_quote(const char *s, size_t len, char *buf)
-{
-    char           *p;
-    size_t          i, n;
-    unsigned char   c;
-
-    static const char  hex[] = "0123456789abcdef";
-
-    n = len;
-
-    if (n > AI_RELEASE_LOCK_QUOTE_MAX) {
-        n = AI_RELEASE_LOCK_QUOTE_MAX;
-
-        while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80) {
-            n--;
-        }
-    }
-
-    p = buf;
-
-    for (i = 0; i < n; i++) {
-        c = (unsigned char) s[i];
-
-        if (c < 0x20 || c == 0x7f) {
-            memcpy(p, "\\u00", 4);
-            p[4] = hex[c >> 4];
-            p[5] = hex[c & 0xf];
-            p += 6;
-
-        } else {
-            *p++ = (char) c;
-        }
-    }
-
-    if (n < len) {
-        memcpy(p, "...", 3);
-        p += 3;
-    }
-
-    *p = '\0';
-
-    return buf;
-}

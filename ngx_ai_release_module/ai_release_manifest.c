@@ -68,8 +68,6 @@
 #define AI_RELEASE_CANONICAL_MAGIC  "ai-release-canonical-v1\n"
 
 /* at most this many bytes of a value are quoted in an error message */
-#define AI_RELEASE_QUOTE_MAX        128
-#define AI_RELEASE_QUOTE_SIZE       (AI_RELEASE_QUOTE_MAX * 6 + 8)
 #define AI_RELEASE_MESSAGE_SIZE     4096
 
 #define AI_RELEASE_HASH_SEED        0x61692d72
@@ -158,8 +156,6 @@ static void ai_release_check_system(ai_release_load_t *ld,
 static void ai_release_check_file(ai_release_load_t *ld,
     ai_release_bundle_t *bundle, const char *key, ai_release_node_t *value,
     int json);
-static int ai_release_read_file(const char *path, char **out, size_t *len,
-    int *err);
 static const char *ai_release_read_error(int rc, int err);
 static const char *ai_release_suggest(const char *s, size_t len);
 static int ai_release_file_cmp(const void *one, const void *two);
@@ -180,7 +176,6 @@ static void ai_release_error(ai_release_load_t *ld, unsigned line,
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
-static const char *ai_release_quote(const char *s, size_t len, char *buf);
 static char *ai_release_strndup(const char *s, size_t len);
 
 
@@ -1586,7 +1581,7 @@ ai_release_check_file(ai_release_load_t *ld, ai_release_bundle_t *bundle,
 
 /* 0, or -1 with errno in *err, -2 too large, -3 not a regular file */
 
-static int
+int
 ai_release_read_file(const char *path, char **out, size_t *len, int *err)
 {
     int          fd;
@@ -2124,7 +2119,7 @@ ai_release_error(ai_release_load_t *ld, unsigned line, unsigned column,
 
 /* a value for an error message: escaped, at most AI_RELEASE_QUOTE_MAX bytes */
 
-static const char *
+const char *
 ai_release_quote(const char *s, size_t len, char *buf)
 {
     char           *p;
