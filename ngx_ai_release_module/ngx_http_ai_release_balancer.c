@@ -45,7 +45,7 @@ static ngx_uint_t ngx_http_ai_release_may_fail_over(
     ngx_http_ai_release_ctx_t *ctx, ngx_uint_t cls);
 static ngx_int_t ngx_http_ai_release_failover(ngx_peer_connection_t *pc,
     ngx_http_ai_release_ctx_t *ctx);
-static ngx_uint_t ngx_http_ai_release_classify(ngx_peer_connection_t *pc,
+static ngx_uint_t ngx_http_ai_release_classify(ngx_http_ai_release_ctx_t *ctx,
     ngx_http_upstream_t *u);
 static ngx_int_t ngx_http_ai_release_failover_conf(ngx_http_request_t *r);
 static void ngx_http_ai_release_finalize(ngx_http_request_t *r, ngx_int_t rc);
@@ -232,9 +232,7 @@ ngx_http_ai_release_get_peer(ngx_peer_connection_t *pc, void *data)
     if (rc == NGX_BUSY) {
         /* no live server in the bundle's upstream */
 
-        ngx_http_ai_release_record(ctx->request, ctx->target,
-                                   AI_RELEASE_CONNECT, 0, ctx->probe);
-        ctx->probe = 0;
+        ngx_http_ai_release_record(ctx, AI_RELEASE_CONNECT, 0);
 
         if (!ngx_http_ai_release_may_fail_over(ctx, AI_RELEASE_CONNECT)) {
             return rc;
@@ -248,9 +246,7 @@ ngx_http_ai_release_get_peer(ngx_peer_connection_t *pc, void *data)
         rc = ctx->get(pc, ctx->data);
 
         if (rc == NGX_BUSY) {
-            ngx_http_ai_release_record(ctx->request, ctx->target,
-                                       AI_RELEASE_CONNECT, 0, ctx->probe);
-            ctx->probe = 0;
+            ngx_http_ai_release_record(ctx, AI_RELEASE_CONNECT, 0);
             return rc;
         }
     }
@@ -290,11 +286,8 @@ ngx_http_ai_release_free_peer(ngx_peer_connection_t *pc, void *data,
 
         if (state & NGX_PEER_NEXT) {
             /* 403 or 404 with proxy_next_upstream: an answer, not an error */
-            ngx_http_ai_release_record(ctx->request, ctx->target,
-                                       AI_RELEASE_OK,
-                                       ngx_current_msec - ctx->start,
-                                       ctx->probe);
-            ctx->probe = 0;
+            ngx_http_ai_release_record(ctx, AI_RELEASE_OK,
+                                       ngx_current_msec - ctx->start);
 
         } else {
             /* the last attempt: its outcome is known in the log phase */
@@ -305,11 +298,9 @@ ngx_http_ai_release_free_peer(ngx_peer_connection_t *pc, void *data,
         return;
     }
 
-    cls = ngx_http_ai_release_classify(pc, u);
+    cls = ngx_http_ai_release_classify(ctx, u);
 
-    ngx_http_ai_release_record(ctx->request, ctx->target, cls,
-                               ngx_current_msec - ctx->start, ctx->probe);
-    ctx->probe = 0;
+    ngx_http_ai_release_record(ctx, cls, ngx_current_msec - ctx->start);
 
     ctx->free(pc, ctx->data, state);
 
@@ -355,28 +346,27 @@ ngx_http_ai_release_may_fail_over(ngx_http_ai_release_ctx_t *ctx,
 }
 
 
-static ngx_uint_t
-ngx_http_ai_release_classify(ngx_peer_connection_t *pc, ngx_http_upstream_t *u)
-{
-    ngx_uint_t  status;
+/* a failed attempt: why (free_peer has noted a timeout in ctx) */
 
-    if (pc->connection
-        && (pc->connection->read->timedout || pc->connection->write->timedout))
-    {
+static ngx_uint_t
+ngx_http_ai_release_classify(ngx_http_ai_release_ctx_t *ctx,
+    ngx_http_upstream_t *u)
+{
+    ngx_uint_t  cls;
+
+    if (ctx->timedout) {
         return AI_RELEASE_TIMEOUT;
     }
 
-    status = u->headers_in.status_n;
+    cls = ngx_http_ai_release_status_class(u->headers_in.status_n);
 
-    if (status == 500 || status == 502 || status == 503 || status == 504) {
-        return AI_RELEASE_5XX;
+    if (cls != AI_RELEASE_OK) {
+        return cls;
     }
 
-    if (status == 429) {
-        return AI_RELEASE_429;
-    }
-
-    if (status == 0 && u->buffer.start && u->buffer.last > u->buffer.start) {
+    if (u->headers_in.status_n == 0
+        && u->buffer.start && u->buffer.last > u->buffer.start)
+    {
         /* bytes came, but no valid status line and header */
         return AI_RELEASE_INVALID;
     }

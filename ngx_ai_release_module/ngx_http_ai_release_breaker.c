@@ -41,6 +41,28 @@ ngx_str_t  ngx_http_ai_release_state_names[] = {
 };
 
 
+/* the class of an upstream's answer by its status: 5xx, 429 or ok */
+
+ngx_uint_t
+ngx_http_ai_release_status_class(ngx_uint_t status)
+{
+    switch (status) {
+
+    case NGX_HTTP_INTERNAL_SERVER_ERROR:
+    case NGX_HTTP_BAD_GATEWAY:
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        return AI_RELEASE_5XX;
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        return AI_RELEASE_429;
+
+    default:
+        return AI_RELEASE_OK;
+    }
+}
+
+
 ngx_http_ai_release_main_conf_t *
 ngx_http_ai_release_amcf(void)
 {
@@ -251,17 +273,28 @@ ngx_http_ai_release_release_probe(ngx_http_ai_release_target_t *t)
 }
 
 
+/*
+ * The outcome of the request's attempt at its current bundle; a probe's
+ * verdict is given once, so the request is no probe any more afterwards.
+ */
+
 void
-ngx_http_ai_release_record(ngx_http_request_t *r,
-    ngx_http_ai_release_target_t *t, ngx_uint_t cls, ngx_msec_t latency,
-    ngx_uint_t probe)
+ngx_http_ai_release_record(ngx_http_ai_release_ctx_t *ctx, ngx_uint_t cls,
+    ngx_msec_t latency)
 {
     uint64_t                         now, consecutive, w[AI_RELEASE_NCOUNTERS];
     uint64_t                         sw[2], *stable;
-    ngx_uint_t                       counted;
+    ngx_uint_t                       counted, probe;
     ai_release_trip_e                why;
+    ngx_http_request_t              *r;
     ngx_http_ai_release_slot_t      *slot, *ss;
+    ngx_http_ai_release_target_t    *t;
     ngx_http_ai_release_workflow_t  *wf;
+
+    r = ctx->request;
+    t = ctx->target;
+    probe = ctx->probe;
+    ctx->probe = 0;
 
     wf = t->workflow;
     slot = t->slot;

@@ -276,9 +276,11 @@ ngx_http_ai_release_target_t *ngx_http_ai_release_route(
     ngx_http_ai_release_ctx_t *ctx, ngx_http_ai_release_target_t *t);
 ngx_http_ai_release_target_t *ngx_http_ai_release_known_good(
     ngx_http_ai_release_target_t *t);
-void ngx_http_ai_release_record(ngx_http_request_t *r,
-    ngx_http_ai_release_target_t *t, ngx_uint_t cls, ngx_msec_t latency,
-    ngx_uint_t probe);
+void ngx_http_ai_release_record(ngx_http_ai_release_ctx_t *ctx,
+    ngx_uint_t cls, ngx_msec_t latency);
+ngx_uint_t ngx_http_ai_release_status_class(ngx_uint_t status);
+ngx_table_elt_t *ngx_http_ai_release_header_in(ngx_http_request_t *r,
+    u_char *lowcase, size_t len, ngx_uint_t hash);
 void ngx_http_ai_release_release_probe(ngx_http_ai_release_target_t *t);
 extern ngx_str_t  ngx_http_ai_release_state_names[];
 

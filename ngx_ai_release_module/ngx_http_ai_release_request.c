@@ -28,8 +28,6 @@
 
 static ngx_int_t ngx_http_ai_release_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_release_log_handler(ngx_http_request_t *r);
-static void ngx_http_ai_release_sticky_header(ngx_http_request_t *r,
-    ngx_http_ai_release_workflow_t *wf, ngx_str_t *key);
 static ngx_int_t ngx_http_ai_release_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_release_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -96,6 +94,7 @@ ngx_http_ai_release_select(ngx_http_request_t *r)
     ngx_str_t                        key;
     ngx_uint_t                       i, point, edge;
     ngx_http_ai_release_ctx_t       *ctx;
+    ngx_table_elt_t                 *h;
     ngx_http_ai_release_main_conf_t *amcf;
     ngx_http_ai_release_target_t    *t, *canary;
     ngx_http_ai_release_workflow_t  *wf;
@@ -125,7 +124,12 @@ ngx_http_ai_release_select(ngx_http_request_t *r)
     key.len = 0;
 
     if (wf->sticky_header.len) {
-        ngx_http_ai_release_sticky_header(r, wf, &key);
+        h = ngx_http_ai_release_header_in(r, wf->sticky_header.data,
+                                          wf->sticky_header.len,
+                                          wf->sticky_hash);
+        if (h) {
+            key = h->value;
+        }
 
     } else if (wf->sticky) {
         if (ngx_http_complex_value(r, wf->sticky, &key) != NGX_OK) {
@@ -198,11 +202,14 @@ ngx_http_ai_release_select(ngx_http_request_t *r)
 }
 
 
-/* the first request header of that name, as $http_NAME gives it */
+/*
+ * The first request header of that name (lowercase, and its ngx_hash_key),
+ * as $http_NAME gives it, found by the hash nginx computed when it read it.
+ */
 
-static void
-ngx_http_ai_release_sticky_header(ngx_http_request_t *r,
-    ngx_http_ai_release_workflow_t *wf, ngx_str_t *key)
+ngx_table_elt_t *
+ngx_http_ai_release_header_in(ngx_http_request_t *r, u_char *lowcase,
+    size_t len, ngx_uint_t hash)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
@@ -215,7 +222,7 @@ ngx_http_ai_release_sticky_header(ngx_http_request_t *r,
 
         if (i >= part->nelts) {
             if (part->next == NULL) {
-                return;
+                return NULL;
             }
 
             part = part->next;
@@ -223,14 +230,11 @@ ngx_http_ai_release_sticky_header(ngx_http_request_t *r,
             i = 0;
         }
 
-        if (h[i].hash == wf->sticky_hash
-            && h[i].key.len == wf->sticky_header.len
-            && ngx_strncmp(h[i].lowcase_key, wf->sticky_header.data,
-                           wf->sticky_header.len)
-               == 0)
+        if (h[i].hash == hash
+            && h[i].key.len == len
+            && ngx_strncmp(h[i].lowcase_key, lowcase, len) == 0)
         {
-            *key = h[i].value;
-            return;
+            return &h[i];
         }
     }
 }
@@ -468,13 +472,8 @@ ngx_http_ai_release_log_handler(ngx_http_request_t *r)
         cls = (status == NGX_HTTP_GATEWAY_TIME_OUT || ctx->timedout)
               ? AI_RELEASE_TIMEOUT : AI_RELEASE_CONNECT;
 
-    } else if (status == 500 || status == 502 || status == 503
-               || status == 504)
-    {
-        cls = AI_RELEASE_5XX;
-
-    } else if (status == 429) {
-        cls = AI_RELEASE_429;
+    } else if (ngx_http_ai_release_status_class(status) != AI_RELEASE_OK) {
+        cls = ngx_http_ai_release_status_class(status);
 
     } else if (ctx->final_rc == NGX_HTTP_BAD_GATEWAY
                || ctx->final_rc == NGX_HTTP_GATEWAY_TIME_OUT
@@ -496,8 +495,7 @@ ngx_http_ai_release_log_handler(ngx_http_request_t *r)
 
     ctx->final = 0;
 
-    ngx_http_ai_release_record(r, ctx->target, cls, latency, ctx->probe);
-    ctx->probe = 0;
+    ngx_http_ai_release_record(ctx, cls, latency);
 
     return NGX_OK;
 }

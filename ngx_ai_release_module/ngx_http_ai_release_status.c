@@ -142,9 +142,7 @@ static ngx_uint_t
 ngx_http_ai_release_status_format(ngx_http_request_t *r)
 {
     ngx_str_t         format;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *accept, *h;
+    ngx_table_elt_t  *accept;
 
     if (ngx_http_arg(r, (u_char *) "format", 6, &format) == NGX_OK) {
 
@@ -163,29 +161,9 @@ ngx_http_ai_release_status_format(ngx_http_request_t *r)
 
     /* r->headers_in.accept exists only in some builds: look it up */
 
-    accept = NULL;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == 6
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "accept", 6) == 0)
-        {
-            accept = &h[i];
-            break;
-        }
-    }
+    accept = ngx_http_ai_release_header_in(r, (u_char *) "accept", 6,
+                                           ngx_hash_key((u_char *) "accept",
+                                                        6));
 
     if (accept) {
         if (ngx_strlcasestrn(accept->value.data,
