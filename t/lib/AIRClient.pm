@@ -28,16 +28,19 @@ sub annotate {
     return $r;
 }
 
-# One request on a fresh connection, read until nginx closes it.  A GET
-# without a body, so that the request's outcome has been recorded when this
-# returns: nginx runs the log phase before it closes such a connection,
-# while for a request with a body it uses lingering close (the client sees
-# EOF first, the log phase runs when the client has closed too).
+# One request on a fresh connection (Connection: close), read until nginx
+# closes it, not only to the end of the body, so that the request's outcome
+# has been counted and its access log line written when this returns: nginx
+# runs the log phase after it has sent the response but before it closes
+# such a connection.  Use a GET without a body for that: for a request with
+# a body nginx may use lingering close (the client sees EOF first, the log
+# phase runs when the client has closed too).
 sub ask {
     my ($t, $path, %o) = @_;
     my $method = defined $o{body} ? 'POST' : 'GET';
     my $r = $t->stream($path, $o{body} // '', $o{headers} || {},
-                       { method => $method, timeout => $o{timeout} // 20 });
+                       { method => $method, timeout => $o{timeout} // 20,
+                         until_eof => 1 });
     return annotate($r);
 }
 

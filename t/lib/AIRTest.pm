@@ -712,6 +712,9 @@ sub json {
 #             chunks => [[secs, decoded data], ...] (reads yielding body data),
 #             raw_chunks => [[secs, raw bytes], ...] (every read of the body),
 #             header_time, complete, error }
+#   $opt: method, port, timeout, and until_eof: keep reading after the end
+#   of the body until nginx closes the connection (it runs the log phase
+#   in between)
 sub stream {
     my ($self, $path, $body, $headers, $opt) = @_;
     $opt ||= {};
@@ -865,7 +868,7 @@ sub stream {
         } else {
             $on_body->($t, $buf);
         }
-        last if $res->{complete} && $mode ne 'close';
+        last if $res->{complete} && $mode ne 'close' && !$opt->{until_eof};
     }
     close $s;
     $res->{elapsed} = time - $t0;
