@@ -27,6 +27,8 @@ CORE_SRCS  := ngx_ai_release_module/ai_release_sha256.c \
               ngx_ai_release_module/ai_release_lock.c \
               ngx_ai_release_module/ai_release_api.c
 CORE_HDRS  := ngx_ai_release_module/ai_release_core.h
+# the TAP lines of the unit test programs
+TAP_SRCS   := t/unit/tap.c t/unit/tap.h
 MOD_SRCS   := $(wildcard ngx_ai_release_module/*.c) \
               $(wildcard ngx_ai_release_module/*.h) config
 
@@ -86,19 +88,19 @@ $(MODULE_SO): $(NGX_BUILD)/Makefile $(MOD_SRCS)
 
 unit: $(BUILD)/unit_core $(BUILD)/unit_window $(BUILD)/unit_gate
 
-$(BUILD)/unit_core: $(CORE_SRCS) $(CORE_HDRS) t/unit/test_core.c
+$(BUILD)/unit_core: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_core.c
 	@mkdir -p $(BUILD)
-	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/test_core.c \
+	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c t/unit/test_core.c \
 	    $(CORE_LIBS) -o $@
 
-$(BUILD)/unit_window: $(CORE_SRCS) $(CORE_HDRS) t/unit/test_window.c
+$(BUILD)/unit_window: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_window.c
 	@mkdir -p $(BUILD)
-	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/test_window.c \
+	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c t/unit/test_window.c \
 	    $(CORE_LIBS) -lpthread -o $@
 
-$(BUILD)/unit_gate: $(CORE_SRCS) $(CORE_HDRS) t/unit/test_gate.c
+$(BUILD)/unit_gate: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_gate.c
 	@mkdir -p $(BUILD)
-	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/test_gate.c \
+	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c t/unit/test_gate.c \
 	    $(CORE_LIBS) -o $@
 
 # the command-line tool: the same core, a normal optimised build
@@ -210,11 +212,12 @@ fuzz-smoke:
 unit: $(BUILD)/unit_fuzz_regress
 
 $(BUILD)/unit_fuzz_regress: $(CORE_SRCS) $(CORE_HDRS) $(FUZZ_SRCS) \
-                            fuzz/fuzz.h t/unit/test_fuzz_regress.c
+                            $(TAP_SRCS) fuzz/fuzz.h t/unit/test_fuzz_regress.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) -fsanitize=float-cast-overflow \
 	    -DAI_RELEASE_NO_LIBFUZZER_MAIN \
-	    -I fuzz $(CORE_SRCS) $(FUZZ_SRCS) t/unit/test_fuzz_regress.c \
+	    -I fuzz $(CORE_SRCS) $(FUZZ_SRCS) t/unit/tap.c \
+	    t/unit/test_fuzz_regress.c \
 	    $(CORE_LIBS) -o $@
 
 # make bench: the benchmark suite (bench/README.md): builds the module,

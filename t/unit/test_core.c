@@ -13,7 +13,6 @@
 #define _GNU_SOURCE
 #endif
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "ai_release_core.h"
+#include "tap.h"
 
 
 #define INLINE  "fixtures/inline.yaml"
@@ -30,14 +30,6 @@
 #define BASE    "name: a\nversion: \"1\"\nupstream: up\nmodel: m\n"
 
 
-#define ok(cond, ...)  test_ok((cond) ? 1 : 0, __LINE__, __VA_ARGS__)
-
-
-static int test_ok(int pass, int line, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
 static int load(ai_release_set_t *set, const char *yaml,
     ai_release_errors_t *errs);
 static void dump_errors(const ai_release_errors_t *errs);
@@ -66,10 +58,6 @@ static void test_glob(void);
 static void test_many(void);
 
 
-static int  tests_run;
-static int  tests_failed;
-
-
 int
 main(void)
 {
@@ -89,38 +77,7 @@ main(void)
     test_glob();
     test_many();
 
-    printf("1..%d\n", tests_run);
-
-    if (tests_failed) {
-        printf("# failed %d of %d tests\n", tests_failed, tests_run);
-        return 1;
-    }
-
-    return 0;
-}
-
-
-static int
-test_ok(int pass, int line, const char *fmt, ...)
-{
-    va_list  args;
-
-    tests_run++;
-
-    printf("%s %d - ", pass ? "ok" : "not ok", tests_run);
-
-    va_start(args, fmt);
-    vprintf(fmt, args);
-    va_end(args);
-
-    printf("\n");
-
-    if (!pass) {
-        tests_failed++;
-        printf("#   failed at test_core.c line %d\n", line);
-    }
-
-    return pass;
+    return tap_done();
 }
 
 

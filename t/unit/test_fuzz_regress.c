@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "tap.h"
 
 
 #define REGRESSIONS  "fixtures/fuzz-regressions"
@@ -58,10 +59,6 @@ static int replay_file(const char *dir, const char *name,
 static int skip_name(const struct dirent *d);
 
 
-static int  tests_run;
-static int  tests_failed;
-
-
 int
 main(void)
 {
@@ -84,12 +81,9 @@ main(void)
         }
     }
 
-    tests_run++;
-    printf("ok %d - replayed every regression and seed\n", tests_run);
+    ok(1, "replayed every regression and seed");
 
-    printf("1..%d\n", tests_run);
-
-    return tests_failed ? 1 : 0;
+    return tap_done();
 }
 
 
@@ -107,10 +101,7 @@ replay_dir(const char *dir, const fuzz_target_t *only)
 
     if (n < 0) {
         if (errno != ENOENT) {
-            tests_run++;
-            tests_failed++;
-            printf("not ok %d - cannot read %s: %s\n", tests_run, dir,
-                   strerror(errno));
+            ok(0, "cannot read %s: %s", dir, strerror(errno));
         }
 
         return 0;
@@ -133,11 +124,9 @@ replay_dir(const char *dir, const fuzz_target_t *only)
             }
 
             if (t->name == NULL) {
-                tests_run++;
-                tests_failed++;
-                printf("not ok %d - %s/%s: the name starts with no fuzz "
-                       "target (manifest-, report-, lock-, params-, "
-                       "api_body-)\n", tests_run, dir, names[i]->d_name);
+                ok(0, "%s/%s: the name starts with no fuzz target "
+                   "(manifest-, report-, lock-, params-, api_body-)",
+                   dir, names[i]->d_name);
                 free(names[i]);
                 continue;
             }
@@ -166,8 +155,6 @@ replay_file(const char *dir, const char *name, const fuzz_target_t *t)
 
     (void) snprintf(path, sizeof(path), "%s/%s", dir, name);
 
-    tests_run++;
-
     f = fopen(path, "rb");
 
     if (f == NULL
@@ -175,9 +162,7 @@ replay_file(const char *dir, const char *name, const fuzz_target_t *t)
         || (size = ftell(f)) < 0
         || fseek(f, 0, SEEK_SET) != 0)
     {
-        tests_failed++;
-        printf("not ok %d - cannot read %s: %s\n", tests_run, path,
-               strerror(errno));
+        ok(0, "cannot read %s: %s", path, strerror(errno));
 
         if (f) {
             (void) fclose(f);
@@ -193,8 +178,7 @@ replay_file(const char *dir, const char *name, const fuzz_target_t *t)
     if (data == NULL
         || (size && fread(data, 1, (size_t) size, f) != (size_t) size))
     {
-        tests_failed++;
-        printf("not ok %d - cannot read %s\n", tests_run, path);
+        ok(0, "cannot read %s", path);
         free(data);
         (void) fclose(f);
         return -1;
@@ -211,7 +195,7 @@ replay_file(const char *dir, const char *name, const fuzz_target_t *t)
 
     free(data);
 
-    printf("ok %d - %s: %s\n", tests_run, t->name, path);
+    ok(1, "%s: %s", t->name, path);
 
     return 0;
 }

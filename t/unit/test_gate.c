@@ -13,7 +13,6 @@
 #define _GNU_SOURCE
 #endif
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include <jansson.h>
 
 #include "ai_release_core.h"
+#include "tap.h"
 
 
 #define FIX         "fixtures/gate/"
@@ -45,14 +45,6 @@
                     "update the lock with \"ai-release lock\""
 
 
-#define ok(cond, ...)  test_ok((cond) ? 1 : 0, __LINE__, __VA_ARGS__)
-
-
-static int test_ok(int pass, int line, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
 static ai_release_set_t *load(const char *path);
 static ai_release_bundle_t *find(ai_release_set_t *set, const char *id);
 static void dump_errors(const ai_release_errors_t *errs);
@@ -86,8 +78,6 @@ static void test_lock_load_errors(void);
 static void test_lock_lenient(void);
 
 
-static int  tests_run;
-static int  tests_failed;
 static char tmp_dir[] = "/tmp/air-unit-gate-XXXXXX";
 
 
@@ -121,38 +111,7 @@ main(void)
     test_lock_load_errors();
     test_lock_lenient();
 
-    printf("1..%d\n", tests_run);
-
-    if (tests_failed) {
-        printf("# failed %d of %d tests\n", tests_failed, tests_run);
-        return 1;
-    }
-
-    return 0;
-}
-
-
-static int
-test_ok(int pass, int line, const char *fmt, ...)
-{
-    va_list  args;
-
-    tests_run++;
-
-    printf("%s %d - ", pass ? "ok" : "not ok", tests_run);
-
-    va_start(args, fmt);
-    vprintf(fmt, args);
-    va_end(args);
-
-    printf("\n");
-
-    if (!pass) {
-        tests_failed++;
-        printf("#   failed at test_gate.c line %d\n", line);
-    }
-
-    return pass;
+    return tap_done();
 }
 
 

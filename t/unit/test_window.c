@@ -13,56 +13,22 @@
 #endif
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ai_release_core.h"
+#include "tap.h"
 
-
-#define ok(cond, ...)  test_ok((cond) ? 1 : 0, __LINE__, __VA_ARGS__)
 
 #define THREADS  4
 #define ADDS     250000
 
 
-static int test_ok(int pass, int line, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
 static void *adder(void *arg);
 
 
-static int  tests, failed;
-
 static ai_release_window_t  shared;
-
-
-static int
-test_ok(int pass, int line, const char *fmt, ...)
-{
-    va_list  ap;
-
-    tests++;
-
-    if (!pass) {
-        failed++;
-    }
-
-    printf("%s %d - ", pass ? "ok" : "not ok", tests);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    printf("\n");
-
-    if (!pass) {
-        printf("#   failed at t/unit/test_window.c line %d\n", line);
-    }
-
-    return pass;
-}
 
 
 static void *
@@ -261,7 +227,5 @@ main(void)
 
 #undef P
 
-    printf("1..%d\n", tests);
-
-    return failed ? 1 : 0;
+    return tap_done();
 }
