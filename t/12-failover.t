@@ -64,11 +64,7 @@ my @wf = (
                . "trip consecutive=3 min_requests=1000 window=30s cooldown=60s;" ],
 );
 
-my $conf = <<'C';
-    log_format air '$ai_release_workflow $status n=$arg_n u=$http_x_user_id '
-                   'v=$ai_release_variant b=$ai_release_bundle '
-                   'st=$ai_release_state r=$ai_release_reason '
-                   'f=$ai_release_failover pid=$pid';
+my $conf = alog_format() . <<'C';
 
     ai_release_bundles %%DIR%%/bundles/*.yaml;
 C

@@ -40,11 +40,7 @@ bundles(b => 'cb');
 bundles(c => 'cc');
 bundles(d => 'cd');
 
-$t->config(<<'C', workers => 2);
-    log_format air '$ai_release_workflow $status n=$arg_n u=$http_x_user_id '
-                   'v=$ai_release_variant b=$ai_release_bundle '
-                   'st=$ai_release_state r=$ai_release_reason '
-                   'f=$ai_release_failover pid=$pid';
+$t->config(alog_format() . <<'C', workers => 2);
 
     ai_release_zone air_budgets 1m;
     ai_release_bundles %%DIR%%/bundles/*.yaml;

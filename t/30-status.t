@@ -12,9 +12,8 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use AIRTest;
+use AIRClient qw(ask_many wait_for status_get);
 use JSON::PP;
-use IO::Socket::INET;
-use IO::Select;
 use Time::HiRes qw(time sleep);
 use Time::Local qw(timegm);
 
@@ -24,77 +23,10 @@ my $T0 = time;
 ############################################################################
 # helpers
 
-# several requests at once, each on its own connection, read to EOF
+# several POSTs of $BODY at once, each on its own connection, read to EOF
 sub many {
     my ($t, $reqs, %o) = @_;
-    my $port = $t->port('nginx');
-    my $sel = IO::Select->new;
-    my (@res, %idx);
-    for my $i (0 .. $#$reqs) {
-        my ($path, $h) = @{ $reqs->[$i] };
-        my %h = (Host => "127.0.0.1:$port", Connection => 'close',
-                 'Content-Type' => 'application/json',
-                 'Content-Length' => length $BODY, %{ $h || {} });
-        my $req = "POST $path HTTP/1.1\r\n"
-                . join('', map { "$_: $h{$_}\r\n" } sort keys %h)
-                . "\r\n" . $BODY;
-        $res[$i] = { status => 0, headers => {}, raw => '' };
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                      PeerPort => $port, Proto => 'tcp',
-                                      Timeout => 5);
-        unless ($s) { $res[$i]{error} = "connect: $!"; next }
-        binmode $s;
-        my $off = 0;
-        while ($off < length $req) {
-            my $n = syswrite($s, $req, length($req) - $off, $off);
-            unless (defined $n) { next if $!{EINTR}; last }
-            $off += $n;
-        }
-        $idx{fileno $s} = $i;
-        $sel->add($s);
-    }
-    my $deadline = time + ($o{timeout} // 20);
-    while ($sel->count) {
-        my $left = $deadline - time;
-        last if $left <= 0;
-        for my $s ($sel->can_read($left)) {
-            my $i = $idx{fileno $s};
-            my $n = sysread($s, my $buf, 65536);
-            next if !defined $n && ($!{EINTR} || $!{EAGAIN});
-            if (!$n) { $sel->remove($s); close $s; next }
-            $res[$i]{raw} .= $buf;
-        }
-    }
-    for my $s ($sel->handles) { $sel->remove($s); close $s }
-    for my $r (@res) {
-        my ($head) = split /\r\n\r\n/, $r->{raw}, 2;
-        my @l = split /\r\n/, $head // '';
-        (($r->{status}) = (shift(@l) // '') =~ m{^HTTP/\d\.\d (\d{3})})
-            or $r->{status} = 0;
-        for (@l) {
-            my ($k, $v) = /^([^:]+):\s*(.*?)\s*$/ or next;
-            $r->{headers}{lc $k} = $v;
-        }
-        ($r->{bundle}) = ($r->{headers}{'x-ai-release'} // '') =~ /^(\S+);/;
-        $r->{bundle} //= '';
-    }
-    return @res;
-}
-
-sub wait_for {
-    my ($secs, $cb) = @_;
-    my $end = time + $secs;
-    while (1) {
-        my $v = $cb->();
-        return $v if $v || time > $end;
-        sleep 0.05;
-    }
-}
-
-sub status {
-    my ($t, $q, $h) = @_;
-    my $r = $t->get('/status' . ($q // ''), $h);
-    return ($r, scalar $t->json($r));
+    return ask_many($t, [ map { [ $_->[0], $_->[1], $BODY ] } @$reqs ], %o);
 }
 
 sub wf_of {
@@ -207,7 +139,7 @@ ok($split{'s@1'} && $split{'s@2'} && !$split{'s@3'},
 # the outcome of a request is recorded when it ends: poll for it
 my ($res, $doc);
 wait_for(10, sub {
-    ($res, $doc) = status($t);
+    ($res, $doc) = status_get($t);
     my $o = bundle_of($doc, 'only', 'o@1') or return 0;
     my $m = bundle_of($doc, 'mixed', 'm@1') or return 0;
     my $n = 0;
@@ -463,8 +395,8 @@ my $html = do {
 ############################################################################
 # Prometheus
 
-my ($pres) = status($t, '?format=prometheus');
-($res, $doc) = status($t);
+my ($pres) = status_get($t, '?format=prometheus');
+($res, $doc) = status_get($t);
 my $prom = $pres->{content} // '';
 
 SKIP: {
@@ -618,7 +550,7 @@ sub samples {
 {
     my $gen = $doc->{generation};
     ok($t->reload, 'reload');
-    my ($r, $d) = status($t);
+    my ($r, $d) = status_get($t);
     ok($d && $d->{generation} > $gen,
        "generation $gen -> " . ($d ? $d->{generation} : 'undef'));
     ok($d && iso($d->{reloaded_at}) >= iso($doc->{reloaded_at}),

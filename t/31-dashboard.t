@@ -13,6 +13,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use AIRTest;
+use AIRClient qw(wait_for);
 use JSON::PP;
 use HTTP::Tiny;
 use POSIX qw(:sys_wait_h);
@@ -27,6 +28,7 @@ plan skip_all => "$CHROMIUM is missing (apt-get install chromium)"
     unless -x $CHROMIUM;
 
 my $BODY = '{"model":"m","messages":[{"role":"user","content":"hi"}]}';
+my $POLL = 0.2;    # seconds between the polls of wait_for
 
 ############################################################################
 # nginx
@@ -168,20 +170,10 @@ sub wd {
     return ($r->{status}, $j ? $j->{value} : $r->{content});
 }
 
-sub wait_for {
-    my ($secs, $cb) = @_;
-    my $end = time + $secs;
-    while (1) {
-        my $v = $cb->();
-        return $v if $v || time > $end;
-        sleep 0.2;
-    }
-}
-
 my $ready = wait_for(20, sub {
     my ($st, $v) = wd(GET => '/status');
     return $st == 200 && ref $v eq 'HASH' && $v->{ready};
-});
+}, $POLL);
 ok($ready, 'chromedriver is ready') or BAIL_OUT_soft('chromedriver did not start');
 
 my ($st, $v) = wd(POST => '/session', { capabilities => { alwaysMatch => {
@@ -263,7 +255,7 @@ my $s = wait_for(20, sub {
     my $r = js($ROWS, 'd');
     return $r && $r->{rows}{'d@1'} && $r->{rows}{'d@2'}
         && $r->{rows}{'d@1'}{state} ? $r : undef;
-});
+}, $POLL);
 ok($s, 'the table of workflow "d" appears with rows for d@1 and d@2')
     or BAIL_OUT_soft('the dashboard did not render');
 
@@ -302,13 +294,13 @@ $t->upstream_control('canary', "status=500\n");
 my $tripped = wait_for(15, sub {
     my $r = $t->post('/d', $BODY, { 'X-User-Id' => $user{'d@2'} });
     return ($r->{headers}{'x-ai-release'} // '') =~ /^d\@1;/;
-});
+}, $POLL);
 ok($tripped, 'the failing canary tripped (its user is served by stable)');
 
 my $open = wait_for(20, sub {
     my $r = js($ROWS, 'd');
     return $r && ($r->{rows}{'d@2'}{state} // '') eq 'open' ? $r : undef;
-});
+}, $POLL);
 ok($open, 'without a reload, the canary row turns data-state="open"');
 $open ||= js($ROWS, 'd') || { rows => {} };
 {
@@ -363,7 +355,7 @@ $t->stop;
 my $err = wait_for(20, sub {
     my $r = js($ROWS, 'd');
     return $r && defined $r->{error_hidden} && !$r->{error_hidden} ? $r : undef;
-});
+}, $POLL);
 ok($err, 'nginx stopped: the error banner appears');
 ok($err && length($err->{error_text} // ''), 'with a message: '
    . ($err ? $err->{error_text} : ''));

@@ -12,10 +12,10 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use AIRTest;
+use AIRClient qw(ask_many wait_for status_doc wf_of bundle_of);
 use JSON::PP;
 use HTTP::Tiny;
 use IO::Socket::INET;
-use IO::Select;
 use Time::HiRes qw(time sleep);
 use Time::Local qw(timegm);
 
@@ -26,62 +26,10 @@ my @USERS = map { "user-$_" } 1 .. 60;
 ############################################################################
 # helpers
 
-# several requests at once, each on its own connection, read to EOF
+# several POSTs of $BODY at once, each on its own connection, read to EOF
 sub many {
     my ($t, $reqs, %o) = @_;
-    my $port = $t->port('nginx');
-    my $sel = IO::Select->new;
-    my (@res, %idx);
-    for my $i (0 .. $#$reqs) {
-        my ($path, $h) = @{ $reqs->[$i] };
-        my %h = (Host => "127.0.0.1:$port", Connection => 'close',
-                 'Content-Type' => 'application/json',
-                 'Content-Length' => length $BODY, %{ $h || {} });
-        my $req = "POST $path HTTP/1.1\r\n"
-                . join('', map { "$_: $h{$_}\r\n" } sort keys %h)
-                . "\r\n" . $BODY;
-        $res[$i] = { status => 0, headers => {}, raw => '' };
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                      PeerPort => $port, Proto => 'tcp',
-                                      Timeout => 5);
-        unless ($s) { $res[$i]{error} = "connect: $!"; next }
-        binmode $s;
-        my $off = 0;
-        while ($off < length $req) {
-            my $n = syswrite($s, $req, length($req) - $off, $off);
-            unless (defined $n) { next if $!{EINTR}; last }
-            $off += $n;
-        }
-        $idx{fileno $s} = $i;
-        $sel->add($s);
-    }
-    my $deadline = time + ($o{timeout} // 20);
-    while ($sel->count) {
-        my $left = $deadline - time;
-        last if $left <= 0;
-        for my $s ($sel->can_read($left)) {
-            my $i = $idx{fileno $s};
-            my $n = sysread($s, my $buf, 65536);
-            next if !defined $n && ($!{EINTR} || $!{EAGAIN});
-            if (!$n) { $sel->remove($s); close $s; next }
-            $res[$i]{raw} .= $buf;
-        }
-    }
-    for my $s ($sel->handles) { $sel->remove($s); close $s }
-    for my $r (@res) {
-        my ($head) = split /\r\n\r\n/, $r->{raw}, 2;
-        my @l = split /\r\n/, $head // '';
-        (($r->{status}) = (shift(@l) // '') =~ m{^HTTP/\d\.\d (\d{3})})
-            or $r->{status} = 0;
-        for (@l) {
-            my ($k, $v) = /^([^:]+):\s*(.*?)\s*$/ or next;
-            $r->{headers}{lc $k} = $v;
-        }
-        ($r->{bundle}) = ($r->{headers}{'x-ai-release'} // '') =~ /^(\S+);/;
-        $r->{bundle} //= '';
-        $r->{worker} = $r->{headers}{'x-worker'} // '';
-    }
-    return @res;
+    return ask_many($t, [ map { [ $_->[0], $_->[1], $BODY ] } @$reqs ], %o);
 }
 
 # user -> bundle for every user of @USERS, on fresh connections, 20 at a
@@ -122,16 +70,6 @@ sub same_routes {
     return !@diff;
 }
 
-sub wait_for {
-    my ($secs, $cb) = @_;
-    my $end = time + $secs;
-    while (1) {
-        my $v = $cb->();
-        return $v if $v || time > $end;
-        sleep 0.05;
-    }
-}
-
 sub api {
     my ($t, $method, $path, $body, %o) = @_;
     my %h = %{ $o{headers} || {} };
@@ -165,22 +103,6 @@ sub is_error {
                 . ($r->{headers}{'content-type'} // '-') . ": "
                 . substr($r->{content} // '', 0, 300));
     return $j;
-}
-
-sub status_doc {
-    my ($t) = @_;
-    my $r = $t->get('/status?format=json');
-    return $t->json($r) || {};
-}
-
-sub wf_of {
-    my ($doc, $name) = @_;
-    return (grep { $_->{name} eq $name } @{ $doc->{workflows} || [] })[0] || {};
-}
-
-sub bundle_of {
-    my ($w, $id) = @_;
-    return (grep { $_->{bundle} eq $id } @{ $w->{bundles} || [] })[0] || {};
 }
 
 sub effective {

@@ -18,8 +18,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use AIRTest;
 use AIRLoad;
-use JSON::PP;
-use HTTP::Tiny;
+use AIRClient;
 use IO::Socket::INET;
 use IO::Select;
 use POSIX qw(:sys_wait_h);
@@ -29,60 +28,6 @@ my $T0 = time;
 my $BODY = '{"model":"m","messages":[{"role":"user","content":"hello"}]}';
 my $API = '/ai-release/api';
 my $RELOADS = 20;
-
-############################################################################
-# helpers
-
-sub wait_for {
-    my ($secs, $cb) = @_;
-    my $end = time + $secs;
-    while (1) {
-        my $v = $cb->();
-        return $v if $v || time > $end;
-        sleep 0.05;
-    }
-}
-
-sub http {
-    my ($t, $method, $path, $body) = @_;
-    my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 0, proxy => undef,
-                             http_proxy => undef, https_proxy => undef);
-    my $r = $ua->request($method, 'http://127.0.0.1:' . $t->port('nginx')
-                                  . $path,
-                         { headers => { 'Content-Type' => 'application/json' },
-                           defined $body ? (content => $body) : () });
-    my $j = eval { JSON::PP->new->utf8->decode($r->{content} // '') };
-    return ($r, $j);
-}
-
-sub status_doc {
-    my ($t) = @_;
-    my ($r, $j) = http($t, 'GET', '/status');
-    return $r->{status} == 200 && ref $j eq 'HASH' ? $j : undef;
-}
-
-sub wf_of {
-    my ($doc, $name) = @_;
-    return (grep { $_->{name} eq $name } @{ $doc->{workflows} || [] })[0]
-           || {};
-}
-
-sub bundle_of {
-    my ($w, $id) = @_;
-    return (grep { $_->{bundle} eq $id } @{ $w->{bundles} || [] })[0] || {};
-}
-
-# bundle => totals.total, for every bundle of every workflow
-sub totals {
-    my ($doc) = @_;
-    my %t;
-    for my $w (@{ $doc->{workflows} || [] }) {
-        for my $b (@{ $w->{bundles} || [] }) {
-            $t{"$w->{name}/$b->{bundle}"} = $b->{totals}{total} // 0;
-        }
-    }
-    return \%t;
-}
 
 ############################################################################
 # setup
@@ -105,18 +50,11 @@ sub conf {
     # the two configurations differ in a comment and a log_format only
     my $fmt = $which eq 'a' ? '$ai_release_workflow $status'
                             : '$ai_release_workflow $status cfg=b';
-    my $c = <<"C";
+    my $c = upstream_blocks(qw(stable canary fallback)) . <<"C";
     # configuration $which
     log_format air '$fmt \$ai_release_bundle \$ai_release_reason';
 
     ai_release_bundles %%DIR%%/bundles/*.yaml;
-
-    upstream up_stable   { server 127.0.0.1:%%PORT_stable%% max_fails=0;
-                           keepalive 16; }
-    upstream up_canary   { server 127.0.0.1:%%PORT_canary%% max_fails=0;
-                           keepalive 16; }
-    upstream up_fallback { server 127.0.0.1:%%PORT_fallback%% max_fails=0;
-                           keepalive 16; }
 
     ai_release_workflow live {
         stable   live\@1;

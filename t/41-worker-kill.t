@@ -16,8 +16,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use AIRTest;
 use AIRLoad;
-use JSON::PP;
-use HTTP::Tiny;
+use AIRClient;
 use IO::Socket::INET;
 use IO::Select;
 use POSIX qw(:sys_wait_h);
@@ -28,59 +27,8 @@ my $BODY = '{"model":"m","messages":[{"role":"user","content":"hello"}]}';
 my $API = '/ai-release/api';
 my $KILLS = 3;
 my $SETTLE = 1.5;    # seconds after a respawn until every request must pass
-
-############################################################################
-# helpers
-
-sub wait_for {
-    my ($secs, $cb) = @_;
-    my $end = time + $secs;
-    while (1) {
-        my $v = $cb->();
-        return $v if $v || time > $end;
-        sleep 0.02;
-    }
-}
-
-sub http {
-    my ($t, $method, $path, $body) = @_;
-    my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 0, proxy => undef,
-                             http_proxy => undef, https_proxy => undef);
-    my $r = $ua->request($method, 'http://127.0.0.1:' . $t->port('nginx')
-                                  . $path,
-                         { headers => { 'Content-Type' => 'application/json' },
-                           defined $body ? (content => $body) : () });
-    my $j = eval { JSON::PP->new->utf8->decode($r->{content} // '') };
-    return ($r, $j);
-}
-
-sub status_doc {
-    my ($t) = @_;
-    my ($r, $j) = http($t, 'GET', '/status');
-    return $r->{status} == 200 && ref $j eq 'HASH' ? $j : undef;
-}
-
-sub wf_of {
-    my ($doc, $name) = @_;
-    return (grep { $_->{name} eq $name } @{ $doc->{workflows} || [] })[0]
-           || {};
-}
-
-sub bundle_of {
-    my ($w, $id) = @_;
-    return (grep { $_->{bundle} eq $id } @{ $w->{bundles} || [] })[0] || {};
-}
-
-sub totals {
-    my ($doc) = @_;
-    my %t;
-    for my $w (@{ $doc->{workflows} || [] }) {
-        for my $b (@{ $w->{bundles} || [] }) {
-            $t{"$w->{name}/$b->{bundle}"} = $b->{totals}{total} // 0;
-        }
-    }
-    return \%t;
-}
+my $POLL = 0.02;     # seconds between the polls of wait_for (respawns are
+                     # timed by them)
 
 ############################################################################
 # setup
@@ -101,17 +49,10 @@ for my $wf (qw(live held auto probe)) {
 }
 $t->write_file('bundles/all.yaml', $yaml);
 
-$t->config(<<"C", workers => 2);
+my $upstreams = upstream_blocks(qw(stable canary fallback bad));
+$t->config($upstreams . <<"C", workers => 2);
     ai_release_bundles %%DIR%%/bundles/*.yaml;
 
-    upstream up_stable   { server 127.0.0.1:%%PORT_stable%% max_fails=0;
-                           keepalive 16; }
-    upstream up_canary   { server 127.0.0.1:%%PORT_canary%% max_fails=0;
-                           keepalive 16; }
-    upstream up_fallback { server 127.0.0.1:%%PORT_fallback%% max_fails=0;
-                           keepalive 16; }
-    upstream up_bad      { server 127.0.0.1:%%PORT_bad%% max_fails=0;
-                           keepalive 16; }
     upstream up_slow     { server 127.0.0.1:%%PORT_slow%% max_fails=0; }
 
     ai_release_workflow live {
@@ -224,7 +165,7 @@ for my $k (1 .. $KILLS) {
             $new = $n[0];
             return @n && $t->worker_pids == 2 && !grep { $_ == $victim }
                                                   $t->worker_pids;
-        }))
+        }, $POLL))
     {
         push @respawn_at, time;
     } else {
@@ -406,7 +347,7 @@ my $probe_victim;
         $state = bundle_of(wf_of(status_doc($t) || {}, 'probe'),
                            'probe@2')->{breaker}{state} // '';
         $state eq 'half-open';
-    });
+    }, $POLL);
     is($state, 'half-open', 'probe@2 is half-open, its probe in flight');
     $probe_victim = $s ? worker_of($t, $s) : undef;
     ok($probe_victim, 'the worker serving the probe: '
@@ -417,7 +358,8 @@ my $probe_victim;
         kill 'KILL', $probe_victim;
         push @killed, $probe_victim;
         ok(wait_for(10, sub { grep({ !$old{$_} } $t->worker_pids)
-                              && !grep { $_ == $probe_victim } $t->worker_pids }),
+                              && !grep { $_ == $probe_victim } $t->worker_pids },
+                    $POLL),
            "killed $probe_victim in the middle of the probe: respawned");
         close $s;
         $t->upstream_control('slow', undef);    # healthy and fast now

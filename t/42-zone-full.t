@@ -14,24 +14,13 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use AIRTest;
-use JSON::PP;
-use HTTP::Tiny;
+use AIRClient qw(http status_doc);
 use IO::Socket::INET;
 use IO::Select;
 use Time::HiRes qw(time sleep);
 
 my $T0 = time;
 my $BODY = '{"model":"m","messages":[{"role":"user","content":"hi"}]}';
-
-sub wait_for {
-    my ($secs, $cb) = @_;
-    my $end = time + $secs;
-    while (1) {
-        my $v = $cb->();
-        return $v if $v || time > $end;
-        sleep 0.05;
-    }
-}
 
 my $t = AIRTest->new;
 $t->upstream('s');
@@ -78,23 +67,6 @@ sub conf {
     return $c;
 }
 
-sub http {
-    my ($method, $path, $body, $h) = @_;
-    my $ua = HTTP::Tiny->new(timeout => 10, keep_alive => 0, proxy => undef,
-                             http_proxy => undef, https_proxy => undef);
-    return $ua->request($method, 'http://127.0.0.1:' . $t->port('nginx')
-                                 . $path,
-                        { headers => { 'Content-Type' => 'application/json',
-                                       %{ $h || {} } },
-                          defined $body ? (content => $body) : () });
-}
-
-sub status_doc {
-    my $r = http('GET', '/status');
-    return $r->{status} == 200 ? (eval { decode_json($r->{content}) } || {})
-                               : {};
-}
-
 # nginx's own UBSan report at startup with the sanitizer build (a memcpy of
 # 0 bytes from NULL in ngx_pstrdup, nginx core, not this module) is ignored
 sub bad_lines {
@@ -108,7 +80,7 @@ sub served {
     my (@paths) = @_;
     my @bad;
     for my $p (@paths) {
-        my $r = http('POST', $p, $BODY);
+        my ($r) = http($t, 'POST', $p, $BODY);
         push @bad, "$p: $r->{status}" unless $r->{status} == 200
             && ($r->{headers}{'x-ai-release'} // '') =~ /^b\@[123]; /;
     }
@@ -181,7 +153,7 @@ $t->start;
     my @bad = served(qw(/w1 /w2 /w100 /w200));
     is(scalar @bad, 0, "zone ${size_k}k: /w1 /w2 /w100 /w200 served")
         or diag join ', ', @bad;
-    my $d = status_doc();
+    my $d = status_doc($t);
     is($d->{zone}{name}, 'tiny', 'status: zone "tiny"');
     is($d->{zone}{size}, $size_k * 1024, "status: size ${size_k}k");
     is($d->{zone}{slots}, 600, 'status: 600 slots');
@@ -193,7 +165,7 @@ $t->start;
 # 3. reloads that add workflows beyond the zone's room
 
 my @workers = $t->worker_pids;
-my $gen0 = status_doc()->{generation};
+my $gen0 = (status_doc($t) || {})->{generation};
 for my $case ([1000, 'far beyond the room (1000 workflows)'],
               [250, 'beyond the room of the slab (250 workflows)'])
 {
@@ -214,12 +186,12 @@ for my $case ([1000, 'far beyond the room (1000 workflows)'],
     my @bad = served(qw(/w1 /w200));
     is(scalar @bad, 0, "reload $what: the running configuration serves")
         or diag join ', ', @bad;
-    my $r = http('POST', '/w250', $BODY);
+    my ($r) = http($t, 'POST', '/w250', $BODY);
     is($r->{status}, 404, "reload $what: /w250 is still unknown");
     diag "RESULT zone_reload_refused workflows=$n: " . ($emerg[0] // '');
 }
 {
-    my $d = status_doc();
+    my $d = status_doc($t);
     {
         is($d->{zone}{slots}, 600, 'after the refused reloads: the running '
            . 'configuration\'s 600 slots');
@@ -247,11 +219,11 @@ for my $case ([1000, 'far beyond the room (1000 workflows)'],
     ok($t->reload, 'reload with the 200 workflows again: done');
     my @bad = served(qw(/w1 /w100 /w200));
     is(scalar @bad, 0, 'after it: served') or diag join ', ', @bad;
-    my $d = status_doc();
+    my $d = status_doc($t);
     ok($d->{generation} > $gen0, "a new generation ($d->{generation})");
     $t->config(conf(200, "${size_k}k"), workers => 2);
     ok($t->reload, 'one more reload: done');
-    $d = status_doc();
+    $d = status_doc($t);
     is($d->{zone}{slots}, 600, 'back to 600 slots once the leftovers of the '
        . 'refused reload are gone');
 }
@@ -268,7 +240,7 @@ $t->stop;
     my @bad = served(qw(/w1 /w200));
     is(scalar @bad, 0, 'default zone, 200 workflows: served')
         or diag join ', ', @bad;
-    my $d = status_doc();
+    my $d = status_doc($t);
     diag "default zone: $d->{zone}{size} bytes for $d->{zone}{slots} slots";
     # the same workflows with other bundles: 600 new digests
     (my $c2 = $c) =~ s/b\@(\d)/x\@$1/g;
@@ -303,7 +275,7 @@ SKIP: {
     my ($rc) = $t->test_config;
     skip 'the 21 workflows do not fit in 300k with this module', 8 if $rc;
     $t->start;
-    my $d = status_doc();
+    my $d = status_doc($t);
     is($d->{zone}{slots}, 63, 'start: 63 slots (21 workflows)');
 
     # a slow request to "gone", on a worker of this configuration
@@ -342,7 +314,7 @@ SKIP: {
     }
     like($resp, qr{^HTTP/1\.1 200 }, 'the slow request to "gone" was served');
     sleep 0.5;
-    $d = status_doc();
+    $d = status_doc($t);
     my ($w) = grep { $_->{name} eq 'new' } @{ $d->{workflows} || [] };
     my %tot = map { $_->{bundle} => $_->{totals}{total} }
               @{ $w->{bundles} || [] };

@@ -17,8 +17,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use AIRTest;
 use AIRLoad;
-use JSON::PP;
-use HTTP::Tiny;
+use AIRClient;
 use IO::Socket::INET;
 use IO::Select;
 use POSIX qw(:sys_wait_h);
@@ -31,22 +30,10 @@ my $BUDGET = 33;    # seconds for the phases, so that the file ends < 40 s
 ############################################################################
 # helpers
 
-sub http {
-    my ($t, $method, $path, $body) = @_;
-    my $ua = HTTP::Tiny->new(timeout => 5, keep_alive => 0, proxy => undef,
-                             http_proxy => undef, https_proxy => undef);
-    my $r = $ua->request($method, 'http://127.0.0.1:' . $t->port('nginx')
-                                  . $path,
-                         { headers => { 'Content-Type' => 'application/json' },
-                           defined $body ? (content => $body) : () });
-    my $j = eval { JSON::PP->new->utf8->decode($r->{content} // '') };
-    return ($r, $j);
-}
-
 # bundle => breaker state
 sub states {
     my ($t) = @_;
-    my ($r, $j) = http($t, 'GET', '/status');
+    my ($r, $j) = http($t, 'GET', '/status', undef, timeout => 5);
     return unless ref $j eq 'HASH';
     my ($w) = grep { $_->{name} eq 'chat' } @{ $j->{workflows} || [] };
     return map { $_->{bundle} => $_->{breaker}{state} } @{ $w->{bundles} || [] };
@@ -65,15 +52,9 @@ for my $b ([1, 'stable'], [2, 'canary'], [3, 'fallback']) {
 }
 $t->write_file('bundles/all.yaml', $yaml);
 
-$t->config(<<'C', workers => 2);
+my $upstreams = upstream_blocks(qw(stable canary fallback));
+$t->config($upstreams . <<'C', workers => 2);
     ai_release_bundles %%DIR%%/bundles/*.yaml;
-
-    upstream up_stable   { server 127.0.0.1:%%PORT_stable%% max_fails=0;
-                           keepalive 16; }
-    upstream up_canary   { server 127.0.0.1:%%PORT_canary%% max_fails=0;
-                           keepalive 16; }
-    upstream up_fallback { server 127.0.0.1:%%PORT_fallback%% max_fails=0;
-                           keepalive 16; }
 
     ai_release_workflow chat {
         stable   chat@1;
@@ -234,7 +215,7 @@ is(join(',', $t->worker_pids), join(',', @workers),
 {
     my %st;
     for (1 .. 20) {
-        my ($r) = http($t, 'POST', '/chat', $BODY);
+        my ($r) = http($t, 'POST', '/chat', $BODY, timeout => 5);
         $st{ $r->{status} }++;
     }
     is_deeply(\%st, { 200 => 20 }, 'after the chaos: 20 requests, 200 each');

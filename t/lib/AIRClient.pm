@@ -1,19 +1,24 @@
 package AIRClient;
 
-# Client helpers shared by the error-budget tests (t/1*.t): requests read
-# to EOF so that their outcome is recorded when they return, concurrent
-# requests, polling, the breakers' state-change lines and the access log.
+# Client helpers shared by the tests that send traffic through nginx
+# (t/10-13, t/30-32, t/40-43): requests read to EOF so that their outcome
+# is recorded when they return, concurrent requests, polling, plain HTTP
+# requests, the status JSON, the breakers' state-change lines and the
+# access log.
 
 use strict;
 use warnings;
 use Test::More;
 use IO::Socket::INET;
 use IO::Select;
+use HTTP::Tiny;
+use JSON::PP ();
 use Time::HiRes qw(time sleep);
 use Exporter 'import';
 
-our @EXPORT = qw(annotate ask ask_many wait_for transitions ntrans
-                 check_change_lines alog variants);
+our @EXPORT = qw(annotate ask ask_many wait_for http status_get status_doc
+                 wf_of bundle_of totals transitions ntrans check_change_lines
+                 alog_format alog variants);
 
 sub annotate {
     my ($r) = @_;
@@ -45,7 +50,7 @@ sub ask {
 }
 
 # several requests at once, each on its own connection, read to EOF (GETs,
-# see ask)
+# see ask); a request with a body is a POST of JSON
 sub ask_many {
     my ($t, $reqs, %o) = @_;
     my $port = $t->port('nginx');
@@ -118,14 +123,71 @@ sub ask_many {
     return @res;
 }
 
+# calls $cb every $every seconds (default 0.05) until it returns true or
+# $secs have passed; returns its last value
 sub wait_for {
-    my ($secs, $cb) = @_;
+    my ($secs, $cb, $every) = @_;
     my $end = time + $secs;
     while (1) {
         my $v = $cb->();
         return $v if $v || time > $end;
-        sleep 0.05;
+        sleep $every // 0.05;
     }
+}
+
+# one request through HTTP::Tiny on a fresh connection, with Content-Type
+# application/json; $o{timeout} in seconds (default 10).  Returns the
+# response and its body decoded as JSON (undef if it is not JSON).
+sub http {
+    my ($t, $method, $path, $body, %o) = @_;
+    my $ua = HTTP::Tiny->new(timeout => $o{timeout} // 10, keep_alive => 0,
+                             proxy => undef, http_proxy => undef,
+                             https_proxy => undef);
+    my $r = $ua->request($method, 'http://127.0.0.1:' . $t->port('nginx')
+                                  . $path,
+                         { headers => { 'Content-Type' => 'application/json' },
+                           defined $body ? (content => $body) : () });
+    my $j = eval { JSON::PP->new->utf8->decode($r->{content} // '') };
+    return ($r, $j);
+}
+
+# GET /status ($query appended, e.g. "?format=prometheus"): the response
+# and the status document, undef unless the answer is a 200 with a JSON
+# object
+sub status_get {
+    my ($t, $query) = @_;
+    my $r = $t->get('/status' . ($query // ''));
+    my $j = $r->{status} == 200 ? $t->json($r) : undef;
+    return ($r, ref $j eq 'HASH' ? $j : undef);
+}
+
+# the status document alone (undef as for status_get)
+sub status_doc { (status_get(@_))[1] }
+
+# a workflow of a status document, a bundle of such a workflow ({} when
+# there is none)
+sub wf_of {
+    my ($doc, $name) = @_;
+    return (grep { $_->{name} eq $name } @{ $doc->{workflows} || [] })[0]
+           || {};
+}
+
+sub bundle_of {
+    my ($w, $id) = @_;
+    return (grep { $_->{bundle} eq $id } @{ $w->{bundles} || [] })[0] || {};
+}
+
+# "workflow/bundle" => totals.total, for every bundle of every workflow of a
+# status document
+sub totals {
+    my ($doc) = @_;
+    my %t;
+    for my $w (@{ $doc->{workflows} || [] }) {
+        for my $b (@{ $w->{bundles} || [] }) {
+            $t{"$w->{name}/$b->{bundle}"} = $b->{totals}{total} // 0;
+        }
+    }
+    return \%t;
 }
 
 # state-change lines of error.log
@@ -151,6 +213,17 @@ sub check_change_lines {
        . 'form workflow "W" bundle "B" (sha256:...) OLD -> NEW: ... '
        . 'traffic goes (or returns) to ...')
         or diag join "\n", map { substr($_, 0, 300) } @bad[0 .. ($#bad > 4 ? 4 : $#bad)];
+}
+
+# the log_format "air", which alog reads: for the http{} level of a
+# configuration whose server logs with "access_log %%DIR%%/air.log air;"
+sub alog_format {
+    return <<'F';
+    log_format air '$ai_release_workflow $status n=$arg_n u=$http_x_user_id '
+                   'v=$ai_release_variant b=$ai_release_bundle '
+                   'st=$ai_release_state r=$ai_release_reason '
+                   'f=$ai_release_failover pid=$pid';
+F
 }
 
 # lines of the "air" access log, as hashes

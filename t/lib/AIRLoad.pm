@@ -2,7 +2,8 @@ package AIRLoad;
 
 # A load generator for the fault tests (t/40, t/41, t/43): forked clients
 # send requests in a loop for a bounded time, on keep-alive and on fresh
-# connections, and report their counts.
+# connections, and report their counts.  Also the upstream blocks these
+# tests' configurations share.
 
 use strict;
 use warnings;
@@ -14,7 +15,7 @@ use Time::HiRes qw(time sleep);
 use Exporter 'import';
 
 our @EXPORT = qw(lg_request lg_client load_start load_wait load_between
-                 load_summary fail_diag);
+                 load_summary fail_diag upstream_blocks);
 
 ############################################################################
 # load generator: forked clients, each sending requests in a loop for a
@@ -356,6 +357,23 @@ sub fail_diag {
             $_->{bytes} // '', $_->{check} ? " check=$_->{check}" : '',
             length($_->{body} // '') ? " body=$_->{body}" : ''
     } @f[0 .. ($#f < $max - 1 ? $#f : $max - 1)];
+}
+
+############################################################################
+# configuration
+
+# for the http{} level: an upstream block up_NAME for each mock upstream
+# NAME, with max_fails=0 (nginx never takes the server out: only the
+# module's breakers judge an upstream) and 16 idle keep-alive connections
+sub upstream_blocks {
+    my (@names) = @_;
+    my $c = '';
+    for my $n (@names) {
+        $c .= sprintf "    upstream %-11s { server 127.0.0.1:%%%%PORT_%s%%%% "
+                    . "max_fails=0;\n", "up_$n", $n;
+        $c .= ' ' x 27 . "keepalive 16; }\n";
+    }
+    return $c;
 }
 
 
