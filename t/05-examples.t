@@ -9,14 +9,7 @@ use warnings;
 use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use AIRTest;
-
-sub slurp {
-    my ($p) = @_;
-    open my $fh, '<', $p or die "$p: $!";
-    local $/;
-    return <$fh>;
-}
+use AIRTest qw(slurp);
 
 sub start_with {
     my ($t, $text) = @_;
@@ -35,7 +28,8 @@ my $bundles = "$repo/conf-examples/bundles";
     my %port = (9101 => 'stable', 9102 => 'canary', 9103 => 'fallback');
     $t->upstream($_) for values %port;
     my $dir = $t->dir;
-    my $c = slurp("$repo/conf-examples/demo.conf");
+    my $c = slurp("$repo/conf-examples/demo.conf")
+        // die "conf-examples/demo.conf: $!";
     my $n = 0;
     $n += $c =~ s{^load_module \S+;}{$t->load_module_line}me;
     $n += $c =~ s{^pid \S+;}{pid $dir/nginx.pid;}m;
@@ -71,7 +65,8 @@ my $bundles = "$repo/conf-examples/bundles";
     my $t = AIRTest->new;
     $t->upstream('model');
     my $dir = $t->dir;
-    my $c = slurp("$repo/conf-examples/production.conf");
+    my $c = slurp("$repo/conf-examples/production.conf")
+        // die "conf-examples/production.conf: $!";
     $c =~ s{^load_module \S+;}{$t->load_module_line}me;
     $c =~ s{^user \S+;\n}{}m;
     $c =~ s{^worker_rlimit_nofile \S+;\n}{}m;

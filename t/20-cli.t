@@ -8,13 +8,13 @@ use warnings;
 use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use AIRTest;
+use AIRTest qw(slurp);
+use AIRCli;
 use Digest::SHA qw(sha256_hex);
 use JSON::PP ();
 use POSIX qw(strftime);
 
-my $repo = AIRTest->repo;
-my $cli = $ENV{AIR_CLI} // "$repo/build/ai-release";
+my $cli = cli_path();
 
 plan skip_all => "$cli is not built (make cli)" unless -x $cli;
 
@@ -23,29 +23,7 @@ my $dir = $t->dir;
 my $json = JSON::PP->new->utf8;
 
 # runs the tool in the test directory: (exit code, stdout, stderr)
-sub run {
-    my (@args) = @_;
-    my ($out, $err) = ("$dir/cli.out", "$dir/cli.err");
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        chdir $dir or POSIX::_exit(126);
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $out or POSIX::_exit(126);
-        open STDERR, '>', $err or POSIX::_exit(126);
-        exec { $cli } $cli, @args or POSIX::_exit(127);
-    }
-    waitpid($pid, 0);
-    my $code = $? & 127 ? 128 + ($? & 127) : $? >> 8;
-    return ($code, slurp($out), slurp($err));
-}
-
-sub slurp {
-    my ($p) = @_;
-    open my $fh, '<', $p or return '';
-    binmode $fh;
-    local $/;
-    return <$fh> // '';
-}
+sub run { cli_run($cli, $dir, @_) }
 
 sub decode {
     my ($text) = @_;

@@ -9,6 +9,8 @@ use strict;
 use warnings;
 use Test::More;
 use FindBin;
+use lib "$FindBin::Bin/lib";
+use AIRTest qw(slurp);
 use File::Temp qw(tempdir);
 use POSIX ();
 
@@ -16,15 +18,6 @@ my $REPO   = "$FindBin::Bin/..";
 my $SCRIPT = "$REPO/tools/embed-dashboard.pl";
 my $HTML   = "$REPO/ngx_ai_release_module/dashboard/index.html";
 my $HEADER = "$REPO/ngx_ai_release_module/ngx_http_ai_release_dashboard.h";
-
-sub slurp {
-    my ($path) = @_;
-    open my $fh, '<:raw', $path or return undef;
-    local $/;
-    my $c = <$fh>;
-    close $fh;
-    return $c // '';
-}
 
 ok(-f $SCRIPT, 'tools/embed-dashboard.pl exists');
 my $html = slurp($HTML);

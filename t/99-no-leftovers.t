@@ -15,6 +15,9 @@
 use strict;
 use warnings;
 use Test::More;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use AIRTest qw(slurp);
 use File::Spec;
 use File::Temp ();
 use File::Path ();
@@ -22,16 +25,6 @@ use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 
 my $DIR_RE = qr{(/[^\s\0]*?/air-test-[A-Za-z0-9_]{8})(?=/|\s|\0|$| \(deleted\))};
-
-sub slurp {
-    my ($path) = @_;
-    open my $fh, '<', $path or return undef;
-    binmode $fh;
-    local $/;
-    my $c = <$fh>;
-    close $fh;
-    return $c // '';
-}
 
 # pid => "state ppid"
 sub stat_of {

@@ -40,8 +40,10 @@ use Cwd qw(abs_path);
 use POSIX qw(:sys_wait_h);
 use Scalar::Util qw(weaken refaddr);
 use Time::HiRes qw(time sleep);
+use Exporter 'import';
 
 our $VERSION = '0.01';
+our @EXPORT_OK = qw(slurp);
 
 my $LIB_DIR = dirname(abs_path(__FILE__));
 my $REPO    = abs_path(File::Spec->catdir($LIB_DIR, File::Spec->updir,
@@ -172,7 +174,9 @@ sub write_file {
     return $path;
 }
 
-sub _read_file {
+# a whole file, bytes as they are; undef when it cannot be opened.  Also
+# for tests: use AIRTest qw(slurp);
+sub slurp {
     my ($path) = @_;
     open my $fh, '<', $path or return undef;
     binmode $fh;
@@ -187,7 +191,7 @@ sub _read_file {
 
 sub _stat {
     my ($pid) = @_;
-    my $s = _read_file("/proc/$pid/stat") // return;
+    my $s = slurp("/proc/$pid/stat") // return;
     $s =~ s/^.*\)\s+//s or return;
     my @f = split ' ', $s;
     # state ppid pgrp
@@ -204,7 +208,7 @@ sub _alive {
 
 sub _cmdline {
     my ($pid) = @_;
-    my $c = _read_file("/proc/$pid/cmdline") // return '';
+    my $c = slurp("/proc/$pid/cmdline") // return '';
     $c =~ s/\0+$//;
     $c =~ s/\0/ /g;
     return $c;
@@ -304,7 +308,7 @@ sub _run {
         }
         sleep 0.01;
     }
-    my $text = _read_file($out) // '';
+    my $text = slurp($out) // '';
     unlink $out;
     my $code = $rc == -1 ? -1 : ($rc & 127) ? 128 + ($rc & 127) : $rc >> 8;
     return ($code, $text);
@@ -356,7 +360,7 @@ sub upstream {
         return _can_connect($port);
     });
     if (!$ok || $exited) {
-        my $log = _read_file($err) // '';
+        my $log = slurp($err) // '';
         $self->stop_upstream($name) unless $exited;
         delete $self->{upstreams}{$name};
         die "mock upstream '$name' failed to start on port $port"
@@ -381,7 +385,7 @@ sub upstream_control {
 
 sub upstream_log {
     my ($self, $name) = @_;
-    my $c = _read_file("$self->{dir}/upstream-$name.log") // '';
+    my $c = slurp("$self->{dir}/upstream-$name.log") // '';
     return split /\n/, $c;
 }
 
@@ -473,7 +477,7 @@ sub test_config {
 
 sub master_pid {
     my ($self) = @_;
-    my $c = _read_file("$self->{dir}/nginx.pid");
+    my $c = slurp("$self->{dir}/nginx.pid");
     if (defined $c && $c =~ /(\d+)/) {
         $self->{master} = $1;
         $self->{seen_pids}{$1} = 1;
@@ -516,7 +520,7 @@ sub start {
 
     my $fail = sub {
         my ($why) = @_;
-        my $elog = _read_file("$dir/error.log") // '';
+        my $elog = slurp("$dir/error.log") // '';
         $elog = substr($elog, $err_off) if length $elog >= $err_off;
         if ($opt{may_fail}) {
             $self->{start_error} = "$why\n$out$elog";
@@ -563,7 +567,7 @@ sub reload {
 
     my $result;
     _wait_for($opt{timeout} // 10, sub {
-        my $elog = _read_file("$dir/error.log") // '';
+        my $elog = slurp("$dir/error.log") // '';
         if (length $elog > $off && substr($elog, $off) =~ /\[emerg\]/) {
             $result = 0;
             return 1;
@@ -626,12 +630,12 @@ sub done {
 
 sub error_log {
     my ($self) = @_;
-    return _read_file("$self->{dir}/error.log") // '';
+    return slurp("$self->{dir}/error.log") // '';
 }
 
 sub access_log {
     my ($self) = @_;
-    my $c = _read_file("$self->{dir}/access.log") // '';
+    my $c = slurp("$self->{dir}/access.log") // '';
     return split /\n/, $c;
 }
 
