@@ -46,8 +46,6 @@ static ngx_int_t ngx_http_ai_release_api_action(ngx_http_request_t *r,
     ngx_http_ai_release_api_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_release_api_act(ngx_http_request_t *r,
     ngx_http_ai_release_api_ctx_t *ctx, u_char *body, size_t len);
-static ngx_int_t ngx_http_ai_release_api_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *fmt, ...);
 static ngx_int_t ngx_http_ai_release_api_allow(ngx_http_request_t *r,
     char *allow);
 static ngx_int_t ngx_http_ai_release_api_read(ngx_http_request_t *r,
@@ -100,10 +98,9 @@ ngx_http_ai_release_api_handler(ngx_http_request_t *r)
     size_t                            len[4];
     ngx_int_t                         rc;
     ngx_uint_t                        n, i;
-    json_t                           *root, *list;
     ngx_http_core_loc_conf_t         *clcf;
     ngx_http_ai_release_loc_conf_t   *alcf;
-    ngx_http_ai_release_workflow_t  **wfp, *wf;
+    ngx_http_ai_release_workflow_t   *wf;
     ngx_http_ai_release_main_conf_t  *amcf;
 
     amcf = ngx_http_ai_release_amcf();
@@ -163,9 +160,9 @@ ngx_http_ai_release_api_handler(ngx_http_request_t *r)
                 return rc;
             }
 
-            return ngx_http_ai_release_api_error(r, NGX_HTTP_NOT_FOUND,
-                                                 "unknown workflow \"%*s\"",
-                                                 len[1], seg[1]);
+            return ngx_http_ai_release_json_error(r, NGX_HTTP_NOT_FOUND,
+                                                  "unknown workflow \"%*s\"",
+                                                  len[1], seg[1]);
         }
     }
 
@@ -184,18 +181,7 @@ ngx_http_ai_release_api_handler(ngx_http_request_t *r)
                                         ngx_http_ai_release_workflow_json(wf));
         }
 
-        root = json_object();
-        list = json_array();
-        wfp = amcf->workflows.elts;
-
-        for (i = 0; i < amcf->workflows.nelts; i++) {
-            json_array_append_new(list,
-                                  ngx_http_ai_release_workflow_json(wfp[i]));
-        }
-
-        json_object_set_new(root, "workflows", list);
-
-        return ngx_http_ai_release_send_json(r, NGX_HTTP_OK, root);
+        return ngx_http_ai_release_send_workflows(r, json_object(), NULL);
     }
 
     /* n == 3: an action */
@@ -226,13 +212,13 @@ ngx_http_ai_release_api_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_http_ai_release_api_error(r, NGX_HTTP_FORBIDDEN,
-                                             "the API is read-only here");
+        return ngx_http_ai_release_json_error(r, NGX_HTTP_FORBIDDEN,
+                                              "the API is read-only here");
     }
 
     if (r->headers_in.content_length_n > NGX_HTTP_AI_RELEASE_API_MAX_BODY) {
         r->keepalive = 0;
-        return ngx_http_ai_release_api_error(r,
+        return ngx_http_ai_release_json_error(r,
                                      NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                      "the request body is larger than %d "
                                      "bytes", NGX_HTTP_AI_RELEASE_API_MAX_BODY);
@@ -255,8 +241,8 @@ not_found:
         return rc;
     }
 
-    return ngx_http_ai_release_api_error(r, NGX_HTTP_NOT_FOUND,
-                                         "no such resource \"%V\"", &r->uri);
+    return ngx_http_ai_release_json_error(r, NGX_HTTP_NOT_FOUND,
+                                          "no such resource \"%V\"", &r->uri);
 }
 
 
@@ -280,7 +266,7 @@ ngx_http_ai_release_api_body(ngx_http_request_t *r)
     rc = ngx_http_ai_release_api_read(r, &body, &len);
 
     if (rc == NGX_DECLINED) {
-        rc = ngx_http_ai_release_api_error(r,
+        rc = ngx_http_ai_release_json_error(r,
                                      NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                      "the request body is larger than %d "
                                      "bytes", NGX_HTTP_AI_RELEASE_API_MAX_BODY);
@@ -470,7 +456,7 @@ ngx_http_ai_release_api_act(ngx_http_request_t *r,
                                   len + 1, msg, sizeof(msg))
         != 0)
     {
-        return ngx_http_ai_release_api_error(r, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_ai_release_json_error(r, NGX_HTTP_BAD_REQUEST,
                                  "\"%V\": %s",
                                  &ngx_http_ai_release_actions[ctx->action],
                                  msg);
@@ -484,7 +470,7 @@ ngx_http_ai_release_api_act(ngx_http_request_t *r,
 
         if (t == NULL) {
             i = ngx_min(id.len, 128);
-            return ngx_http_ai_release_api_error(r, NGX_HTTP_NOT_FOUND,
+            return ngx_http_ai_release_json_error(r, NGX_HTTP_NOT_FOUND,
                                  "workflow \"%V\" has no bundle \"%*s\"",
                                  &wf->name, i, id.data);
         }
@@ -621,14 +607,16 @@ ngx_http_ai_release_api_allow(ngx_http_request_t *r, char *allow)
     h->next = NULL;
 #endif
 
-    return ngx_http_ai_release_api_error(r, NGX_HTTP_NOT_ALLOWED,
-                                         "method %V is not allowed here, use "
-                                         "%s", &r->method_name, allow);
+    return ngx_http_ai_release_json_error(r, NGX_HTTP_NOT_ALLOWED,
+                                          "method %V is not allowed here, use "
+                                          "%s", &r->method_name, allow);
 }
 
 
-static ngx_int_t
-ngx_http_ai_release_api_error(ngx_http_request_t *r, ngx_uint_t status,
+/* an error as JSON: {"error": {"status": N, "message": "..."}} */
+
+ngx_int_t
+ngx_http_ai_release_json_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...)
 {
     u_char   *p, msg[512];

@@ -22,6 +22,21 @@
 #define NGX_HTTP_AI_RELEASE_FORMAT_PROMETHEUS  1
 #define NGX_HTTP_AI_RELEASE_FORMAT_HTML        2
 
+#define NGX_HTTP_AI_RELEASE_JSON_FLAGS                                       \
+    (JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10))
+
+/* the text of many workflows goes out in buffers of this size */
+#define NGX_HTTP_AI_RELEASE_TEXT_CHUNK         (1024 * 1024)
+
+
+typedef struct {
+    ngx_pool_t    *pool;
+    ngx_chain_t   *out;
+    ngx_chain_t  **last;
+    ngx_buf_t     *buf;
+    off_t          size;
+} ngx_http_ai_release_text_t;
+
 
 static ngx_int_t ngx_http_ai_release_status_handler(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_ai_release_status_format(ngx_http_request_t *r);
@@ -34,9 +49,13 @@ static json_t *ngx_http_ai_release_iso_time(time_t t);
 static double ngx_http_ai_release_percentile(ngx_http_ai_release_slot_t *slot,
     double q);
 static ngx_int_t ngx_http_ai_release_prometheus(ngx_http_request_t *r,
-    ngx_buf_t **out);
+    ngx_http_ai_release_workflow_t *only, ngx_buf_t **out);
 static ngx_int_t ngx_http_ai_release_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, u_char *data, size_t len);
+static ngx_int_t ngx_http_ai_release_send_chain(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *type, ngx_chain_t *out, off_t len);
+static ngx_int_t ngx_http_ai_release_text_add(ngx_http_ai_release_text_t *tx,
+    u_char *data, size_t len, ngx_uint_t indent);
 
 
 static const char  *ngx_http_ai_release_trip_reasons[] = {
@@ -64,12 +83,13 @@ ngx_http_ai_release_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_ai_release_status_handler(ngx_http_request_t *r)
 {
-    char             *text;
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_str_t         type;
-    json_t           *root;
-    ngx_table_elt_t  *h;
+    ngx_int_t                         rc;
+    ngx_buf_t                        *b;
+    ngx_str_t                         type, name;
+    ngx_chain_t                       out;
+    ngx_uint_t                        format;
+    ngx_table_elt_t                  *h;
+    ngx_http_ai_release_workflow_t   *only;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         h = ngx_list_push(&r->headers_out.headers);
@@ -94,7 +114,25 @@ ngx_http_ai_release_status_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    switch (ngx_http_ai_release_status_format(r)) {
+    format = ngx_http_ai_release_status_format(r);
+
+    /* ?workflow=NAME: that workflow only */
+
+    only = NULL;
+
+    if (format != NGX_HTTP_AI_RELEASE_FORMAT_HTML
+        && ngx_http_arg(r, (u_char *) "workflow", 8, &name) == NGX_OK)
+    {
+        only = ngx_http_ai_release_find_workflow(ngx_http_ai_release_amcf(),
+                                                 name.data, name.len);
+        if (only == NULL) {
+            return ngx_http_ai_release_json_error(r, NGX_HTTP_NOT_FOUND,
+                                                  "unknown workflow \"%V\"",
+                                                  &name);
+        }
+    }
+
+    switch (format) {
 
     case NGX_HTTP_AI_RELEASE_FORMAT_HTML:
         ngx_str_set(&type, "text/html; charset=utf-8");
@@ -104,37 +142,22 @@ ngx_http_ai_release_status_handler(ngx_http_request_t *r)
                                      - 1);
 
     case NGX_HTTP_AI_RELEASE_FORMAT_PROMETHEUS:
-        if (ngx_http_ai_release_prometheus(r, &b) != NGX_OK) {
+        if (ngx_http_ai_release_prometheus(r, only, &b) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        out.buf = b;
+        out.next = NULL;
+
         ngx_str_set(&type, "text/plain; version=0.0.4; charset=utf-8");
-        return ngx_http_ai_release_send(r, NGX_HTTP_OK, &type, b->pos,
-                                        b->last - b->pos);
+        return ngx_http_ai_release_send_chain(r, NGX_HTTP_OK, &type, &out,
+                                              b->last - b->pos);
 
     default: /* NGX_HTTP_AI_RELEASE_FORMAT_JSON */
-        break;
+        return ngx_http_ai_release_send_workflows(r,
+                                            ngx_http_ai_release_status_json(),
+                                            only);
     }
-
-    root = ngx_http_ai_release_status_json();
-    if (root == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER
-                      | JSON_REAL_PRECISION(10));
-    json_decref(root);
-
-    if (text == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_str_set(&type, "application/json");
-    rc = ngx_http_ai_release_send(r, NGX_HTTP_OK, &type, (u_char *) text,
-                                  ngx_strlen(text));
-    free(text);
-
-    return rc;
 }
 
 
@@ -191,9 +214,31 @@ static ngx_int_t
 ngx_http_ai_release_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len)
 {
-    ngx_int_t    rc;
-    ngx_buf_t   *b;
-    ngx_chain_t  out;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    b = ngx_create_temp_buf(r->pool, len ? len : 1);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, data, len);
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_ai_release_send_chain(r, status, type, &out, len);
+}
+
+
+/* out: len bytes in buffers of r->pool, the last one last in the chain */
+
+static ngx_int_t
+ngx_http_ai_release_send_chain(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, ngx_chain_t *out, off_t len)
+{
+    ngx_int_t     rc;
+    ngx_chain_t  *cl;
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;
@@ -211,14 +256,10 @@ ngx_http_ai_release_send(ngx_http_request_t *r, ngx_uint_t status,
         return ngx_http_send_header(r);
     }
 
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    for (cl = out; cl->next; cl = cl->next) { /* void */ }
 
-    b->last = ngx_cpymem(b->last, data, len);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
+    cl->buf->last_buf = (r == r->main) ? 1 : 0;
+    cl->buf->last_in_chain = 1;
 
     rc = ngx_http_send_header(r);
 
@@ -226,10 +267,7 @@ ngx_http_ai_release_send(ngx_http_request_t *r, ngx_uint_t status,
         return rc;
     }
 
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_output_filter(r, out);
 }
 
 
@@ -263,8 +301,11 @@ ngx_http_ai_release_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_int_t   rc;
     ngx_str_t   type;
 
-    text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER
-                      | JSON_REAL_PRECISION(10));
+    if (root == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    text = json_dumps(root, NGX_HTTP_AI_RELEASE_JSON_FLAGS);
     json_decref(root);
 
     if (text == NULL) {
@@ -277,6 +318,175 @@ ngx_http_ai_release_send_json(ngx_http_request_t *r, ngx_uint_t status,
     free(text);
 
     return rc;
+}
+
+
+/*
+ * Sends root, a JSON object, with a last member "workflows": the list of
+ * every workflow, or of the one given.  Each workflow is built and dumped
+ * on its own, into buffers of the request's pool: the memory it takes is
+ * one workflow's tree and the text, not a tree of all of them.  The text
+ * is the same as json_dumps() of the whole tree would give.
+ */
+
+ngx_int_t
+ngx_http_ai_release_send_workflows(ngx_http_request_t *r, void *root,
+    ngx_http_ai_release_workflow_t *only)
+{
+    char                             *text, *tail, *wtext;
+    json_t                           *wjson;
+    ngx_int_t                         rc;
+    ngx_str_t                         type;
+    ngx_uint_t                        i, n;
+    ngx_http_ai_release_text_t        tx;
+    ngx_http_ai_release_workflow_t  **wfp, *wf;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    if (root == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (json_object_set_new(root, "workflows", json_array()) != 0) {
+        json_decref(root);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    text = json_dumps(root, NGX_HTTP_AI_RELEASE_JSON_FLAGS);
+    json_decref(root);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the empty list is the last thing in the text: "[]" then "\n}" */
+
+    tail = strrchr(text, '[');
+
+    if (tail == NULL || tail[1] != ']') {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tail++;
+
+    ngx_memzero(&tx, sizeof(ngx_http_ai_release_text_t));
+    tx.pool = r->pool;
+    tx.last = &tx.out;
+
+    rc = ngx_http_ai_release_text_add(&tx, (u_char *) text, tail - text, 0);
+
+    amcf = ngx_http_ai_release_amcf();
+    wfp = amcf->workflows.elts;
+    n = only ? 1 : amcf->workflows.nelts;
+
+    for (i = 0; i < n && rc == NGX_OK; i++) {
+        wf = only ? only : wfp[i];
+
+        wjson = ngx_http_ai_release_workflow_json(wf);
+        if (wjson == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        wtext = json_dumps(wjson, NGX_HTTP_AI_RELEASE_JSON_FLAGS);
+        json_decref(wjson);
+
+        if (wtext == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        /* an element of the list is two levels deep: four spaces more */
+
+        rc = ngx_http_ai_release_text_add(&tx, (u_char *) (i ? ",\n" : "\n"),
+                                          i ? 2 : 1, 0);
+        if (rc == NGX_OK) {
+            rc = ngx_http_ai_release_text_add(&tx, (u_char *) "    ", 4, 0);
+        }
+
+        if (rc == NGX_OK) {
+            rc = ngx_http_ai_release_text_add(&tx, (u_char *) wtext,
+                                              ngx_strlen(wtext), 4);
+        }
+
+        free(wtext);
+    }
+
+    if (rc == NGX_OK && n) {
+        rc = ngx_http_ai_release_text_add(&tx, (u_char *) "\n  ", 3, 0);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_ai_release_text_add(&tx, (u_char *) tail,
+                                          ngx_strlen(tail), 0);
+    }
+
+    free(text);
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_str_set(&type, "application/json");
+
+    return ngx_http_ai_release_send_chain(r, NGX_HTTP_OK, &type, tx.out,
+                                          tx.size);
+}
+
+
+/* appends data; with indent, each newline in it is followed by as many
+ * spaces (JSON text has newlines only between tokens) */
+
+static ngx_int_t
+ngx_http_ai_release_text_add(ngx_http_ai_release_text_t *tx, u_char *data,
+    size_t len, ngx_uint_t indent)
+{
+    u_char       *p, *end, *nl;
+    size_t        need;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    end = data + len;
+    need = len;
+
+    if (indent) {
+        for (p = data; (p = ngx_strlchr(p, end, '\n')) != NULL; p++) {
+            need += indent;
+        }
+    }
+
+    b = tx->buf;
+
+    if (b == NULL || (size_t) (b->end - b->last) < need) {
+        b = ngx_create_temp_buf(tx->pool,
+                                ngx_max(need, NGX_HTTP_AI_RELEASE_TEXT_CHUNK));
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        cl = ngx_alloc_chain_link(tx->pool);
+        if (cl == NULL) {
+            return NGX_ERROR;
+        }
+
+        cl->buf = b;
+        cl->next = NULL;
+        *tx->last = cl;
+        tx->last = &cl->next;
+        tx->buf = b;
+    }
+
+    for (p = data; indent && (nl = ngx_strlchr(p, end, '\n')) != NULL;
+         p = nl + 1)
+    {
+        b->last = ngx_cpymem(b->last, p, nl + 1 - p);
+        b->last = ngx_cpymem(b->last, "        ", indent);
+    }
+
+    b->last = ngx_cpymem(b->last, p, end - p);
+    tx->size += need;
+
+    return NGX_OK;
 }
 
 
@@ -296,13 +506,13 @@ ngx_http_ai_release_iso_time(time_t t)
 }
 
 
+/* everything of the status but the workflows */
+
 static json_t *
 ngx_http_ai_release_status_json(void)
 {
     size_t                            used;
-    ngx_uint_t                        i;
-    json_t                           *root, *o, *list;
-    ngx_http_ai_release_workflow_t  **wfp;
+    json_t                           *root, *o;
     ngx_http_ai_release_main_conf_t  *amcf;
 
     amcf = ngx_http_ai_release_amcf();
@@ -344,15 +554,6 @@ ngx_http_ai_release_status_json(void)
         json_object_set_new(o, "slots", json_integer(amcf->sh->nslots));
         json_object_set_new(root, "zone", o);
     }
-
-    list = json_array();
-    wfp = amcf->workflows.elts;
-
-    for (i = 0; i < amcf->workflows.nelts; i++) {
-        json_array_append_new(list, ngx_http_ai_release_workflow_json(wfp[i]));
-    }
-
-    json_object_set_new(root, "workflows", list);
 
     return root;
 }
@@ -646,7 +847,8 @@ ngx_http_ai_release_percentile(ngx_http_ai_release_slot_t *slot, double q)
 #define NGX_HTTP_AI_RELEASE_PROM_BUNDLE  8192
 
 static ngx_int_t
-ngx_http_ai_release_prometheus(ngx_http_request_t *r, ngx_buf_t **out)
+ngx_http_ai_release_prometheus(ngx_http_request_t *r,
+    ngx_http_ai_release_workflow_t *only, ngx_buf_t **out)
 {
     u_char                           *p, *last, labels[1024], *l;
     size_t                            size;
@@ -664,7 +866,9 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r, ngx_buf_t **out)
     nbundles = 0;
 
     for (i = 0; i < amcf->workflows.nelts; i++) {
-        nbundles += ngx_http_ai_release_target_count(wfp[i]);
+        if (only == NULL || wfp[i] == only) {
+            nbundles += ngx_http_ai_release_target_count(wfp[i]);
+        }
     }
 
     size = 8192 + nbundles * NGX_HTTP_AI_RELEASE_PROM_BUNDLE;
@@ -680,7 +884,8 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r, ngx_buf_t **out)
 #define AI_FOREACH_BUNDLE(body)                                              \
     for (i = 0; i < amcf->workflows.nelts; i++) {                            \
         wf = wfp[i];                                                         \
-        n = ngx_http_ai_release_target_count(wf);                            \
+        n = (only == NULL || wf == only)                                     \
+            ? ngx_http_ai_release_target_count(wf) : 0;                      \
         for (j = 0; j < n; j++) {                                            \
             t = ngx_http_ai_release_target_at(wf, j);                        \
             slot = t->slot;                                                  \
