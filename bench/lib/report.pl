@@ -541,10 +541,14 @@ if (@scale) {
             . 'bookkeeping).', '';
 }
 if ($big && defined $big->{status_ms}) {
-    push @md, sprintf('The status JSON with %s workflows took %.0f ms to build, '
-        . 'and the worker\'s RSS went from %.0f MiB to %.0f MiB with it.',
+    push @md, sprintf('The status JSON with %s workflows took %.0f ms to build '
+        . 'and send, and the worker\'s RSS went from %.0f MiB to %.0f MiB with it, '
+        . 'of which %.0f MiB (from %.0f) are pages of the shared zone it read '
+        . '(RssShmem).',
         commify($nwf), $big->{status_ms}, ($big->{worker_rss_kb} // 0) / 1024,
-        ($big->{worker_after_status_rss_kb} // 0) / 1024), '';
+        ($big->{worker_after_status_rss_kb} // 0) / 1024,
+        ($big->{worker_after_status_shmem_kb} // 0) / 1024,
+        ($big->{worker_shmem_kb} // 0) / 1024), '';
 }
 for my $x (['ngx_ai_release, ' . commify($nwf) . ' workflows', \%reload],
            ['stock nginx (contender 1\'s configuration, the control)', \%reload_stock]) {
