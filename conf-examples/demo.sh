@@ -63,6 +63,7 @@ See it and stop it: the dashboard, the JSON and the metrics
   http://127.0.0.1:8080/ai-release/status?format=html
   curl -s http://127.0.0.1:8080/ai-release/status
   curl -s 'http://127.0.0.1:8080/ai-release/status?format=prometheus'
+  curl -s 'http://127.0.0.1:8080/ai-release/status?workflow=support-drafts'
 roll the canary back with one request, and resume:
   curl -s -X POST http://127.0.0.1:8080/ai-release/api/workflows/support-drafts/rollback
   curl -s -X POST http://127.0.0.1:8080/ai-release/api/workflows/support-drafts/resume
