@@ -12,6 +12,11 @@
  * Wrapping the bundle balancer's get and free gives the outcome of every
  * attempt, and lets a failed attempt go once more to the known-good bundle
  * (failover), with nginx replaying the request body.
+ *
+ * "proxy_pass http://$ai_release_upstream;" makes nginx find the bundle's
+ * upstream block by name and call its peer.init: that is wrapped too (for
+ * every upstream block a bundle names), so a request that reaches the
+ * bundle chosen for it that way is balanced the same.
  */
 
 
@@ -35,6 +40,12 @@ static ngx_int_t ngx_http_ai_release_init_upstream(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_ai_release_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_ai_release_init_bundle_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_ai_release_init_balanced(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx);
+static ngx_http_ai_release_wrap_t *ngx_http_ai_release_wrap_find(
+    ngx_http_ai_release_main_conf_t *amcf, ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_ai_release_init_target(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_release_get_peer(ngx_peer_connection_t *pc,
@@ -114,6 +125,94 @@ ngx_http_ai_release_upstream_add(ngx_conf_t *cf, ngx_str_t *name)
 }
 
 
+/*
+ * After the upstream blocks were initialised: the peer.init of every
+ * upstream block a bundle names is wrapped.  Each target keeps the
+ * original for the requests it serves; an open addressing table by block
+ * finds it for the others in O(1).
+ */
+
+ngx_int_t
+ngx_http_ai_release_wrap_upstreams(ngx_conf_t *cf,
+    ngx_http_ai_release_main_conf_t *amcf)
+{
+    ngx_uint_t                        i, j, n, size;
+    ngx_http_ai_release_wrap_t       *w;
+    ngx_http_ai_release_target_t     *t;
+    ngx_http_ai_release_workflow_t  **wfp;
+
+    wfp = amcf->workflows.elts;
+    n = 0;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        n += ngx_http_ai_release_target_count(wfp[i]);
+    }
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    for (size = 2; size < 2 * n; size <<= 1) { /* void */ }
+
+    amcf->wrap = ngx_pcalloc(cf->pool,
+                             size * sizeof(ngx_http_ai_release_wrap_t));
+    if (amcf->wrap == NULL) {
+        return NGX_ERROR;
+    }
+
+    amcf->wrap_mask = size - 1;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        n = ngx_http_ai_release_target_count(wfp[i]);
+
+        for (j = 0; j < n; j++) {
+            t = ngx_http_ai_release_target_at(wfp[i], j);
+            w = ngx_http_ai_release_wrap_find(amcf, t->uscf);
+
+            if (w->uscf == NULL) {
+                if (t->uscf->peer.init == NULL) {
+                    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                                  "upstream \"%V\" of bundle \"%V\" has "
+                                  "no balancer", &t->upstream, &t->id);
+                    return NGX_ERROR;
+                }
+
+                w->uscf = t->uscf;
+                w->init_peer = t->uscf->peer.init;
+                t->uscf->peer.init = ngx_http_ai_release_init_bundle_peer;
+            }
+
+            t->init_peer = w->init_peer;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the entry of an upstream block, or the empty one where it goes */
+
+static ngx_http_ai_release_wrap_t *
+ngx_http_ai_release_wrap_find(ngx_http_ai_release_main_conf_t *amcf,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_uint_t                   i;
+    ngx_http_ai_release_wrap_t  *w;
+
+    i = (ngx_uint_t) (((uintptr_t) us >> 4) * 2654435761u) & amcf->wrap_mask;
+
+    for ( ;; ) {
+        w = &amcf->wrap[i];
+
+        if (w->uscf == us || w->uscf == NULL) {
+            return w;
+        }
+
+        i = (i + 1) & amcf->wrap_mask;
+    }
+}
+
+
 static ngx_int_t
 ngx_http_ai_release_init_upstream(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us)
@@ -139,6 +238,40 @@ ngx_http_ai_release_init_peer(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    return ngx_http_ai_release_init_balanced(r, ctx);
+}
+
+
+/* the peer.init of a bundle's upstream block, called by nginx */
+
+static ngx_int_t
+ngx_http_ai_release_init_bundle_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_http_ai_release_ctx_t        *ctx;
+    ngx_http_ai_release_wrap_t       *w;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
+
+    if (ctx && !ctx->balanced && ctx->target->uscf == us) {
+        /* proxy_pass http://$ai_release_upstream */
+        return ngx_http_ai_release_init_balanced(r, ctx);
+    }
+
+    /* the upstream block used by name, not for a workflow's request */
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_release_module);
+    w = ngx_http_ai_release_wrap_find(amcf, us);
+
+    return w->init_peer(r, us);
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_init_balanced(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx)
+{
     if (ngx_http_ai_release_init_target(r, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
@@ -182,7 +315,7 @@ ngx_http_ai_release_init_target(ngx_http_request_t *r,
     /* the round robin balancer reuses a non-NULL peer.data as its own */
     u->peer.data = NULL;
 
-    if (uscf->peer.init(r, uscf) != NGX_OK) {
+    if (ctx->target->init_peer(r, uscf) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -145,6 +145,16 @@ ngx_http_ai_release_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ai_release_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_release_module);
+
+    /* the upstream blocks are initialised by now (their init_main_conf) */
+
+    if (ngx_http_ai_release_wrap_upstreams(cf, amcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_ai_release_init_request_handlers(cf);
 }
 

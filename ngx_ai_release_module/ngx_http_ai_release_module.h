@@ -61,6 +61,13 @@
 typedef struct ngx_http_ai_release_workflow_s  ngx_http_ai_release_workflow_t;
 
 
+/* a bundle's upstream block and the peer.init its balancer set */
+typedef struct {
+    ngx_http_upstream_srv_conf_t    *uscf;
+    ngx_http_upstream_init_peer_pt   init_peer;
+} ngx_http_ai_release_wrap_t;
+
+
 /*
  * The error budget of one (workflow, bundle digest) in shared memory.
  * Counters change with atomic operations only; the breaker fields change
@@ -145,6 +152,7 @@ typedef struct {
     ngx_str_t                        response_header;
 
     ngx_http_upstream_srv_conf_t    *uscf;
+    ngx_http_upstream_init_peer_pt   init_peer;   /* uscf's own */
 
     ngx_http_ai_release_header_t    *headers;
     ngx_uint_t                       nheaders;
@@ -186,6 +194,8 @@ typedef struct {
     ngx_hash_keys_arrays_t          *workflow_keys;
     ngx_hash_t                       workflow_hash;
     ngx_http_upstream_srv_conf_t    *balancer;
+    ngx_http_ai_release_wrap_t      *wrap;        /* bundle upstreams */
+    ngx_uint_t                       wrap_mask;
 
     ngx_str_t                        zone_name;
     size_t                           zone_size;
@@ -322,6 +332,8 @@ ngx_int_t ngx_http_ai_release_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_release_init_request_handlers(ngx_conf_t *cf);
 
 ngx_int_t ngx_http_ai_release_balancer_add(ngx_conf_t *cf,
+    ngx_http_ai_release_main_conf_t *amcf);
+ngx_int_t ngx_http_ai_release_wrap_upstreams(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf);
 ngx_http_upstream_srv_conf_t *ngx_http_ai_release_upstream_add(
     ngx_conf_t *cf, ngx_str_t *name);

@@ -9,6 +9,9 @@
 #
 # Bundles are named after their upstream's behaviour: x@ok, x@dead (stopped),
 # x@c500 and x@s500 (answer 500), x@hang, x@reset, x@fb (healthy fallback).
+#
+# t/15-failover-variable.t runs this file again with
+# "proxy_pass http://$ai_release_upstream;" in every location.
 
 use strict;
 use warnings;
@@ -23,6 +26,9 @@ use IO::Select;
 use Time::HiRes qw(time sleep);
 
 my $BODY = '{"model":"m","messages":[{"role":"user","content":"hello"}]}';
+
+our $PROXY_PASS //= 'http://ai_release';
+note("proxy_pass $PROXY_PASS");
 
 ############################################################################
 # setup
@@ -84,8 +90,11 @@ C
 for my $w (@wf) {
     my ($name, undef, $extra) = @$w;
     $conf .= "        location = /$name { ai_release $name; "
-           . "proxy_pass http://ai_release; " . ($extra // '') . " }\n";
+           . "proxy_pass $PROXY_PASS; " . ($extra // '') . " }\n";
 }
+# a bundle's upstream used by name, not for a workflow
+$conf .= "        location = /direct { proxy_pass http://127.0.0.1:"
+       . $t->port('stable') . "; }\n";
 $conf .= "    }\n";
 
 $t->config($conf, workers => 2);
@@ -265,6 +274,15 @@ sub body_length {
        'both: canary and stable tripped: the fallback serves');
     my %l = map { $_->{n} => $_ } alog($t, 'both');
     is($l{1}{f} // '', 'x@c500', 'both: f=x@c500 on the failed failover');
+}
+
+# the stable bundle's upstream, used by name in a location without
+# ai_release: a plain proxy, counted nowhere
+{
+    my $r = ask($t, '/direct?n=1');
+    is("$r->{status} $r->{served_by}", '200 stable',
+       'direct: a bundle\'s upstream by name still proxies');
+    is($r->{headers}{'x-ai-release'}, undef, 'direct: no X-AI-Release');
 }
 
 check_change_lines($t);
