@@ -113,18 +113,7 @@ $(CLI_BIN): $(CORE_SRCS) $(CORE_HDRS) cli/ai-release.c \
 	    $(CORE_LIBS) -o $@
 
 deps:
-	@missing=""; \
-	for p in $(DEB_PKGS); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	    $$sudo apt-get update -q && \
-	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q \
-	        --no-install-recommends $$missing; \
-	fi
+	tools/apt-install $(DEB_PKGS)
 
 test: deps
 	$(MAKE) all
@@ -182,18 +171,7 @@ fuzz-build: deps-fuzz
 
 # clang and its libFuzzer runtime, from Debian's packages
 deps-fuzz:
-	@missing=""; \
-	for p in clang libclang-rt-14-dev; do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	    $$sudo apt-get update -q && \
-	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q \
-	        --no-install-recommends $$missing; \
-	fi
+	tools/apt-install clang libclang-rt-14-dev
 
 $(FUZZ_BINS): $(FUZZ_BUILD)/%: fuzz/fuzz_%.c fuzz/fuzz.h $(CORE_SRCS) \
               $(CORE_HDRS)
@@ -230,17 +208,6 @@ BENCH_PKGS := nginx nginx-dev libjansson-dev libyaml-dev gcc make perl \
 
 .PHONY: bench
 bench:
-	@missing=""; \
-	for p in $(BENCH_PKGS); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	    echo "installing:$$missing"; \
-	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	    $$sudo apt-get update -q && \
-	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q \
-	        --no-install-recommends $$missing; \
-	fi
+	tools/apt-install $(BENCH_PKGS)
 	$(MAKE) module
 	NGINX_BIN=$(NGINX_BIN) AIR_MODULE=$(MODULE_SO) ./bench/run
