@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "tap.h"
 
@@ -52,4 +53,26 @@ tap_done(void)
     }
 
     return 0;
+}
+
+
+int
+write_file(const char *path, const char *data)
+{
+    FILE    *f;
+    size_t   len;
+
+    f = fopen(path, "w");
+    if (f == NULL) {
+        return -1;
+    }
+
+    len = strlen(data);
+
+    if (fwrite(data, 1, len, f) != len) {
+        fclose(f);
+        return -1;
+    }
+
+    return fclose(f) == 0 ? 0 : -1;
 }

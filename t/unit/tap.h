@@ -2,9 +2,9 @@
 /*
  * Copyright (C) ngx_ai_release authors
  *
- * The few lines of TAP every unit test program prints: ok() numbers a
- * result and says where a failure is, tap_done() prints the plan and gives
- * the program's exit status.
+ * What every unit test program shares: the few lines of TAP (ok() numbers
+ * a result and says where a failure is, tap_done() prints the plan and gives
+ * the program's exit status) and writing a fixture file.
  */
 
 
@@ -22,6 +22,9 @@ int tap_ok(int pass, const char *file, int line, const char *fmt, ...)
 #endif
     ;
 int tap_done(void);
+
+/* writes data to path; 0, or -1 on an error */
+int write_file(const char *path, const char *data);
 
 
 #endif /* _AI_RELEASE_TAP_H_INCLUDED_ */

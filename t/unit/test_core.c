@@ -39,7 +39,6 @@ static void expect_error(const char *yaml, unsigned line, unsigned column,
     const char *substr);
 static ai_release_bundle_t *load_one(const char *yaml, ai_release_set_t **set);
 static void hex(const unsigned char *p, size_t len, char *out);
-static int write_file(const char *path, const char *data);
 
 static void test_sha256(void);
 static void test_murmur(void);
@@ -1416,26 +1415,4 @@ hex(const unsigned char *p, size_t len, char *out)
     }
 
     out[2 * len] = '\0';
-}
-
-
-static int
-write_file(const char *path, const char *data)
-{
-    FILE    *f;
-    size_t   len;
-
-    f = fopen(path, "w");
-    if (f == NULL) {
-        return -1;
-    }
-
-    len = strlen(data);
-
-    if (fwrite(data, 1, len, f) != len) {
-        fclose(f);
-        return -1;
-    }
-
-    return fclose(f) == 0 ? 0 : -1;
 }

@@ -60,8 +60,6 @@ static void expect_eval_error(ai_release_errors_t *errs, const char *file,
 static void check_lock(ai_release_lock_t *lock, const char *path,
     ai_release_lock_e want, const char *message, const char *what);
 static void sha_hex(const char *data, char *out);
-static int write_file(const char *path, const char *data);
-static char *read_text(const char *path);
 
 static void test_pass(void);
 static void test_gates(void);
@@ -585,9 +583,10 @@ test_lock_round_trip(void)
     char                  path[512], lock_path[512], prompt[512];
     char                  tools[512], other[512], tools2[512];
     char                  h[8][80], expected[4096], msg[2048], m[1024];
+    int                   err;
     char                 *text;
     FILE                 *f;
-    size_t                n;
+    size_t                n, len;
     ai_release_set_t     *set;
     ai_release_lock_t    *lock;
     ai_release_part_t    *parts;
@@ -690,7 +689,9 @@ test_lock_round_trip(void)
         bundles[0]->digest_hex, h[0], h[1], h[2], h[3], h[4], h[5], h[6],
         h[7]);
 
-    text = read_text(lock_path);
+    if (ai_release_read_file(lock_path, &text, &len, &err) != 0) {
+        text = NULL;
+    }
 
     ok(text != NULL && strcmp(text, expected) == 0,
        "the lock file is exactly the documented format");
@@ -791,11 +792,7 @@ test_lock_round_trip(void)
 
     /* a lock with the digest only */
 
-    f = fopen(lock_path, "w");
-    if (f) {
-        fprintf(f, "sd@5 " FIX_HASH "\n");
-        fclose(f);
-    }
+    (void) write_file(lock_path, "sd@5 " FIX_HASH "\n");
 
     lock = ai_release_lock_load(lock_path, &errs);
     ok(lock != NULL, "a lock without parts loads");
@@ -1132,51 +1129,4 @@ sha_hex(const char *data, char *out)
     for (i = 0; i < AI_RELEASE_SHA256_LEN; i++) {
         sprintf(out + 7 + 2 * i, "%02x", d[i]);
     }
-}
-
-
-static int
-write_file(const char *path, const char *data)
-{
-    FILE    *f;
-    size_t   len;
-
-    f = fopen(path, "w");
-    if (f == NULL) {
-        return -1;
-    }
-
-    len = strlen(data);
-
-    if (fwrite(data, 1, len, f) != len) {
-        fclose(f);
-        return -1;
-    }
-
-    return fclose(f) == 0 ? 0 : -1;
-}
-
-
-static char *
-read_text(const char *path)
-{
-    FILE    *f;
-    char    *buf;
-    size_t   n;
-
-    f = fopen(path, "r");
-    if (f == NULL) {
-        return NULL;
-    }
-
-    buf = calloc(1, 65536);
-
-    if (buf != NULL) {
-        n = fread(buf, 1, 65535, f);
-        buf[n] = '\0';
-    }
-
-    fclose(f);
-
-    return buf;
 }
