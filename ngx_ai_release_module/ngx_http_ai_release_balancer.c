@@ -453,6 +453,12 @@ ngx_http_ai_release_free_peer(ngx_peer_connection_t *pc, void *data,
 }
 
 
+/*
+ * Whether a failed attempt goes once more, to the known-good path: the
+ * bundle to take it is chosen here, by the breakers, and is never the one
+ * that failed; when no other bundle can take it, the failure is the answer.
+ */
+
 static ngx_uint_t
 ngx_http_ai_release_may_fail_over(ngx_http_ai_release_ctx_t *ctx,
     ngx_uint_t cls)
@@ -469,6 +475,16 @@ ngx_http_ai_release_may_fail_over(ngx_http_ai_release_ctx_t *ctx,
     next = ngx_http_ai_release_known_good(ctx->target);
 
     if (next == NULL) {
+        return 0;
+    }
+
+    next = ngx_http_ai_release_route(ctx, next, ctx->target);
+
+    if (next == NULL) {
+        ngx_log_error(NGX_LOG_INFO, ctx->request->connection->log, 0,
+                      "ai_release: workflow \"%V\" bundle \"%V\" failed, "
+                      "and no other bundle can take the request",
+                      &ctx->workflow->name, &ctx->target->id);
         return 0;
     }
 
@@ -520,7 +536,7 @@ ngx_http_ai_release_failover(ngx_peer_connection_t *pc,
     u = r->upstream;
     from = ctx->target;
 
-    to = ngx_http_ai_release_route(ctx, ctx->next);
+    to = ctx->next;
 
     ctx->next = NULL;
     ctx->target = to;

@@ -75,11 +75,13 @@ ngx_http_ai_release_amcf(void)
  * Where a request goes, given the bundle its weight or sticky key chose:
  * that bundle if its breaker lets it through, else the known-good path
  * (stable for a canary, the fallback for stable), else stable anyway.
+ * A failover passes the bundle that failed: it is never chosen again, and
+ * when no other bundle can take the request the answer is NULL.
  */
 
 ngx_http_ai_release_target_t *
 ngx_http_ai_release_route(ngx_http_ai_release_ctx_t *ctx,
-    ngx_http_ai_release_target_t *t)
+    ngx_http_ai_release_target_t *t, ngx_http_ai_release_target_t *failed)
 {
     ngx_log_t                       *log;
     ngx_uint_t                       a;
@@ -88,16 +90,20 @@ ngx_http_ai_release_route(ngx_http_ai_release_ctx_t *ctx,
     log = ctx->request->connection->log;
     wf = t->workflow;
 
-    a = ngx_http_ai_release_admit(t, log);
+    a = (t == failed) ? NGX_HTTP_AI_RELEASE_DENY
+                      : ngx_http_ai_release_admit(t, log);
 
     if (a != NGX_HTTP_AI_RELEASE_DENY) {
         goto found;
     }
 
-    ctx->reason = NGX_HTTP_AI_RELEASE_REASON_TRIPPED;
+    if (failed == NULL) {
+        ctx->reason = NGX_HTTP_AI_RELEASE_REASON_TRIPPED;
+    }
 
-    if (t->variant == NGX_HTTP_AI_RELEASE_CANARY
-        || t->variant == NGX_HTTP_AI_RELEASE_FALLBACK)
+    if ((t->variant == NGX_HTTP_AI_RELEASE_CANARY
+         || t->variant == NGX_HTTP_AI_RELEASE_FALLBACK)
+        && wf->stable != failed)
     {
         t = wf->stable;
         a = ngx_http_ai_release_admit(t, log);
@@ -107,7 +113,7 @@ ngx_http_ai_release_route(ngx_http_ai_release_ctx_t *ctx,
         }
     }
 
-    if (wf->fallback) {
+    if (wf->fallback && wf->fallback != failed && wf->fallback != t) {
         a = ngx_http_ai_release_admit(wf->fallback, log);
 
         if (a != NGX_HTTP_AI_RELEASE_DENY) {
@@ -118,7 +124,7 @@ ngx_http_ai_release_route(ngx_http_ai_release_ctx_t *ctx,
 
     /* no healthy path left: never black-hole a workflow */
 
-    return wf->stable;
+    return (wf->stable != failed) ? wf->stable : NULL;
 
 found:
 

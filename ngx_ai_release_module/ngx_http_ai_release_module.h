@@ -109,8 +109,7 @@ typedef struct {
 typedef struct {
     ngx_rbtree_node_t                node;
     ngx_http_ai_release_slot_t       slot;
-    ngx_uint_t                       generation;  /* last config using it */
-    ngx_uint_t                       created;     /* config that made it */
+    ngx_uint_t                       mark;        /* the running config's */
     u_char                           digest[AI_RELEASE_SHA256_LEN];
     u_short                          len;
     u_char                           name[NGX_HTTP_AI_RELEASE_NAME_MAX];
@@ -121,6 +120,7 @@ typedef struct {
     ngx_rbtree_t                     rbtree;
     ngx_rbtree_node_t                sentinel;
     ngx_uint_t                       generation;
+    ngx_uint_t                       mark;
     ngx_uint_t                       nslots;
     time_t                           reloaded;
     ngx_uint_t                       loaded;      /* configurations loaded */
@@ -188,7 +188,7 @@ struct ngx_http_ai_release_workflow_s {
 };
 
 
-typedef struct {
+typedef struct ngx_http_ai_release_main_conf_s {
     ai_release_set_t                *set;
     ngx_array_t                      workflows;   /* of workflow pointers */
     ngx_hash_keys_arrays_t          *workflow_keys;
@@ -205,6 +205,11 @@ typedef struct {
     ngx_http_ai_release_shctx_t     *sh;
     ngx_uint_t                       generation;  /* of this config */
     ngx_log_t                       *log;
+    ngx_cycle_t                     *cycle;
+
+    /* while init_zone carries slots over from a zone of another size */
+    struct ngx_http_ai_release_main_conf_s  *migrate;
+    ngx_uint_t                       carried;
 
     ngx_uint_t                       eval_gate;
     ngx_str_t                        lock_path;
@@ -283,7 +288,8 @@ char *ngx_http_ai_release_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 ngx_http_ai_release_target_t *ngx_http_ai_release_route(
-    ngx_http_ai_release_ctx_t *ctx, ngx_http_ai_release_target_t *t);
+    ngx_http_ai_release_ctx_t *ctx, ngx_http_ai_release_target_t *t,
+    ngx_http_ai_release_target_t *failed);
 ngx_http_ai_release_target_t *ngx_http_ai_release_known_good(
     ngx_http_ai_release_target_t *t);
 void ngx_http_ai_release_record(ngx_http_ai_release_ctx_t *ctx,

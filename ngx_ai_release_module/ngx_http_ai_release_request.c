@@ -186,7 +186,7 @@ ngx_http_ai_release_select(ngx_http_request_t *r)
             ctx->reason = NGX_HTTP_AI_RELEASE_REASON_OVERRIDE;
         }
 
-        t = ngx_http_ai_release_route(ctx, t);
+        t = ngx_http_ai_release_route(ctx, t, NULL);
     }
 
     ctx->target = t;

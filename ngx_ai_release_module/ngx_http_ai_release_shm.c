@@ -3,11 +3,20 @@
  *
  * The shared-memory zone: one slot per (workflow, bundle digest), shared by
  * all workers.  A reload reuses the zone: a slot whose digest is unchanged
- * keeps its counters and breaker state, a new digest gets a clean slot, and
- * a slot that neither the new nor the running configuration uses is freed
- * (the workers of older configurations have had a reload's time to finish).
- * A reload that fails leaves nothing behind: the slots it made are freed,
- * and a slot is never freed while the running configuration uses it.
+ * keeps its counters and breaker state, a new digest gets a clean slot.
+ * Before the new configuration binds its slots, every slot the running
+ * configuration does not use is freed (the workers of older configurations
+ * have had a reload's time to finish), so the zone holds at most the
+ * running and the new configuration's slots: two generations, which is
+ * what the sizing assumes.  A reload that fails leaves nothing behind but
+ * the running configuration's slots, and a slot is never freed while the
+ * running configuration uses it.
+ *
+ * A reload that changes the zone's size gets a new zone (nginx maps a
+ * zone of another size anew): the slots of the running configuration are
+ * then carried over from the old zone, which nginx keeps mapped until the
+ * new configuration is initialised, so counters, breakers and overrides
+ * survive a resize too.
  */
 
 
@@ -32,8 +41,16 @@ static ngx_http_ai_release_node_t *ngx_http_ai_release_lookup(
 static void ngx_http_ai_release_rbtree_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static void ngx_http_ai_release_free_slots(
-    ngx_http_ai_release_main_conf_t *amcf, ngx_uint_t running,
-    ngx_uint_t failed);
+    ngx_http_ai_release_main_conf_t *amcf,
+    ngx_http_ai_release_main_conf_t *running);
+static ngx_int_t ngx_http_ai_release_init_sh(ngx_shm_zone_t *shm_zone,
+    ngx_http_ai_release_main_conf_t *amcf);
+static ngx_http_ai_release_main_conf_t *ngx_http_ai_release_resized_from(
+    ngx_http_ai_release_main_conf_t *amcf);
+static void ngx_http_ai_release_carry_over(ngx_http_ai_release_slot_t *to,
+    ngx_http_ai_release_slot_t *from);
+static void ngx_http_ai_release_mark_running(
+    ngx_http_ai_release_main_conf_t *running, ngx_uint_t mark);
 static size_t ngx_http_ai_release_slab_size(size_t size);
 static size_t ngx_http_ai_release_zone_need(ngx_uint_t nslots);
 
@@ -182,6 +199,7 @@ ngx_http_ai_release_init_zone_conf(ngx_conf_t *cf,
     amcf->shm_zone->init = ngx_http_ai_release_init_zone;
     amcf->shm_zone->data = amcf;
     amcf->log = cf->log;
+    amcf->cycle = cf->cycle;
 
     return NGX_OK;
 }
@@ -192,67 +210,53 @@ ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_ai_release_main_conf_t  *oamcf = data;
 
-    size_t                            len;
     ngx_int_t                         rc;
-    ngx_uint_t                        i, j, running;
-    ngx_slab_pool_t                  *shpool;
+    ngx_uint_t                        i, j;
     ngx_http_ai_release_target_t     *t;
     ngx_http_ai_release_workflow_t  **wfp, *wf;
-    ngx_http_ai_release_main_conf_t  *amcf;
+    ngx_http_ai_release_main_conf_t  *amcf, *from;
 
     amcf = shm_zone->data;
+    from = NULL;
 
     if (oamcf) {
         amcf->sh = oamcf->sh;
         amcf->shpool = oamcf->shpool;
 
     } else {
-        shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-        amcf->shpool = shpool;
-
-        if (shm_zone->shm.exists) {
-            amcf->sh = shpool->data;
-
-        } else {
-            amcf->sh = ngx_slab_alloc(shpool,
-                                      sizeof(ngx_http_ai_release_shctx_t));
-            if (amcf->sh == NULL) {
-                return NGX_ERROR;
-            }
-
-            shpool->data = amcf->sh;
-
-            ngx_rbtree_init(&amcf->sh->rbtree, &amcf->sh->sentinel,
-                            ngx_http_ai_release_rbtree_insert_value);
-
-            amcf->sh->generation = 0;
-            amcf->sh->nslots = 0;
-
-            len = sizeof(" in ai_release zone \"\"") + shm_zone->shm.name.len;
-
-            shpool->log_ctx = ngx_slab_alloc(shpool, len);
-            if (shpool->log_ctx == NULL) {
-                return NGX_ERROR;
-            }
-
-            ngx_sprintf(shpool->log_ctx, " in ai_release zone \"%V\"%Z",
-                        &shm_zone->shm.name);
-
-            /* running out of slots is reported with its cause, below */
-            shpool->log_nomem = 0;
+        if (ngx_http_ai_release_init_sh(shm_zone, amcf) != NGX_OK) {
+            return NGX_ERROR;
         }
+
+        /* a resize: the running configuration's zone, still mapped */
+        from = ngx_http_ai_release_resized_from(amcf);
     }
-
-    rc = NGX_OK;
-
-    /* the generation of the configuration that serves now, if any */
-    running = oamcf ? oamcf->generation : 0;
 
     ngx_shmtx_lock(&amcf->shpool->mutex);
 
+    /*
+     * first free what the running configuration does not use: the slots
+     * of older configurations and of refused reloads; then the zone needs
+     * room for two configurations' slots, never three
+     */
+
+    ngx_http_ai_release_free_slots(amcf, oamcf);
+
+    if (from) {
+        ngx_shmtx_lock(&from->shpool->mutex);
+
+        amcf->sh->generation = from->sh->generation;
+        amcf->sh->loaded = from->sh->loaded;
+        amcf->sh->serial = from->sh->serial;
+
+        amcf->migrate = from;
+    }
+
     amcf->sh->generation++;
     amcf->generation = amcf->sh->generation;
+    amcf->carried = 0;
 
+    rc = NGX_OK;
     wfp = amcf->workflows.elts;
 
     for (i = 0; i < amcf->workflows.nelts && rc == NGX_OK; i++) {
@@ -271,22 +275,124 @@ ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
     }
 
+    if (from) {
+        ngx_shmtx_unlock(&from->shpool->mutex);
+        amcf->migrate = NULL;
+    }
+
     if (rc == NGX_OK) {
         amcf->sh->reloaded = ngx_time();
         amcf->sh->loaded++;
 
-        if (running) {
-            ngx_http_ai_release_free_slots(amcf, running, 0);
-        }
-
     } else {
-        /* a refused configuration leaves no slot behind */
-        ngx_http_ai_release_free_slots(amcf, running, 1);
+        /* a refused configuration leaves only the running one's slots */
+        ngx_http_ai_release_free_slots(amcf, oamcf);
     }
 
     ngx_shmtx_unlock(&amcf->shpool->mutex);
 
+    if (from && rc == NGX_OK) {
+        ngx_log_error(NGX_LOG_NOTICE, amcf->log, 0,
+                      "ai_release zone \"%V\" resized from %uz to %uz "
+                      "bytes: %ui slots carried over with their counters, "
+                      "breakers and overrides", &amcf->zone_name,
+                      from->shm_zone->shm.size, shm_zone->shm.size,
+                      amcf->carried);
+    }
+
     return rc;
+}
+
+
+static ngx_int_t
+ngx_http_ai_release_init_sh(ngx_shm_zone_t *shm_zone,
+    ngx_http_ai_release_main_conf_t *amcf)
+{
+    size_t            len;
+    ngx_slab_pool_t  *shpool;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+    amcf->shpool = shpool;
+
+    if (shm_zone->shm.exists) {
+        amcf->sh = shpool->data;
+        return NGX_OK;
+    }
+
+    amcf->sh = ngx_slab_alloc(shpool, sizeof(ngx_http_ai_release_shctx_t));
+    if (amcf->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = amcf->sh;
+
+    ngx_rbtree_init(&amcf->sh->rbtree, &amcf->sh->sentinel,
+                    ngx_http_ai_release_rbtree_insert_value);
+
+    amcf->sh->generation = 0;
+    amcf->sh->nslots = 0;
+
+    len = sizeof(" in ai_release zone \"\"") + shm_zone->shm.name.len;
+
+    shpool->log_ctx = ngx_slab_alloc(shpool, len);
+    if (shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(shpool->log_ctx, " in ai_release zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    /* running out of slots is reported with its cause, below */
+    shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A new zone while a configuration runs: its zone had another size (or
+ * name), so nginx mapped a new one.  The running configuration's zone is
+ * this module's zone in the old cycle; nginx unmaps it only after the new
+ * cycle is initialised.
+ */
+
+static ngx_http_ai_release_main_conf_t *
+ngx_http_ai_release_resized_from(ngx_http_ai_release_main_conf_t *amcf)
+{
+    ngx_uint_t        i;
+    ngx_cycle_t      *old;
+    ngx_list_part_t  *part;
+    ngx_shm_zone_t   *zone;
+
+    old = amcf->cycle ? amcf->cycle->old_cycle : NULL;
+
+    if (old == NULL || old->shared_memory.part.elts == NULL) {
+        return NULL;
+    }
+
+    part = &old->shared_memory.part;
+    zone = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            zone = part->elts;
+            i = 0;
+        }
+
+        if (zone[i].tag == &ngx_http_ai_release_module
+            && zone[i].data && zone[i].shm.addr)
+        {
+            amcf = zone[i].data;
+
+            return amcf->sh ? amcf : NULL;
+        }
+    }
 }
 
 
@@ -295,7 +401,7 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
     ngx_http_ai_release_workflow_t *wf, ngx_http_ai_release_target_t *t)
 {
     uint32_t                     hash;
-    ngx_http_ai_release_node_t  *node;
+    ngx_http_ai_release_node_t  *node, *old;
     ngx_http_ai_release_slot_t  *slot;
 
     hash = ai_release_hash32(wf->seed, t->bundle->digest,
@@ -321,40 +427,65 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
         ngx_memzero(node, sizeof(ngx_http_ai_release_node_t));
 
         node->node.key = hash;
-        node->created = amcf->sh->generation;
         ngx_memcpy(node->digest, t->bundle->digest, AI_RELEASE_SHA256_LEN);
         node->len = (u_short) wf->name.len;
         ngx_memcpy(node->name, wf->name.data, wf->name.len);
 
         slot = &node->slot;
+
+        old = amcf->migrate
+              ? ngx_http_ai_release_lookup(amcf->migrate->sh, hash,
+                                           &wf->name, t->bundle->digest)
+              : NULL;
+
+        if (old) {
+            ngx_http_ai_release_carry_over(slot, &old->slot);
+            amcf->carried++;
+
+        } else {
+            ai_release_window_init(&slot->window, wf->trip.window_ms);
+            slot->state = NGX_HTTP_AI_RELEASE_CLOSED;
+            slot->since_ms = ngx_current_msec;
+            slot->since_sec = ngx_time();
+        }
+
         slot->serial = ++amcf->sh->serial;
-        ai_release_window_init(&slot->window, wf->trip.window_ms);
-        slot->state = NGX_HTTP_AI_RELEASE_CLOSED;
-        slot->since_ms = ngx_current_msec;
-        slot->since_sec = ngx_time();
 
         ngx_rbtree_insert(&amcf->sh->rbtree, &node->node);
         amcf->sh->nslots++;
 
-    } else {
-        slot = &node->slot;
-
-        if (slot->window.width_ms
-            != ngx_max(wf->trip.window_ms / AI_RELEASE_WINDOW_BUCKETS, 1))
-        {
-            /* another window length: the old buckets mean nothing now */
-            ai_release_window_init(&slot->window, wf->trip.window_ms);
+        if (slot->override[NGX_HTTP_AI_RELEASE_OVR_PIN]) {
+            (void) ngx_atomic_fetch_add(&amcf->sh->pins, 1);
         }
     }
 
-    if (node->generation < amcf->sh->generation) {
-        node->generation = amcf->sh->generation;
+    slot = &node->slot;
+
+    if (slot->window.width_ms
+        != ngx_max(wf->trip.window_ms / AI_RELEASE_WINDOW_BUCKETS, 1))
+    {
+        /* another window length: the old buckets mean nothing now */
+        ai_release_window_init(&slot->window, wf->trip.window_ms);
     }
 
     t->slot = slot;
     t->serial = slot->serial;
 
     return NGX_OK;
+}
+
+
+/*
+ * A slot of the old zone into the new one: all of it but its serial.  The
+ * old zone's workers may still count into it; what they count from now on
+ * stays there.
+ */
+
+static void
+ngx_http_ai_release_carry_over(ngx_http_ai_release_slot_t *to,
+    ngx_http_ai_release_slot_t *from)
+{
+    ngx_memcpy(to, from, sizeof(ngx_http_ai_release_slot_t));
 }
 
 
@@ -448,15 +579,18 @@ ngx_http_ai_release_rbtree_insert_value(ngx_rbtree_node_t *temp,
 
 
 /*
- * After a configuration is loaded: frees the slots that neither it nor the
- * running configuration uses.  After a refused one (failed): frees the
- * slots it created.
+ * Frees every slot the running configuration (NULL at the first start)
+ * does not use: those of older configurations, whose workers have had a
+ * reload's time to finish, and those a refused configuration made.  A
+ * worker that still holds a freed slot sees its serial change and stops
+ * counting into it.
  */
 
 static void
 ngx_http_ai_release_free_slots(ngx_http_ai_release_main_conf_t *amcf,
-    ngx_uint_t running, ngx_uint_t failed)
+    ngx_http_ai_release_main_conf_t *running)
 {
+    ngx_uint_t                   mark;
     ngx_rbtree_node_t           *node, *next, *sentinel;
     ngx_http_ai_release_node_t  *n;
     ngx_http_ai_release_shctx_t *sh;
@@ -468,15 +602,23 @@ ngx_http_ai_release_free_slots(ngx_http_ai_release_main_conf_t *amcf,
         return;
     }
 
+    mark = ++sh->mark;
+
+    if (running) {
+        ngx_http_ai_release_mark_running(running, mark);
+    }
+
     node = ngx_rbtree_min(sh->rbtree.root, sentinel);
 
     while (node) {
         next = ngx_rbtree_next(&sh->rbtree, node);
         n = (ngx_http_ai_release_node_t *) node;
 
-        if (failed ? (n->created == sh->generation)
-                   : (n->generation < running))
-        {
+        if (n->mark != mark) {
+            if (n->slot.override[NGX_HTTP_AI_RELEASE_OVR_PIN]) {
+                (void) ngx_atomic_fetch_add(&sh->pins, -1);
+            }
+
             ngx_rbtree_delete(&sh->rbtree, node);
             ai_release_atomic_store(&n->slot.serial, 0);
             ngx_slab_free_locked(amcf->shpool, n);
@@ -484,5 +626,35 @@ ngx_http_ai_release_free_slots(ngx_http_ai_release_main_conf_t *amcf,
         }
 
         node = next;
+    }
+}
+
+
+static void
+ngx_http_ai_release_mark_running(ngx_http_ai_release_main_conf_t *running,
+    ngx_uint_t mark)
+{
+    ngx_uint_t                       i, j, n;
+    ngx_http_ai_release_node_t      *node;
+    ngx_http_ai_release_target_t    *t;
+    ngx_http_ai_release_workflow_t **wfp;
+
+    wfp = running->workflows.elts;
+
+    for (i = 0; i < running->workflows.nelts; i++) {
+        n = ngx_http_ai_release_target_count(wfp[i]);
+
+        for (j = 0; j < n; j++) {
+            t = ngx_http_ai_release_target_at(wfp[i], j);
+
+            if (t->slot == NULL) {
+                continue;
+            }
+
+            node = (ngx_http_ai_release_node_t *)
+                       ((u_char *) t->slot
+                        - offsetof(ngx_http_ai_release_node_t, slot));
+            node->mark = mark;
+        }
     }
 }
