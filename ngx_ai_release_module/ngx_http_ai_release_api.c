@@ -492,6 +492,14 @@ ngx_http_ai_release_api_act(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_AI_RELEASE_ACT_PIN:
+        if (t->ungated) {
+            /* no override may give traffic to a bundle short of its gate */
+            return ngx_http_ai_release_json_error(r, NGX_HTTP_CONFLICT,
+                                 "bundle \"%V\" of workflow \"%V\" cannot "
+                                 "be pinned: %s", &t->id, &wf->name,
+                                 t->ungated);
+        }
+
         for (i = 0; i < n; i++) {
             c = ngx_http_ai_release_target_at(wf, i);
             ngx_http_ai_release_api_override(c, NGX_HTTP_AI_RELEASE_OVR_PIN,

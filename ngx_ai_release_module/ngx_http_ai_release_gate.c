@@ -17,6 +17,8 @@
 
 static ngx_int_t ngx_http_ai_release_gate_target(ngx_conf_t *cf,
     ngx_http_ai_release_target_t *t, ngx_uint_t mode);
+static ngx_int_t ngx_http_ai_release_gate_unweighted(ngx_conf_t *cf,
+    ngx_http_ai_release_target_t *t, ngx_uint_t mode);
 static ngx_int_t ngx_http_ai_release_check_lock(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf);
 
@@ -86,9 +88,18 @@ ngx_http_ai_release_check_gates(ngx_conf_t *cf,
         for (j = 0; j < n; j++) {
             t = ngx_http_ai_release_target_at(wf, j);
 
-            /* a canary given 0% receives no traffic: it may be unproven */
+            /*
+             * a canary given 0% receives no traffic: it may be unproven,
+             * but then it may not be pinned either
+             */
 
             if (t->variant == NGX_HTTP_AI_RELEASE_CANARY && t->weight == 0) {
+                if (ngx_http_ai_release_gate_unweighted(cf, t, mode)
+                    != NGX_OK)
+                {
+                    rc = NGX_ERROR;
+                }
+
                 continue;
             }
 
@@ -191,6 +202,68 @@ ngx_http_ai_release_gate_target(ngx_conf_t *cf,
     ai_release_errors_free(&errs);
 
     return rc;
+}
+
+
+/*
+ * A 0% canary does not fail the configuration when it is short of the gate
+ * (it gets no traffic), but it is marked so that no override can give it
+ * traffic: the API refuses to pin it, and a pin it had is dropped.
+ */
+
+static ngx_int_t
+ngx_http_ai_release_gate_unweighted(ngx_conf_t *cf,
+    ngx_http_ai_release_target_t *t, ngx_uint_t mode)
+{
+    u_char               *p, *last;
+    ai_release_gate_e     result;
+    ai_release_errors_t   errs;
+
+    if (mode == NGX_HTTP_AI_RELEASE_GATE_WARN) {
+        return NGX_OK;
+    }
+
+    ai_release_errors_init(&errs);
+
+    result = ai_release_gate_check(t->bundle, NULL, (long long) ngx_time(),
+                                   &errs);
+
+    if (result == AI_RELEASE_GATE_PASS
+        || (result == AI_RELEASE_GATE_NONE
+            && mode != NGX_HTTP_AI_RELEASE_GATE_REQUIRE))
+    {
+        ai_release_errors_free(&errs);
+        return NGX_OK;
+    }
+
+    t->ungated = ngx_pnalloc(cf->pool, 256);
+    if (t->ungated == NULL) {
+        ai_release_errors_free(&errs);
+        return NGX_ERROR;
+    }
+
+    last = t->ungated + 255;
+
+    if (result == AI_RELEASE_GATE_NONE) {
+        p = ngx_slprintf(t->ungated, last, "it has no eval section, and "
+                         "\"ai_release_eval_gate require\" refuses ungated "
+                         "bundles");
+
+    } else {
+        p = ngx_slprintf(t->ungated, last, "it does not pass its eval gate: "
+                         "%s", errs.n ? errs.items[0].message : "invalid");
+    }
+
+    *p = '\0';
+
+    ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+                  "ai_release: workflow \"%V\": canary %V at 0%% gets no "
+                  "traffic and cannot be pinned: %s", &t->workflow->name,
+                  &t->id, t->ungated);
+
+    ai_release_errors_free(&errs);
+
+    return NGX_OK;
 }
 
 

@@ -157,6 +157,9 @@ typedef struct {
     ngx_http_ai_release_header_t    *headers;
     ngx_uint_t                       nheaders;
 
+    /* why it may not be pinned: a 0% canary short of its workflow's gate */
+    u_char                          *ungated;
+
     ngx_http_ai_release_slot_t      *slot;        /* set by init_zone */
     uint64_t                         serial;      /* slot->serial then */
 

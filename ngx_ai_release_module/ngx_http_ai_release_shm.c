@@ -468,6 +468,17 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
         ai_release_window_init(&slot->window, wf->trip.window_ms);
     }
 
+    if (t->ungated && slot->override[NGX_HTTP_AI_RELEASE_OVR_PIN]) {
+        ai_release_atomic_store(&slot->override[NGX_HTTP_AI_RELEASE_OVR_PIN],
+                                0);
+        (void) ngx_atomic_fetch_add(&amcf->sh->pins, -1);
+
+        ngx_log_error(NGX_LOG_WARN, amcf->log, 0,
+                      "ai_release: workflow \"%V\": the pin on bundle "
+                      "\"%V\" is dropped: %s", &wf->name, &t->id,
+                      t->ungated);
+    }
+
     t->slot = slot;
     t->serial = slot->serial;
 
