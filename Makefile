@@ -25,7 +25,8 @@ CORE_SRCS  := ngx_ai_release_module/ai_release_sha256.c \
               ngx_ai_release_module/ai_release_window.c \
               ngx_ai_release_module/ai_release_gate.c \
               ngx_ai_release_module/ai_release_lock.c \
-              ngx_ai_release_module/ai_release_api.c
+              ngx_ai_release_module/ai_release_api.c \
+              ngx_ai_release_module/ai_release_state.c
 CORE_HDRS  := ngx_ai_release_module/ai_release_core.h
 # the TAP lines of the unit test programs
 TAP_SRCS   := t/unit/tap.c t/unit/tap.h

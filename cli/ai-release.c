@@ -61,6 +61,7 @@ static int air_lint(air_t *air);
 static int air_gate(air_t *air);
 static int air_lock(air_t *air);
 static int air_lock_check(air_t *air);
+static int air_state(air_t *air);
 static int air_print_errors(air_t *air, int rc);
 static json_t *air_errors_json(const ai_release_errors_t *errs, size_t from);
 static json_t *air_string(const char *s);
@@ -105,6 +106,9 @@ main(int argc, char **argv)
 
     } else if (strcmp(air.command, "gate") == 0) {
         rc = air_gate(&air);
+
+    } else if (strcmp(air.command, "state") == 0) {
+        rc = air_state(&air);
 
     } else if (air.lock_file != NULL) {
         rc = air_lock_check(&air);
@@ -170,7 +174,8 @@ air_options(air_t *air, int argc, char **argv)
     if (strcmp(air->command, "digest") != 0
         && strcmp(air->command, "lint") != 0
         && strcmp(air->command, "gate") != 0
-        && strcmp(air->command, "lock") != 0)
+        && strcmp(air->command, "lock") != 0
+        && strcmp(air->command, "state") != 0)
     {
         return air_usage_error("unknown command \"%s\"", air->command);
     }
@@ -801,6 +806,45 @@ air_json_print(json_t *doc)
 }
 
 
+/* the state file of ai_release_state: checked, then printed as JSON */
+
+static int
+air_state(air_t *air)
+{
+    char                err[512], *text;
+    size_t              len;
+    ai_release_state_t  st;
+
+    if (air->nmanifests != 1) {
+        return air_usage_error("state: give exactly one state file");
+    }
+
+    if (ai_release_state_load(air->manifests[0], &st, err, sizeof(err))
+        != 0)
+    {
+        (void) fprintf(stderr, "ai-release: state file \"%s\": %s\n",
+                       air->manifests[0], err);
+        return AIR_FAILED;
+    }
+
+    text = ai_release_state_format(&st, (long long) time(NULL), &len);
+
+    ai_release_state_free(&st);
+
+    if (text == NULL) {
+        (void) fprintf(stderr, "ai-release: out of memory\n");
+        return AIR_ERROR;
+    }
+
+    (void) fwrite(text, 1, len, stdout);
+    (void) fputc('\n', stdout);
+
+    free(text);
+
+    return AIR_OK;
+}
+
+
 static void
 air_usage(FILE *f)
 {
@@ -820,6 +864,8 @@ air_usage(FILE *f)
 "                          ai-release lock bundles/*.yaml > bundles.lock\n"
 "  lock --check LOCKFILE MANIFEST...\n"
 "                          check that no name@version changed since the lock\n"
+"  state FILE              check the module's state file (ai_release_state)\n"
+"                          and print it as JSON\n"
 "\n"
 "options:\n"
 "  --json                  print one JSON document on stdout instead\n"

@@ -467,4 +467,58 @@ int ai_release_api_body_parse(const char *body, size_t len, int need_bundle,
     char *bundle, size_t bundle_size, char *err, size_t err_size);
 
 
+/* the state file (ai_release_state.c): decisions kept across restarts */
+
+#define AI_RELEASE_STATE_V            1
+#define AI_RELEASE_STATE_NOVR         3     /* rollback, pin, trip */
+#define AI_RELEASE_STATE_NREASONS     6     /* none, rate, consecutive,
+                                               margin, probe, manual */
+#define AI_RELEASE_STATE_MAX_ENTRIES  100000
+#define AI_RELEASE_STATE_BY_LEN       40
+
+typedef struct {
+    char            workflow[129];
+    char            bundle[258];          /* name@version */
+    unsigned char   digest[AI_RELEASE_SHA256_LEN];
+
+    /* an open breaker */
+    int             open;
+    unsigned        reason;               /* ai_release_state_reason_name */
+    uint64_t        trips;
+    uint64_t        cooldown_ms;
+    long long       since;                /* unix time it opened */
+    long long       open_until_ms;        /* unix ms its cooldown ends */
+
+    struct {
+        int         set;
+        long long   at;                   /* unix time */
+        char        by[AI_RELEASE_STATE_BY_LEN];
+    } ovr[AI_RELEASE_STATE_NOVR];
+} ai_release_state_entry_t;
+
+typedef struct {
+    ai_release_state_entry_t  *entries;   /* malloc()ed */
+    size_t                     n;
+} ai_release_state_t;
+
+/* 0, or -1 with a message in err; the same reading rules as manifests */
+int ai_release_state_load(const char *path, ai_release_state_t *st,
+    char *err, size_t errlen);
+int ai_release_state_parse(const char *data, size_t len,
+    ai_release_state_t *st, char *err, size_t errlen);
+void ai_release_state_free(ai_release_state_t *st);
+/* JSON text, malloc()ed, its length in *len; NULL when out of memory */
+char *ai_release_state_format(const ai_release_state_t *st, long long now,
+    size_t *len);
+const char *ai_release_state_override_name(unsigned k);
+const char *ai_release_state_reason_name(unsigned reason);
+
+/* "sha256:<64 hex>" <-> 32 bytes */
+int ai_release_digest_parse(const char *s, size_t len,
+    unsigned char out[AI_RELEASE_SHA256_LEN]);
+void ai_release_digest_format(const unsigned char digest[AI_RELEASE_SHA256_LEN],
+    char out[AI_RELEASE_DIGEST_HEX_LEN + 1]);
+int ai_release_hex_value(int c);
+
+
 #endif /* _AI_RELEASE_CORE_H_INCLUDED_ */

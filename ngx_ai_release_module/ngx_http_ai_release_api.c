@@ -532,6 +532,11 @@ ngx_http_ai_release_api_act(ngx_http_request_t *r,
         break;
     }
 
+    /* kept across restarts before the client hears it is done */
+
+    ngx_http_ai_release_state_changed(ngx_http_ai_release_amcf(),
+                                      r->connection->log);
+
     if (t) {
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "ai_release: api: %V of workflow \"%V\" bundle \"%V\" "
@@ -585,6 +590,7 @@ ngx_http_ai_release_api_override(ngx_http_ai_release_target_t *t,
     }
 
     ai_release_atomic_store(&slot->override[k], on ? 1 : 0);
+    slot->restored &= ~((uint64_t) 1 << k);
 
     ngx_shmtx_unlock(&amcf->shpool->mutex);
 }

@@ -44,6 +44,9 @@
 
 #define NGX_HTTP_AI_RELEASE_BY_LEN        40
 
+/* slot->restored: the breaker's state came from the state file */
+#define NGX_HTTP_AI_RELEASE_RESTORED_BREAKER  (1 << NGX_HTTP_AI_RELEASE_NOVR)
+
 /* breaker states */
 #define NGX_HTTP_AI_RELEASE_CLOSED        0
 #define NGX_HTTP_AI_RELEASE_OPEN          1
@@ -103,6 +106,9 @@ typedef struct {
     uint64_t                         override_at[NGX_HTTP_AI_RELEASE_NOVR];
     u_char                           override_by[NGX_HTTP_AI_RELEASE_NOVR]
                                                 [NGX_HTTP_AI_RELEASE_BY_LEN];
+
+    /* read from the state file at start: a bit per override, the breaker */
+    uint64_t                         restored;
 } ngx_http_ai_release_slot_t;
 
 
@@ -126,6 +132,10 @@ typedef struct {
     ngx_uint_t                       loaded;      /* configurations loaded */
     ngx_atomic_t                     pins;        /* pin overrides set */
     uint64_t                         serial;
+
+    /* the state file: changes made, and the last change written */
+    ngx_atomic_t                     state_version;
+    ngx_atomic_t                     state_written;
 } ngx_http_ai_release_shctx_t;
 
 
@@ -215,6 +225,12 @@ typedef struct ngx_http_ai_release_main_conf_s {
     ngx_uint_t                       carried;
 
     ngx_uint_t                       eval_gate;
+
+    ngx_str_t                        state_path;  /* ai_release_state */
+    ngx_str_t                        state_tmp;
+    ngx_str_t                        state_lock;
+    ngx_str_t                        state_bad;
+
     ngx_str_t                        lock_path;
     u_char                          *lock_file;
     ngx_uint_t                       lock_line;
@@ -346,6 +362,15 @@ ngx_int_t ngx_http_ai_release_wrap_upstreams(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf);
 ngx_http_upstream_srv_conf_t *ngx_http_ai_release_upstream_add(
     ngx_conf_t *cf, ngx_str_t *name);
+
+char *ngx_http_ai_release_state(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+void ngx_http_ai_release_state_restore(ngx_http_ai_release_main_conf_t *amcf,
+    ngx_cycle_t *cycle);
+void ngx_http_ai_release_state_changed(ngx_http_ai_release_main_conf_t *amcf,
+    ngx_log_t *log);
+ngx_int_t ngx_http_ai_release_state_init_process(ngx_cycle_t *cycle);
+void ngx_http_ai_release_state_exit_process(ngx_cycle_t *cycle);
 
 
 #endif /* _NGX_HTTP_AI_RELEASE_MODULE_H_INCLUDED_ */

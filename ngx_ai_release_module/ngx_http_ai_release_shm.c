@@ -291,6 +291,11 @@ ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_shmtx_unlock(&amcf->shpool->mutex);
 
+    if (rc == NGX_OK && oamcf == NULL && from == NULL) {
+        /* no old data: the decisions of the state file, if any */
+        ngx_http_ai_release_state_restore(amcf, amcf->cycle);
+    }
+
     if (from && rc == NGX_OK) {
         ngx_log_error(NGX_LOG_NOTICE, amcf->log, 0,
                       "ai_release zone \"%V\" resized from %uz to %uz "

@@ -640,6 +640,9 @@ ngx_http_ai_release_workflow_json(ngx_http_ai_release_workflow_t *wf)
             json_object_set_new(item, "at",
                                 ngx_http_ai_release_iso_time(
                                     (time_t) slot->override_at[k]));
+            json_object_set_new(item, "source", json_string(
+                                (slot->restored >> k) & 1 ? "state file"
+                                                          : "api"));
             json_array_append_new(ovr, item);
 
             if (k == NGX_HTTP_AI_RELEASE_OVR_ROLLBACK) {
@@ -720,6 +723,8 @@ ngx_http_ai_release_bundle_json(ngx_http_ai_release_target_t *t)
                         : json_null());
     json_object_set_new(x, "manual", json_boolean(
                     slot->override[NGX_HTTP_AI_RELEASE_OVR_TRIP] != 0));
+    json_object_set_new(x, "restored", json_boolean(
+                    slot->restored & NGX_HTTP_AI_RELEASE_RESTORED_BREAKER));
     json_object_set_new(o, "breaker", x);
 
     ai_release_window_sum(&slot->window, ngx_current_msec, w);
