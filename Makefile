@@ -87,7 +87,8 @@ $(NGX_BUILD)/Makefile: config
 $(MODULE_SO): $(NGX_BUILD)/Makefile $(MOD_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
-unit: $(BUILD)/unit_core $(BUILD)/unit_window $(BUILD)/unit_gate
+unit: $(BUILD)/unit_core $(BUILD)/unit_window $(BUILD)/unit_gate \
+      $(BUILD)/unit_state
 
 $(BUILD)/unit_core: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_core.c
 	@mkdir -p $(BUILD)
@@ -102,6 +103,11 @@ $(BUILD)/unit_window: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_window.c
 $(BUILD)/unit_gate: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_gate.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c t/unit/test_gate.c \
+	    $(CORE_LIBS) -o $@
+
+$(BUILD)/unit_state: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_state.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c t/unit/test_state.c \
 	    $(CORE_LIBS) -o $@
 
 # the command-line tool: the same core, a normal optimised build
@@ -122,7 +128,8 @@ test: deps
 
 test-unit: unit
 	cd t/unit && $(BUILD)/unit_core && $(BUILD)/unit_window \
-	    && $(BUILD)/unit_gate && $(BUILD)/unit_fuzz_regress
+	    && $(BUILD)/unit_gate && $(BUILD)/unit_state \
+	    && $(BUILD)/unit_fuzz_regress
 
 test-t: module cli
 	NGINX_BIN=$(NGINX_BIN) AIR_MODULE=$(MODULE_SO) \
@@ -154,7 +161,7 @@ asan: deps
 # FUZZ_SECONDS on a copy of its seed corpus in build/fuzz/corpus and fails
 # when one crashed; "make fuzz-smoke" is the short run for CI.  The crashes
 # found are replayed by build/unit_fuzz_regress in "make test-unit".
-FUZZ_TARGETS := manifest report lock params api_body
+FUZZ_TARGETS := manifest report lock params api_body state
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := $(BUILD)/fuzz

@@ -150,6 +150,10 @@ ai_release_state_parse(const char *data, size_t len, ai_release_state_t *st,
     st->entries = NULL;
     st->n = 0;
 
+    if (errlen > 0) {
+        err[0] = '\0';
+    }
+
     if (len == 0) {
         return ai_release_state_fail(err, errlen, "empty");
     }
@@ -387,7 +391,7 @@ ai_release_state_string(json_t *o, const char *key, size_t i, char *buf,
 
     len = json_string_length(v);
 
-    if (len == 0 || len >= size) {
+    if ((len == 0 && required) || len >= size) {
         return ai_release_state_fail(err, errlen, "entry %zu: \"%s\" is "
                                      "empty or longer than %zu bytes", i,
                                      key, size - 1);

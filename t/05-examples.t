@@ -77,6 +77,10 @@ my $bundles = "$repo/conf-examples/bundles";
     $c =~ s{listen 443 ssl http2;}{"listen 127.0.0.1:" . $t->port('nginx') . ";"}e;
     $c =~ s{ai_release_bundles /etc/nginx/ai-release/bundles/}{ai_release_bundles $bundles/};
     $c =~ s{ai_release_lock +/etc/nginx/ai-release/bundles\.lock}{ai_release_lock $repo/conf-examples/bundles.lock};
+    # the state file's directory belongs to the workers' user (nobody here)
+    mkdir "$dir/state";
+    chmod 0777, "$dir/state";
+    $c =~ s{ai_release_state /var/lib/nginx/ai-release/}{ai_release_state $dir/state/};
     $c =~ s{server 10\.\d+\.\d+\.\d+:8000}{"server 127.0.0.1:" . $t->port('model')}ge;
     $c =~ s|^http \{|http {\n    client_body_temp_path $dir/tmp/body;\n    proxy_temp_path $dir/tmp/proxy;|m;
 

@@ -49,6 +49,7 @@ static const fuzz_target_t  targets[] = {
     { "lock", fuzz_one_lock },
     { "params", fuzz_one_params },
     { "api_body", fuzz_one_api_body },
+    { "state", fuzz_one_state },
     { NULL, NULL }
 };
 
@@ -125,7 +126,7 @@ replay_dir(const char *dir, const fuzz_target_t *only)
 
             if (t->name == NULL) {
                 ok(0, "%s/%s: the name starts with no fuzz target "
-                   "(manifest-, report-, lock-, params-, api_body-)",
+                   "(manifest-, report-, lock-, params-, api_body-, state-)",
                    dir, names[i]->d_name);
                 free(names[i]);
                 continue;
