@@ -226,6 +226,8 @@ const char *ai_release_quote(const char *s, size_t len, char *buf);
  */
 int ai_release_read_file(const char *path, char **out, size_t *len,
     int *err);
+/* why ai_release_read_file() failed: "not a regular file", ... */
+const char *ai_release_read_error(int rc, int err);
 
 
 /* validation helpers (also used by the module for its own directives) */

@@ -161,7 +161,6 @@ static void ai_release_check_system(ai_release_load_t *ld,
 static void ai_release_check_file(ai_release_load_t *ld,
     ai_release_bundle_t *bundle, const char *key, ai_release_node_t *value,
     int json);
-static const char *ai_release_read_error(int rc, int err);
 static const char *ai_release_suggest(const char *s, size_t len);
 static int ai_release_file_cmp(const void *one, const void *two);
 static int ai_release_canonical(ai_release_bundle_t *bundle);
@@ -1727,7 +1726,7 @@ ai_release_read_file(const char *path, char **out, size_t *len, int *err)
 }
 
 
-static const char *
+const char *
 ai_release_read_error(int rc, int err)
 {
     switch (rc) {

@@ -73,6 +73,8 @@ static void test_none(void);
 static void test_node_canonical(void);
 static void test_lock_round_trip(void);
 static void test_lock_load_errors(void);
+static void test_lock_not_regular(void);
+static void test_lock_error_cap(void);
 static void test_lock_lenient(void);
 
 
@@ -107,6 +109,8 @@ main(void)
     }
 
     test_lock_load_errors();
+    test_lock_not_regular();
+    test_lock_error_cap();
     test_lock_lenient();
 
     return tap_done();
@@ -872,6 +876,97 @@ test_lock_load_errors(void)
                  "cannot read lock file: No such file or directory") == 0,
        "a missing lock file");
     ai_release_errors_free(&errs);
+}
+
+
+/* a FIFO (no writer: an open without O_NONBLOCK would wait forever) */
+
+static void
+test_lock_not_regular(void)
+{
+    char                  fifo[] = "/tmp/air-unit-fifo-XXXXXX";
+    char                  path[64];
+    size_t                i;
+    ai_release_lock_t    *lock;
+    ai_release_errors_t   errs;
+
+    if (mkdtemp(fifo) == NULL) {
+        ok(0, "mkdtemp");
+        return;
+    }
+
+    (void) snprintf(path, sizeof(path), "%s/bundles.lock", fifo);
+
+    if (mkfifo(path, 0600) != 0) {
+        ok(0, "mkfifo %s", path);
+        (void) rmdir(fifo);
+        return;
+    }
+
+    /* a regression would hang: SIGALRM ends the test instead */
+    (void) alarm(10);
+
+    for (i = 0; i < 2; i++) {
+        ai_release_errors_init(&errs);
+
+        lock = ai_release_lock_load(i == 0 ? path : "/dev/zero", &errs);
+
+        if (!ok(lock == NULL && errs.n == 1
+                && strcmp(errs.items[0].message,
+                          "cannot read lock file: not a regular file") == 0,
+                "a lock file that is %s: refused at once",
+                i == 0 ? "a FIFO" : "/dev/zero"))
+        {
+            dump_errors(&errs);
+        }
+
+        ai_release_lock_free(lock);
+        ai_release_errors_free(&errs);
+    }
+
+    (void) alarm(0);
+    (void) unlink(path);
+    (void) rmdir(fifo);
+}
+
+
+static void
+test_lock_error_cap(void)
+{
+    char                 *data, msg[64];
+    size_t                i, n;
+    ai_release_lock_t    *lock;
+    ai_release_errors_t   errs;
+
+    n = 1000;
+
+    data = malloc(n * 8 + 1);
+    if (data == NULL) {
+        ok(0, "malloc");
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        memcpy(data + i * 8, "garbage\n", 8);
+    }
+
+    ai_release_errors_init(&errs);
+
+    lock = ai_release_lock_load_buffer("big.lock", data, n * 8, &errs);
+
+    (void) snprintf(msg, sizeof(msg), "... and %u more errors",
+                    (unsigned) (n - AI_RELEASE_ERRORS_MAX));
+
+    ok(lock == NULL && errs.n == AI_RELEASE_ERRORS_MAX + 1
+       && errs.items[AI_RELEASE_ERRORS_MAX - 1].line == AI_RELEASE_ERRORS_MAX
+       && errs.items[AI_RELEASE_ERRORS_MAX].line == 0
+       && strcmp(errs.items[AI_RELEASE_ERRORS_MAX].file, "big.lock") == 0
+       && strcmp(errs.items[AI_RELEASE_ERRORS_MAX].message, msg) == 0,
+       "1000 malformed lines: the first %d errors, then \"%s\"",
+       AI_RELEASE_ERRORS_MAX, msg);
+
+    ai_release_errors_free(&errs);
+    free(data);
 }
 
 
