@@ -395,6 +395,9 @@ typedef enum {
     AI_RELEASE_GATE_ERROR         /* the eval section itself is malformed */
 } ai_release_gate_e;
 
+/* a report may have finished this many seconds in the future (clock skew) */
+#define AI_RELEASE_CLOCK_SKEW       300
+
 /*
  * Checks a bundle's eval section against its report (jansson).  The report
  * path is relative to the manifest's directory, or, when report_dir is not
