@@ -66,6 +66,16 @@ sub iso { strftime('%Y-%m-%dT%H:%M:%SZ', gmtime($_[0])) }
 
     ($code, $out, $err) = run('gate', 'x.yaml', '--report-dir');
     is($code, 2, '--report-dir without a value: exit 2');
+
+    # output that cannot be written (a full disk): exit 2, and a message
+    for my $args (['--help'], ['--version'], ['lint', '--help']) {
+        ($code, $out, $err) = cli_run('/bin/sh', $dir, '-c',
+                                      'exec "$0" "$@" > /dev/full', $cli,
+                                      @$args);
+        is($code, 2, "@$args > /dev/full: exit 2");
+        is($err, "ai-release: cannot write the output: No space left on "
+                 . "device\n", "@$args > /dev/full: says so on stderr");
+    }
 }
 
 ############################################################################
