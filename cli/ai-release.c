@@ -55,6 +55,7 @@ typedef struct {
 
 
 static int air_options(air_t *air, int argc, char **argv);
+static int air_exit(int rc);
 static int air_load(air_t *air);
 static int air_digest(air_t *air);
 static int air_lint(air_t *air);
@@ -86,8 +87,9 @@ main(int argc, char **argv)
     rc = air_options(&air, argc, argv);
 
     if (rc >= 0) {
+        /* --help, --version or a usage error */
         free(air.manifests);
-        return rc;
+        return air_exit(rc);
     }
 
     air.set = ai_release_set_create();
@@ -121,9 +123,33 @@ main(int argc, char **argv)
     ai_release_errors_free(&air.errs);
     free(air.manifests);
 
-    if (fflush(stdout) != 0 || ferror(stdout)) {
+    return air_exit(rc);
+}
+
+
+/* rc, or AIR_ERROR when stdout (a full disk, a closed pipe) took not all */
+
+static int
+air_exit(int rc)
+{
+    int  err, failed;
+
+    err = 0;
+
+    if (fflush(stdout) != 0) {
+        err = errno;
+    }
+
+    /* an earlier write may have failed with nothing left to flush */
+    failed = ferror(stdout);
+
+    if (fclose(stdout) != 0 && err == 0) {
+        err = errno;
+    }
+
+    if (err != 0 || failed) {
         (void) fprintf(stderr, "ai-release: cannot write the output: %s\n",
-                       strerror(errno));
+                       err ? strerror(err) : "write error");
         return AIR_ERROR;
     }
 
@@ -875,7 +901,8 @@ air_usage(FILE *f)
 "  --version               print the version\n"
 "\n"
 "exit status: 0 success, 1 a check failed or problems were found,\n"
-"2 a usage error or a manifest that cannot be loaded at all.\n", f);
+"2 a usage error, a manifest that cannot be loaded at all or output\n"
+"that cannot be written.\n", f);
 }
 
 

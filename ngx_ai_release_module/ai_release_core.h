@@ -29,6 +29,8 @@
 
 #define AI_RELEASE_MAX_FILE_SIZE    (16 * 1024 * 1024)
 #define AI_RELEASE_MAX_DEPTH        64
+/* YAML nodes held at once while reading one manifest file */
+#define AI_RELEASE_MAX_NODES        1000000
 
 
 /* SHA-256 */
@@ -58,21 +60,39 @@ typedef struct {
     char           *message;    /* no trailing newline, no file prefix */
 } ai_release_error_t;
 
+/* at most this many errors are kept of one file (manifest or lock file) */
+#define AI_RELEASE_ERRORS_MAX       50
+
 typedef struct {
     ai_release_error_t  *items;
     size_t               n;
     size_t               cap;
+    size_t               file_start;  /* the first error of the file read */
+    size_t               dropped;     /* its errors beyond the cap */
+    unsigned             capped:1;    /* between file_begin and file_end */
 } ai_release_errors_t;
 
 void ai_release_errors_init(ai_release_errors_t *errs);
 void ai_release_errors_free(ai_release_errors_t *errs);
-/* printf-style; never fails (on ENOMEM the message is dropped, n grows) */
+/*
+ * printf-style; never fails (on ENOMEM the message is dropped, n grows).
+ * Between ai_release_errors_file_begin() and _file_end() only the first
+ * AI_RELEASE_ERRORS_MAX errors are kept, the rest are only counted.
+ */
 void ai_release_errors_add(ai_release_errors_t *errs, const char *file,
     unsigned line, unsigned column, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 5, 6)))
 #endif
     ;
+/*
+ * The errors of one input file are capped: file_end() adds one last error
+ * to file, "... and N more errors", when some were only counted.
+ */
+void ai_release_errors_file_begin(ai_release_errors_t *errs);
+void ai_release_errors_file_end(ai_release_errors_t *errs, const char *file);
+/* whether the next error would only be counted (not worth formatting) */
+int ai_release_errors_full(const ai_release_errors_t *errs);
 /* "FILE:LINE:COLUMN: MESSAGE" into buf, always NUL-terminated */
 size_t ai_release_error_format(const ai_release_error_t *err, char *buf,
     size_t size);
@@ -206,6 +226,8 @@ const char *ai_release_quote(const char *s, size_t len, char *buf);
  */
 int ai_release_read_file(const char *path, char **out, size_t *len,
     int *err);
+/* why ai_release_read_file() failed: "not a regular file", ... */
+const char *ai_release_read_error(int rc, int err);
 
 
 /* validation helpers (also used by the module for its own directives) */
@@ -372,6 +394,9 @@ typedef enum {
     AI_RELEASE_GATE_FAIL,         /* a gate, the report, digest, set or age */
     AI_RELEASE_GATE_ERROR         /* the eval section itself is malformed */
 } ai_release_gate_e;
+
+/* a report may have finished this many seconds in the future (clock skew) */
+#define AI_RELEASE_CLOCK_SKEW       300
 
 /*
  * Checks a bundle's eval section against its report (jansson).  The report

@@ -121,6 +121,8 @@ static const json_t *ai_release_report_string(ai_release_gate_ctx_t *ctx,
 static int ai_release_op_holds(ai_release_op_e op, double value,
     double bound);
 static void ai_release_format_number(double v, char *buf, size_t size);
+static void ai_release_format_age(long long sec, char *buf, size_t size);
+static int ai_release_digest_form(const char *s, size_t len);
 
 
 static const char  *ai_release_op_names[] = {
@@ -249,7 +251,7 @@ ai_release_gate_report(const ai_release_bundle_t *b,
 {
     char                      v[AI_RELEASE_QUOTE_SIZE];
     char                      w[AI_RELEASE_QUOTE_SIZE];
-    char                      num[32];
+    char                      num[32], skew[32];
     size_t                    i, n;
     double                    value;
     long long                 finished;
@@ -313,19 +315,25 @@ ai_release_gate_report(const ai_release_bundle_t *b,
                                      json_string_value(field), n, v),
                                  b->digest_hex);
 
-        } else {
-            if (n > AI_RELEASE_DIGEST_SHORT_LEN
-                && strncmp(json_string_value(field), "sha256:", 7) == 0)
-            {
-                n = AI_RELEASE_DIGEST_SHORT_LEN;
-            }
-
+        } else if (ai_release_digest_form(json_string_value(field), n)) {
             ai_release_gate_fail(ctx, "report \"%s\" tested digest %s, but "
                                  "the bundle's digest is %s: the evals did "
                                  "not test what ships", q,
+                                 ai_release_quote(json_string_value(field),
+                                                  AI_RELEASE_DIGEST_SHORT_LEN,
+                                                  v),
+                                 b->digest_short);
+
+        } else {
+            /* as written: a cut would hide what is wrong with it */
+
+            ai_release_gate_fail(ctx, "report \"%s\" tested digest \"%s\", "
+                                 "which is not \"sha256:\" and 64 hex "
+                                 "digits, but the bundle's digest is %s: "
+                                 "the evals did not test what ships", q,
                                  ai_release_quote(
                                      json_string_value(field), n, v),
-                                 b->digest_short);
+                                 b->digest_hex);
         }
     }
 
@@ -359,6 +367,14 @@ ai_release_gate_report(const ai_release_bundle_t *b,
         {
             ai_release_gate_fail(ctx, "report \"%s\" has an invalid "
                                  "finished_at \"%s\"", q, v);
+
+        } else if (finished - now > AI_RELEASE_CLOCK_SKEW) {
+            ai_release_format_age(finished - now, num, sizeof(num));
+            ai_release_format_age(AI_RELEASE_CLOCK_SKEW, skew, sizeof(skew));
+
+            ai_release_gate_fail(ctx, "report \"%s\" finished at %s, %s in "
+                                 "the future (clock skew allowed: %s)", q, v,
+                                 num, skew);
 
         } else if (ev->max_age != NULL && now - finished > ev->max_age_s) {
             ai_release_gate_fail(ctx, "report \"%s\" finished at %s, more "
@@ -1091,22 +1107,75 @@ ai_release_read_report(const char *path, char **out, size_t *len,
 
     rc = ai_release_read_file(path, out, len, &err);
 
-    switch (rc) {
+    if (rc != 0) {
+        *reason = ai_release_read_error(rc, err);
+        return -1;
+    }
 
-    case 0:
+    return 0;
+}
+
+
+/* "sha256:" and 64 hex digits, in either case, as the digest is compared */
+
+static int
+ai_release_digest_form(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (len != AI_RELEASE_DIGEST_HEX_LEN || strncasecmp(s, "sha256:", 7) != 0)
+    {
         return 0;
+    }
 
-    case -2:
-        *reason = "larger than 16 MiB";
-        return -1;
+    for (i = 7; i < len; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9')
+              || (s[i] >= 'a' && s[i] <= 'f')
+              || (s[i] >= 'A' && s[i] <= 'F')))
+        {
+            return 0;
+        }
+    }
 
-    case -3:
-        *reason = "not a regular file";
-        return -1;
+    return 1;
+}
 
-    default:
-        *reason = strerror(err);
-        return -1;
+
+/*
+ * "73 years", "1 year 40 days", "12 days", "5 minutes 1 second": the
+ * largest unit, and under ten of it the next one too
+ */
+
+static void
+ai_release_format_age(long long sec, char *buf, size_t size)
+{
+    int        n;
+    size_t     i;
+    long long  v, rest;
+
+    static const struct {
+        long long    sec;
+        const char  *name;
+    } units[] = {
+        { 365 * 86400LL, "year" },
+        { 86400, "day" },
+        { 3600, "hour" },
+        { 60, "minute" },
+        { 1, "second" }
+    };
+
+    for (i = 0; i < 4 && sec < units[i].sec; i++) {
+        /* void */
+    }
+
+    v = sec / units[i].sec;
+    rest = (sec % units[i].sec) / units[i + (i < 4)].sec;
+
+    n = snprintf(buf, size, "%lld %s%s", v, units[i].name, v == 1 ? "" : "s");
+
+    if (i < 4 && v < 10 && rest > 0 && n > 0 && (size_t) n < size) {
+        (void) snprintf(buf + n, size - (size_t) n, " %lld %s%s", rest,
+                        units[i + 1].name, rest == 1 ? "" : "s");
     }
 }
 

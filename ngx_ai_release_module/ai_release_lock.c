@@ -104,26 +104,32 @@ static int ai_release_file_changed(const ai_release_lock_entry_t *e,
     const ai_release_part_t *parts, size_t n, const char *name);
 
 
+/*
+ * Read as manifests and reports are: a regular file (a FIFO or a device
+ * is refused without blocking), at most AI_RELEASE_MAX_FILE_SIZE bytes.
+ */
+
 ai_release_lock_t *
 ai_release_lock_load(const char *path, ai_release_errors_t *errs)
 {
-    FILE               *f;
+    int                 rc, err;
+    char               *data;
+    size_t              len;
     ai_release_lock_t  *lock;
 
-    lock = ai_release_lock_new(path, errs);
-    if (lock == NULL) {
-        return NULL;
-    }
+    rc = ai_release_read_file(path, &data, &len, &err);
 
-    f = fopen(path, "re");
-    if (f == NULL) {
+    if (rc != 0) {
         ai_release_errors_add(errs, path, 0, 0, "cannot read lock file: %s",
-                              strerror(errno));
-        ai_release_lock_free(lock);
+                              ai_release_read_error(rc, err));
         return NULL;
     }
 
-    return ai_release_lock_read(lock, f, errs);
+    lock = ai_release_lock_load_buffer(path, data, len, errs);
+
+    free(data);
+
+    return lock;
 }
 
 
@@ -202,6 +208,8 @@ ai_release_lock_read(ai_release_lock_t *lock, FILE *f,
     lineno = 0;
     cur = NULL;
 
+    ai_release_errors_file_begin(errs);
+
     while ((len = getline(&line, &size, f)) != -1) {
         lineno++;
 
@@ -241,6 +249,8 @@ ai_release_lock_read(ai_release_lock_t *lock, FILE *f,
                                   "%u)", e->id, lock->entries[i - 1].line);
         }
     }
+
+    ai_release_errors_file_end(errs, path);
 
     if (errs != NULL && errs->n != nerrors) {
         ai_release_lock_free(lock);

@@ -51,6 +51,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +98,8 @@ typedef struct {
     ai_release_node_t      *root;
     ai_release_frame_t      stack[AI_RELEASE_MAX_DEPTH];
     size_t                  depth;
+    size_t                  nodes;      /* of the document being read */
+    size_t                  kept;       /* of the file's bundles so far */
     unsigned                root_empty:1;
     unsigned                skip:1;
 } ai_release_builder_t;
@@ -156,7 +161,6 @@ static void ai_release_check_system(ai_release_load_t *ld,
 static void ai_release_check_file(ai_release_load_t *ld,
     ai_release_bundle_t *bundle, const char *key, ai_release_node_t *value,
     int json);
-static const char *ai_release_read_error(int rc, int err);
 static const char *ai_release_suggest(const char *s, size_t len);
 static int ai_release_file_cmp(const void *one, const void *two);
 static int ai_release_canonical(ai_release_bundle_t *bundle);
@@ -399,7 +403,21 @@ ai_release_load_finish(ai_release_load_t *ld)
     ai_release_set_free(ld->tmp);
     ld->tmp = NULL;
 
-    return ld->nerrors ? -1 : 0;
+    if (ld->nerrors == 0) {
+        return 0;
+    }
+
+#if defined(__GLIBC__)
+    /*
+     * What a rejected file took (up to AI_RELEASE_MAX_NODES nodes) is
+     * free now, but glibc keeps freed memory below a later allocation:
+     * give it back, so that a failed reload leaves the nginx master as
+     * small as it was.
+     */
+    (void) malloc_trim(0);
+#endif
+
+    return -1;
 }
 
 
@@ -434,7 +452,7 @@ static void
 ai_release_load_data(ai_release_load_t *ld, const char *data, size_t len)
 {
     int                    done, rc;
-    size_t                 nerrors;
+    size_t                 nerrors, kept;
     unsigned               index, nbundles;
     yaml_mark_t            mark;
     yaml_event_t           event;
@@ -454,6 +472,8 @@ ai_release_load_data(ai_release_load_t *ld, const char *data, size_t len)
         ai_release_error(ld, 0, 0, "out of memory");
         return;
     }
+
+    ai_release_errors_file_begin(ld->errs);
 
     yaml_parser_set_input_string(&parser, (const unsigned char *) data, len);
 
@@ -499,11 +519,19 @@ ai_release_load_data(ai_release_load_t *ld, const char *data, size_t len)
 
             } else {
                 nbundles++;
+                kept = ld->tmp->nbundles;
+
                 ai_release_document(ld, root, &mark, index, nerrors);
+
+                if (ld->tmp->nbundles != kept) {
+                    /* its nodes stay in memory with the bundle */
+                    b.kept += b.nodes;
+                }
             }
 
             b.root_empty = 0;
             b.skip = 0;
+            b.nodes = 0;
             index++;
             break;
 
@@ -529,6 +557,8 @@ ai_release_load_data(ai_release_load_t *ld, const char *data, size_t len)
     if (done && nbundles == 0) {
         ai_release_error(ld, 0, 0, "no bundle in manifest");
     }
+
+    ai_release_errors_file_end(ld->errs, ld->file);
 }
 
 
@@ -606,6 +636,30 @@ ai_release_builder_event(ai_release_load_t *ld, ai_release_builder_t *b,
 
     mark = &event->start_mark;
     anchor = NULL;
+
+    switch (event->type) {
+
+    case YAML_ALIAS_EVENT:
+    case YAML_SCALAR_EVENT:
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT:
+
+        /* memory: a node costs about 100 bytes, however short its text */
+
+        if (b->kept + b->nodes >= AI_RELEASE_MAX_NODES) {
+            ai_release_error(ld, (unsigned) mark->line + 1,
+                             (unsigned) mark->column + 1,
+                             "a manifest file holds more than %d YAML "
+                             "nodes", AI_RELEASE_MAX_NODES);
+            return -1;
+        }
+
+        b->nodes++;
+        break;
+
+    default:
+        break;
+    }
 
     switch (event->type) {
 
@@ -768,6 +822,7 @@ ai_release_builder_cleanup(ai_release_builder_t *b)
     ai_release_node_free(b->root);
 
     b->root = NULL;
+    b->nodes = 0;
     b->root_empty = 0;
     b->skip = 0;
 }
@@ -777,9 +832,22 @@ static ai_release_node_t *
 ai_release_node_new(ai_release_node_type_e type, yaml_mark_t *mark,
     const unsigned char *value, size_t len)
 {
+    size_t              size;
     ai_release_node_t  *node;
 
-    node = calloc(1, sizeof(ai_release_node_t));
+    /* a scalar's text follows the node, in the same allocation */
+
+    size = sizeof(ai_release_node_t);
+
+    if (type == AI_RELEASE_NODE_SCALAR) {
+        if (len > ((size_t) -1) - size - 1) {
+            return NULL;
+        }
+
+        size += len + 1;
+    }
+
+    node = calloc(1, size);
     if (node == NULL) {
         return NULL;
     }
@@ -789,11 +857,7 @@ ai_release_node_new(ai_release_node_type_e type, yaml_mark_t *mark,
     node->column = (unsigned) mark->column + 1;
 
     if (type == AI_RELEASE_NODE_SCALAR) {
-        node->value = malloc(len + 1);
-        if (node->value == NULL) {
-            free(node);
-            return NULL;
-        }
+        node->value = (char *) (node + 1);
 
         if (len) {
             memcpy(node->value, value, len);
@@ -832,7 +896,6 @@ ai_release_node_free(ai_release_node_t *node)
     }
 
     free(node->items);
-    free(node->value);
     free(node);
 }
 
@@ -1663,7 +1726,7 @@ ai_release_read_file(const char *path, char **out, size_t *len, int *err)
 }
 
 
-static const char *
+const char *
 ai_release_read_error(int rc, int err)
 {
     switch (rc) {
@@ -2107,11 +2170,17 @@ ai_release_error(ai_release_load_t *ld, unsigned line, unsigned column,
     char     msg[AI_RELEASE_MESSAGE_SIZE];
     va_list  args;
 
+    ld->nerrors++;
+
+    if (ai_release_errors_full(ld->errs)) {
+        /* beyond the cap: only counted, not formatted */
+        ai_release_errors_add(ld->errs, ld->file, line, column, "%s", "");
+        return;
+    }
+
     va_start(args, fmt);
     (void) vsnprintf(msg, sizeof(msg), fmt, args);
     va_end(args);
-
-    ld->nerrors++;
 
     ai_release_errors_add(ld->errs, ld->file, line, column, "%s", msg);
 }

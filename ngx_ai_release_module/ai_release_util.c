@@ -36,6 +36,9 @@ ai_release_errors_init(ai_release_errors_t *errs)
     errs->items = NULL;
     errs->n = 0;
     errs->cap = 0;
+    errs->file_start = 0;
+    errs->dropped = 0;
+    errs->capped = 0;
 }
 
 
@@ -67,6 +70,11 @@ ai_release_errors_add(ai_release_errors_t *errs, const char *file,
     ai_release_error_t  *err;
 
     if (errs == NULL) {
+        return;
+    }
+
+    if (ai_release_errors_full(errs)) {
+        errs->dropped++;
         return;
     }
 
@@ -107,6 +115,49 @@ ai_release_errors_add(ai_release_errors_t *errs, const char *file,
     va_end(args);
 
     err->message = msg;
+}
+
+
+void
+ai_release_errors_file_begin(ai_release_errors_t *errs)
+{
+    if (errs == NULL) {
+        return;
+    }
+
+    errs->file_start = errs->n;
+    errs->dropped = 0;
+    errs->capped = 1;
+}
+
+
+void
+ai_release_errors_file_end(ai_release_errors_t *errs, const char *file)
+{
+    size_t  dropped;
+
+    if (errs == NULL || !errs->capped) {
+        return;
+    }
+
+    dropped = errs->dropped;
+
+    errs->capped = 0;
+    errs->dropped = 0;
+
+    if (dropped) {
+        ai_release_errors_add(errs, file, 0, 0, "... and %zu more error%s",
+                              dropped, dropped == 1 ? "" : "s");
+    }
+}
+
+
+int
+ai_release_errors_full(const ai_release_errors_t *errs)
+{
+    return errs != NULL
+           && errs->capped
+           && errs->n - errs->file_start >= AI_RELEASE_ERRORS_MAX;
 }
 
 

@@ -13,6 +13,7 @@ use AIRCli;
 use Digest::SHA qw(sha256_hex);
 use JSON::PP ();
 use POSIX qw(strftime);
+use Time::Local qw(timegm);
 
 my $cli = cli_path();
 
@@ -66,6 +67,16 @@ sub iso { strftime('%Y-%m-%dT%H:%M:%SZ', gmtime($_[0])) }
 
     ($code, $out, $err) = run('gate', 'x.yaml', '--report-dir');
     is($code, 2, '--report-dir without a value: exit 2');
+
+    # output that cannot be written (a full disk): exit 2, and a message
+    for my $args (['--help'], ['--version'], ['lint', '--help']) {
+        ($code, $out, $err) = cli_run('/bin/sh', $dir, '-c',
+                                      'exec "$0" "$@" > /dev/full', $cli,
+                                      @$args);
+        is($code, 2, "@$args > /dev/full: exit 2");
+        is($err, "ai-release: cannot write the output: No space left on "
+                 . "device\n", "@$args > /dev/full: says so on stderr");
+    }
 }
 
 ############################################################################
@@ -311,6 +322,25 @@ sub gate_fails {
     gate_fails([], ["report \"$R\" finished at $old, more than max_age 14d "
                     . "ago"], 'a report older than max_age');
 
+    # a report from the future: more than 5 minutes of clock skew fails
+    report(finished_at => iso(time + 60));
+    ($code, $out, $err) = run('gate', 'bundles/sd.yaml');
+    is($code, 0, 'a report finished a minute in the future: clock skew');
+
+    my $years = int((timegm(0, 0, 0, 1, 0, 2099) - time) / (365 * 86400));
+    report(finished_at => '2099-01-01T00:00:00Z');
+    gate_fails([], ["report \"$R\" finished at 2099-01-01T00:00:00Z, "
+                    . "$years years in the future (clock skew allowed: "
+                    . "5 minutes)"], 'a report finished in 2099');
+
+    # a digest with a space is shown whole
+    (my $spaced = $sd_digest) =~ s/^sha256:/sha256: /;
+    report(digest => $spaced);
+    gate_fails([], ["report \"$R\" tested digest \"$spaced\", which is not "
+                    . "\"sha256:\" and 64 hex digits, but the bundle's "
+                    . "digest is $sd_digest: the evals did not test what "
+                    . "ships"], 'a digest with a space');
+
     report(finished_at => 'last tuesday');
     gate_fails([], ["report \"$R\" has an invalid finished_at "
                     . "\"last tuesday\""], 'an invalid finished_at');
@@ -494,6 +524,34 @@ sub gate_fails {
     is($code, 2, 'a missing lock file: exit 2');
     like($err, qr/^none\.lock: cannot read lock file: No such file/m,
          'and says so');
+
+    # a FIFO with no writer, a device: refused at once (timeout(1) ends a
+    # regression that waits, with 124)
+    POSIX::mkfifo("$dir/fifo.lock", 0600) or die "mkfifo: $!";
+    for my $lock ('fifo.lock', '/dev/zero') {
+        ($code, $out, $err) = cli_run('timeout', $dir, '20', $cli, 'lock',
+                                      '--check', $lock, 'bundles/safe.yaml');
+        is($code, 2, "lock --check $lock: exit 2 at once (not timed out)");
+        is($err, "$lock: cannot read lock file: not a regular file\n",
+           "lock --check $lock: says why");
+    }
+}
+
+############################################################################
+# at most 50 errors a manifest, then the count of the rest
+
+{
+    $t->write_file('bundles/many-errors.yaml', "---\nx: 1\n" x 1000);
+    my ($code, $out, $err) = run('lint', 'bundles/many-errors.yaml');
+    my @l = split /\n/, $err;
+    is($code, 1, 'lint of 1000 bad documents: exit 1');
+    is(scalar @l, 51, 'lint of 1000 bad documents: 51 lines, not 5000');
+    is($l[-1], 'bundles/many-errors.yaml: ... and 4950 more errors',
+       'the last line counts the rest');
+
+    ($code, $out) = run('lint', '--json', 'bundles/many-errors.yaml');
+    my $d = decode($out);
+    is(scalar @{ $d->{errors} || [] }, 51, 'lint --json: 51 errors');
 }
 
 $t->done;

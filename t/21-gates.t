@@ -15,6 +15,7 @@ use AIRTest qw(slurp);
 use AIRCli;
 use JSON::PP ();
 use POSIX qw(strftime);
+use Time::Local qw(timegm);
 
 my $cli = cli_path();
 
@@ -216,6 +217,30 @@ my @cases = (
                                     finished_at => $OTHER_OLD) },
         expect => ["report \"$R\" finished at $OTHER_OLD, more than max_age "
                    . "14d ago"],
+    },
+    {
+        name => 'finished a minute in the future (clock skew)',
+        report => sub { report_json(digest => $canary_digest,
+                                    finished_at => iso(time + 60)) },
+        pass => 1,
+    },
+    {
+        # within max_age forever, were it not refused
+        name => 'finished in 2099',
+        report => sub { report_json(digest => $canary_digest,
+                                    finished_at => '2099-01-01T00:00:00Z') },
+        expect => ["report \"$R\" finished at 2099-01-01T00:00:00Z, "
+                   . int((timegm(0, 0, 0, 1, 0, 2099) - time) / (365 * 86400))
+                   . " years in the future (clock skew allowed: 5 minutes)"],
+    },
+    {
+        name => 'a digest with a space, shown whole',
+        report => sub { report_json(digest => "sha256: "
+                                              . substr($canary_digest, 7)) },
+        expect => ["report \"$R\" tested digest \"sha256: "
+                   . substr($canary_digest, 7) . "\", which is not "
+                   . "\"sha256:\" and 64 hex digits, but the bundle's digest "
+                   . "is $canary_digest: the evals did not test what ships"],
     },
     (map {
         my ($op, $bound, $value, $neg) = @$_;

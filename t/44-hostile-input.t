@@ -22,11 +22,12 @@ use warnings;
 use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use AIRTest;
+use AIRTest qw(slurp);
 use JSON::PP;
 use IO::Socket::INET;
 use IO::Select;
 use Time::HiRes qw(time sleep);
+use POSIX ();
 
 my $T0 = time;
 my $BODY = '{"model":"m","messages":[{"role":"user","content":"hi"}]}';
@@ -544,6 +545,109 @@ unlike($t->error_log, qr/exited on signal|\[alert\]/,
 
 my $elapsed = time - $T0;
 ok($elapsed < 40, sprintf 'finished in %.1f s', $elapsed);
+
+############################################################################
+# bounds (issue 10): a 15 MB manifest of "---\nx: 1\n" (5 errors a
+# document) gives 50 errors and a count of the rest, in nginx -t and on a
+# reload, and leaves the master as small as it was; a lock file that is a
+# FIFO or a device is refused at once, by nginx -t and by a reload
+
+# the master's resident memory, in MB
+sub rss_mb {
+    my ($pid) = @_;
+    my ($kb) = (slurp("/proc/$pid/status") // '') =~ /^VmRSS:\s+(\d+) kB/m;
+    return defined $kb ? $kb / 1024 : -1;
+}
+
+{
+    my $m = AIRTest->new;
+    my $dir = $m->dir;
+    mkdir "$dir/logs";
+    my $up = "127.0.0.1:" . $t->port('stable');
+    my $good = "name: g\nversion: \"1\"\nupstream: $up\nmodel: m\n";
+    my $ndocs = int(15 * 1024 * 1024 / length "---\nx: 1\n");
+    my $more = 5 * $ndocs - 50;
+    my $big = "---\nx: 1\n" x $ndocs;
+    my $B = "$dir/bundles/b.yaml";
+
+    # at most 50 errors, one line with the count, in "FILE: MESSAGE in
+    # nginx.conf:LINE" lines
+    my $bounded = sub {
+        my ($text, $name) = @_;
+        my @e = grep { /\[emerg\].*ai_release bundle: \Q$B\E[:\s]/ }
+                split /\n/, $text;
+        is(scalar @e, 51, "$name: 51 error lines (of " . 5 * $ndocs . ")");
+        like($e[-1] // '', qr/ai_release bundle: \Q$B\E: \.\.\. and $more more errors in /,
+             "$name: the last one counts the rest");
+        like($e[0] // '', qr/\Q$B\E:2:1: unknown key "x"/,
+             "$name: the first is the first problem");
+    };
+
+    my $conf = sub {
+        my ($lock) = @_;
+        $m->config(($lock ? "    ai_release_lock $lock;\n" : '') . <<'C');
+    ai_release_bundles %%DIR%%/bundles/*.yaml;
+    server {
+        listen 127.0.0.1:%%PORT_nginx%%;
+        location / { return 204; }
+    }
+C
+    };
+    $conf->();
+
+    $m->write_file('bundles/b.yaml', $big);
+    my ($rc, $out) = $m->test_config;
+    is($rc, 1, "a 15 MB manifest of $ndocs bad documents: nginx -t fails");
+    $bounded->($out, 'nginx -t');
+
+    $m->write_file('bundles/b.yaml', $good);
+    $m->start;
+    my $master = $m->master_pid;
+    my $rss0 = rss_mb($master);
+
+    $m->write_file('bundles/b.yaml', $big);
+    my $off = length $m->error_log;
+    ok(!$m->reload(timeout => 60), 'a reload with the 15 MB manifest fails');
+    $m->write_file('bundles/b.yaml', $good);
+    ok($m->reload(timeout => 30), 'the next good reload succeeds');
+    $bounded->(substr($m->error_log, $off), 'the failed reload');
+    my $rss = rss_mb($master);
+    diag(sprintf 'master RSS: %.1f MB at start, %.1f MB after the failed '
+         . 'and the good reload', $rss0, $rss);
+    SKIP: {
+        # ASan keeps freed memory in quarantine
+        skip 'the sanitizer build keeps freed memory', 1
+            if $m->module eq '';
+        ok($rss > 0 && $rss < 100, sprintf 'master RSS after the failed '
+           . 'reload and a good one: %.1f MB < 100 MB', $rss);
+    }
+
+    # a lock file that is a FIFO with no writer (an open that waits for one
+    # would hang nginx -t and the master), or a device
+
+    my $fifo = "$dir/fifo.lock";
+    POSIX::mkfifo($fifo, 0600) or die "mkfifo $fifo: $!";
+    for my $lock ($fifo, '/dev/zero') {
+        $conf->($lock);
+        # timeout(1): a regression hangs no longer than 20 s
+        ($rc, $out) = $m->_run('timeout', '20', $m->nginx_bin, '-p', "$dir/",
+                               '-c', "$dir/nginx.conf", '-t');
+        is($rc, 1, "a lock file $lock: nginx -t fails at once (not timed out)");
+        like($out, qr/ai_release lock: \Q$lock\E: cannot read lock file: not a regular file in /,
+             "a lock file $lock: the reason");
+    }
+
+    $conf->($fifo);
+    $off = length $m->error_log;
+    ok(!$m->reload(timeout => 20), 'a reload with a FIFO lock file fails');
+    like(substr($m->error_log, $off), qr/cannot read lock file: not a regular file/,
+         'a reload with a FIFO lock file: the reason');
+    $conf->();
+    ok($m->reload(timeout => 20),
+       'the master is not blocked: the next good reload succeeds');
+
+    $m->done(allow => qr/ai_release (?:bundle|lock): /);
+}
 
 $t->done;
 done_testing;

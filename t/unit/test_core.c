@@ -55,6 +55,10 @@ static void test_duplicates(void);
 static void test_all_or_nothing(void);
 static void test_glob(void);
 static void test_many(void);
+static void test_error_cap(void);
+static void test_node_cap(void);
+static char *repeat(const char *head, const char *s, size_t n,
+    const char *tail);
 
 
 int
@@ -75,6 +79,8 @@ main(void)
     test_all_or_nothing();
     test_glob();
     test_many();
+    test_error_cap();
+    test_node_cap();
 
     return tap_done();
 }
@@ -368,6 +374,46 @@ test_errors(void)
     ai_release_error_format(&e, buf, sizeof(buf));
     ok(strstr(buf, "out of memory") != NULL,
        "error_format copes with a dropped message");
+
+    /* the cap of one file's errors */
+
+    ai_release_errors_add(&errs, "before", 1, 1, "not capped");
+    ai_release_errors_file_begin(&errs);
+
+    for (n = 0; n < AI_RELEASE_ERRORS_MAX + 10; n++) {
+        ai_release_errors_add(&errs, "f", (unsigned) n + 1, 1, "e%u",
+                              (unsigned) n);
+    }
+
+    ok(ai_release_errors_full(&errs), "errors_full beyond the cap");
+
+    ai_release_errors_file_end(&errs, "f");
+
+    ok(errs.n == 1 + AI_RELEASE_ERRORS_MAX + 1
+       && errs.items[AI_RELEASE_ERRORS_MAX].line == AI_RELEASE_ERRORS_MAX
+       && errs.items[errs.n - 1].line == 0
+       && strcmp(errs.items[errs.n - 1].file, "f") == 0
+       && strcmp(errs.items[errs.n - 1].message, "... and 10 more errors")
+          == 0,
+       "a file's errors: %d kept, then \"... and 10 more errors\"",
+       AI_RELEASE_ERRORS_MAX);
+
+    ai_release_errors_file_begin(&errs);
+
+    for (n = 0; n < AI_RELEASE_ERRORS_MAX + 1; n++) {
+        ai_release_errors_add(&errs, "g", 1, 1, "g");
+    }
+
+    ai_release_errors_file_end(&errs, "g");
+    ai_release_errors_add(&errs, "after", 1, 1, "not capped");
+
+    ok(errs.n == 2 * (AI_RELEASE_ERRORS_MAX + 1) + 2
+       && strcmp(errs.items[errs.n - 2].message, "... and 1 more error") == 0
+       && strcmp(errs.items[errs.n - 1].file, "after") == 0
+       && !ai_release_errors_full(&errs),
+       "the cap is per file; after file_end errors are kept again");
+
+    ai_release_errors_free(&errs);
 }
 
 
@@ -1302,16 +1348,207 @@ test_many(void)
        && ai_release_set_find(set, "bundle-1@v2", 11) == NULL,
        "missing ids are not found");
 
-    /* all-or-nothing at scale: the same buffer again is 30000 errors */
+    /*
+     * all-or-nothing at scale: the same buffer again is 30000 duplicate
+     * errors, of which the first AI_RELEASE_ERRORS_MAX are kept
+     */
 
     rc = ai_release_set_load_buffer(set, "many.yaml", data,
                                     (size_t) (p - data), &errs);
-    ok(rc == -1 && errs.n == n && ai_release_set_count(set) == n,
-       "reloading gives a duplicate error per bundle, adds nothing");
+    ok(rc == -1 && errs.n == AI_RELEASE_ERRORS_MAX + 1
+       && strstr(errs.items[0].message, "duplicate bundle") != NULL
+       && strcmp(errs.items[errs.n - 1].message, "... and 29950 more errors")
+          == 0
+       && ai_release_set_count(set) == n,
+       "reloading: duplicate errors (50 and a count), adds nothing");
 
     ai_release_errors_free(&errs);
     ai_release_set_free(set);
     free(data);
+}
+
+
+/* issue 10: "---\nx: 1\n" over and over is 5 errors a document */
+
+static void
+test_error_cap(void)
+{
+    int                   rc;
+    char                 *data;
+    size_t                n;
+    ai_release_set_t     *set;
+    ai_release_errors_t   errs;
+
+    n = 20000;
+
+    data = repeat("", "---\nx: 1\n", n, "");
+    if (data == NULL) {
+        return;
+    }
+
+    set = ai_release_set_create();
+    ai_release_errors_init(&errs);
+
+    rc = ai_release_set_load_buffer(set, "x.yaml", data, strlen(data), &errs);
+
+    ok(rc == -1 && errs.n == AI_RELEASE_ERRORS_MAX + 1
+       && find_error(&errs, 2, 1, "unknown key \"x\"") != NULL
+       && errs.items[errs.n - 1].line == 0
+       && strcmp(errs.items[errs.n - 1].file, "x.yaml") == 0
+       && strcmp(errs.items[errs.n - 1].message,
+                 "... and 99950 more errors") == 0
+       && ai_release_set_count(set) == 0,
+       "20000 bad documents: %d errors, then \"... and 99950 more errors\"",
+       AI_RELEASE_ERRORS_MAX);
+
+    ai_release_errors_free(&errs);
+
+    /* the next file has a cap of its own */
+
+    rc = ai_release_set_load_buffer(set, "y.yaml", "x: 1\n", 5, &errs);
+
+    ok(rc == -1 && errs.n == 5 && strcmp(errs.items[0].file, "y.yaml") == 0,
+       "the next file: all of its 5 errors");
+
+    ai_release_errors_free(&errs);
+    ai_release_set_free(set);
+    free(data);
+}
+
+
+/*
+ * A rejected document is freed at once: only what the file keeps counts
+ * towards AI_RELEASE_MAX_NODES (a node costs some 70 bytes, whatever the
+ * length of its text).
+ */
+
+static void
+test_node_cap(void)
+{
+    int                   rc;
+    char                 *doc, *data, *p;
+    size_t                i, n;
+    ai_release_set_t     *set;
+    ai_release_errors_t   errs;
+
+    set = ai_release_set_create();
+    ai_release_errors_init(&errs);
+
+    /* one document of 1000001 scalars */
+
+    n = AI_RELEASE_MAX_NODES + 1;
+
+    data = repeat(BASE "labels:\n  x: [", "a,", n, "a]\n");
+    if (data == NULL) {
+        ai_release_set_free(set);
+        return;
+    }
+
+    rc = ai_release_set_load_buffer(set, "nodes.yaml", data, strlen(data),
+                                    &errs);
+
+    if (!ok(rc == -1 && errs.n == 1
+            && strcmp(errs.items[0].message, "a manifest file holds more "
+                      "than 1000000 YAML nodes") == 0
+            && ai_release_set_count(set) == 0,
+            "a document of a million nodes: refused"))
+    {
+        dump_errors(&errs);
+    }
+
+    ai_release_errors_free(&errs);
+    free(data);
+
+    /* 1100 rejected documents of 1003 nodes: every error counted */
+
+    doc = repeat("---\nx: [", "a,", 999, "a]\n");
+    data = (doc != NULL) ? repeat("", doc, 1100, "") : NULL;
+    free(doc);
+
+    if (data == NULL) {
+        ai_release_set_free(set);
+        return;
+    }
+
+    rc = ai_release_set_load_buffer(set, "bad.yaml", data, strlen(data),
+                                    &errs);
+
+    ok(rc == -1 && errs.n == AI_RELEASE_ERRORS_MAX + 1
+       && strcmp(errs.items[errs.n - 1].message, "... and 5450 more errors")
+          == 0,
+       "1100 bad documents of 1003 nodes: read to the end, errors counted");
+
+    ai_release_errors_free(&errs);
+    free(data);
+
+    /*
+     * bundles are kept: 99 of 10013 nodes are 991287, the 100th is
+     * refused at its 8714th node, its 8701st scalar
+     */
+
+    doc = repeat("", "a,", 9999, "a]\n");
+    data = (doc != NULL) ? malloc(100 * (strlen(doc) + 80)) : NULL;
+
+    if (data == NULL) {
+        free(doc);
+        ai_release_set_free(set);
+        return;
+    }
+
+    p = data;
+
+    for (i = 0; i < 100; i++) {
+        p += sprintf(p, "---\nname: b%u\nversion: \"1\"\nupstream: up\n"
+                     "model: m\nlabels:\n  x: [%s", (unsigned) i, doc);
+    }
+
+    rc = ai_release_set_load_buffer(set, "kept.yaml", data,
+                                    (size_t) (p - data), &errs);
+
+    if (!ok(rc == -1 && errs.n == 1
+            && errs.items[0].line == 700
+            && errs.items[0].column == 7 + 2 * 8700
+            && strcmp(errs.items[0].message, "a manifest file holds more "
+                      "than 1000000 YAML nodes") == 0
+            && ai_release_set_count(set) == 0,
+            "100 bundles of 10013 nodes: refused in the 100th"))
+    {
+        dump_errors(&errs);
+    }
+
+    ai_release_errors_free(&errs);
+    free(doc);
+    free(data);
+    ai_release_set_free(set);
+}
+
+
+/* head, n times s, tail: malloc()ed */
+
+static char *
+repeat(const char *head, const char *s, size_t n, const char *tail)
+{
+    char    *data, *p;
+    size_t   i, len;
+
+    len = strlen(s);
+
+    data = malloc(strlen(head) + n * len + strlen(tail) + 1);
+    if (data == NULL) {
+        ok(0, "malloc");
+        return NULL;
+    }
+
+    p = stpcpy(data, head);
+
+    for (i = 0; i < n; i++) {
+        memcpy(p, s, len);
+        p += len;
+    }
+
+    (void) strcpy(p, tail);
+
+    return data;
 }
 
 

@@ -66,6 +66,8 @@ static void test_gates(void);
 static void test_operators(void);
 static void test_report_ids(void);
 static void test_max_age(void);
+static void test_future(void);
+static void test_digest_message(void);
 static void test_report_problems(void);
 static void test_report_dir(void);
 static void test_malformed(void);
@@ -73,6 +75,8 @@ static void test_none(void);
 static void test_node_canonical(void);
 static void test_lock_round_trip(void);
 static void test_lock_load_errors(void);
+static void test_lock_not_regular(void);
+static void test_lock_error_cap(void);
 static void test_lock_lenient(void);
 
 
@@ -89,6 +93,8 @@ main(void)
     test_operators();
     test_report_ids();
     test_max_age();
+    test_future();
+    test_digest_message();
     test_report_problems();
     test_report_dir();
     test_malformed();
@@ -107,6 +113,8 @@ main(void)
     }
 
     test_lock_load_errors();
+    test_lock_not_regular();
+    test_lock_error_cap();
     test_lock_lenient();
 
     return tap_done();
@@ -134,10 +142,127 @@ test_pass(void)
     expect_gate(b, NULL, NOW, AI_RELEASE_GATE_PASS, NULL, NULL, 0,
                 "a fresh report that passes every gate");
 
-    /* max_age measures from now: a day before the report is fine too */
-    expect_gate(b, NULL, NOW - DAY, AI_RELEASE_GATE_PASS, NULL, NULL, 0,
-                "a report from the future is not too old");
+    ai_release_set_free(set);
+}
 
+
+/* the report finished at 09:00Z, an hour before NOW */
+
+static void
+test_future(void)
+{
+    char                  json[512];
+    const char           *m[1];
+    ai_release_set_t     *set;
+    ai_release_gate_e     rc;
+    ai_release_bundle_t  *b;
+    ai_release_errors_t   errs;
+
+    static const char  *day[] = {
+        "report \"" REPORT "\" finished at 2026-11-20T09:00:00Z, 23 hours "
+        "in the future (clock skew allowed: 5 minutes)"
+    };
+
+    static const char  *skew[] = {
+        "report \"" REPORT "\" finished at 2026-11-20T09:00:00Z, 5 minutes "
+        "1 second in the future (clock skew allowed: 5 minutes)"
+    };
+
+    set = load(BUNDLE);
+    b = find(set, "support-drafts@4");
+
+    if (b == NULL) {
+        ai_release_set_free(set);
+        return;
+    }
+
+    expect_gate(b, NULL, NOW - 3600 - AI_RELEASE_CLOCK_SKEW,
+                AI_RELEASE_GATE_PASS, NULL, NULL, 0,
+                "a report finished 5 minutes in the future: clock skew");
+
+    expect_gate(b, NULL, NOW - 3600 - AI_RELEASE_CLOCK_SKEW - 1,
+                AI_RELEASE_GATE_FAIL, FIX "evals/support-drafts-4.json",
+                skew, 1, "a second more is a report from the future");
+
+    expect_gate(b, NULL, NOW - DAY, AI_RELEASE_GATE_FAIL,
+                FIX "evals/support-drafts-4.json", day, 1,
+                "a report finished 23 hours in the future fails");
+
+    /* the report: within max_age forever, were it not refused */
+
+    (void) snprintf(json, sizeof(json),
+                    "{\"bundle\":\"support-drafts@4\",\"digest\":\"%s\","
+                    "\"eval_set\":\"support-drafts-golden-v7\","
+                    "\"finished_at\":\"2099-01-01T00:00:00Z\","
+                    "\"metrics\":{\"pass_rate\":1,\"regressions\":0,"
+                    "\"refusal_rate\":0}}", b->digest_hex);
+
+    ai_release_errors_init(&errs);
+
+    rc = ai_release_gate_check_report(b, json, strlen(json), "r.json", NOW,
+                                      &errs);
+
+    m[0] = "report \"" REPORT "\" finished at 2099-01-01T00:00:00Z, 72 "
+           "years in the future (clock skew allowed: 5 minutes)";
+
+    if (!ok(rc == AI_RELEASE_GATE_FAIL && same_messages(&errs, m, 1),
+            "finished_at 2099-01-01 with max_age 14d fails"))
+    {
+        dump_errors(&errs);
+    }
+
+    ai_release_errors_free(&errs);
+    ai_release_set_free(set);
+}
+
+
+/* a digest that is not "sha256:" and 64 hex digits is shown whole */
+
+static void
+test_digest_message(void)
+{
+    char                  json[512], msg[512];
+    const char           *m[1];
+    ai_release_set_t     *set;
+    ai_release_gate_e     rc;
+    ai_release_bundle_t  *b;
+    ai_release_errors_t   errs;
+
+    set = load(BUNDLE);
+    b = find(set, "support-drafts@4");
+
+    if (b == NULL) {
+        ai_release_set_free(set);
+        return;
+    }
+
+    (void) snprintf(json, sizeof(json),
+                    "{\"bundle\":\"support-drafts@4\","
+                    "\"digest\":\"sha256: %s\","
+                    "\"eval_set\":\"support-drafts-golden-v7\","
+                    "\"finished_at\":\"2026-11-20T09:00:00Z\","
+                    "\"metrics\":{\"pass_rate\":1,\"regressions\":0,"
+                    "\"refusal_rate\":0}}", b->digest_hex + 7);
+
+    (void) snprintf(msg, sizeof(msg),
+                    "report \"" REPORT "\" tested digest \"sha256: %s\", "
+                    "which is not \"sha256:\" and 64 hex digits, but the "
+                    "bundle's digest is %s: the evals did not test what "
+                    "ships", b->digest_hex + 7, b->digest_hex);
+    m[0] = msg;
+
+    ai_release_errors_init(&errs);
+
+    rc = ai_release_gate_check_report(b, json, strlen(json), "r.json", NOW,
+                                      &errs);
+
+    if (!ok(rc == AI_RELEASE_GATE_FAIL && same_messages(&errs, m, 1),
+            "a spaced digest is quoted whole, not cut at 19 characters"))
+    {
+        dump_errors(&errs);
+    }
+
+    ai_release_errors_free(&errs);
     ai_release_set_free(set);
 }
 
@@ -872,6 +997,97 @@ test_lock_load_errors(void)
                  "cannot read lock file: No such file or directory") == 0,
        "a missing lock file");
     ai_release_errors_free(&errs);
+}
+
+
+/* a FIFO (no writer: an open without O_NONBLOCK would wait forever) */
+
+static void
+test_lock_not_regular(void)
+{
+    char                  fifo[] = "/tmp/air-unit-fifo-XXXXXX";
+    char                  path[64];
+    size_t                i;
+    ai_release_lock_t    *lock;
+    ai_release_errors_t   errs;
+
+    if (mkdtemp(fifo) == NULL) {
+        ok(0, "mkdtemp");
+        return;
+    }
+
+    (void) snprintf(path, sizeof(path), "%s/bundles.lock", fifo);
+
+    if (mkfifo(path, 0600) != 0) {
+        ok(0, "mkfifo %s", path);
+        (void) rmdir(fifo);
+        return;
+    }
+
+    /* a regression would hang: SIGALRM ends the test instead */
+    (void) alarm(10);
+
+    for (i = 0; i < 2; i++) {
+        ai_release_errors_init(&errs);
+
+        lock = ai_release_lock_load(i == 0 ? path : "/dev/zero", &errs);
+
+        if (!ok(lock == NULL && errs.n == 1
+                && strcmp(errs.items[0].message,
+                          "cannot read lock file: not a regular file") == 0,
+                "a lock file that is %s: refused at once",
+                i == 0 ? "a FIFO" : "/dev/zero"))
+        {
+            dump_errors(&errs);
+        }
+
+        ai_release_lock_free(lock);
+        ai_release_errors_free(&errs);
+    }
+
+    (void) alarm(0);
+    (void) unlink(path);
+    (void) rmdir(fifo);
+}
+
+
+static void
+test_lock_error_cap(void)
+{
+    char                 *data, msg[64];
+    size_t                i, n;
+    ai_release_lock_t    *lock;
+    ai_release_errors_t   errs;
+
+    n = 1000;
+
+    data = malloc(n * 8 + 1);
+    if (data == NULL) {
+        ok(0, "malloc");
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+        memcpy(data + i * 8, "garbage\n", 8);
+    }
+
+    ai_release_errors_init(&errs);
+
+    lock = ai_release_lock_load_buffer("big.lock", data, n * 8, &errs);
+
+    (void) snprintf(msg, sizeof(msg), "... and %u more errors",
+                    (unsigned) (n - AI_RELEASE_ERRORS_MAX));
+
+    ok(lock == NULL && errs.n == AI_RELEASE_ERRORS_MAX + 1
+       && errs.items[AI_RELEASE_ERRORS_MAX - 1].line == AI_RELEASE_ERRORS_MAX
+       && errs.items[AI_RELEASE_ERRORS_MAX].line == 0
+       && strcmp(errs.items[AI_RELEASE_ERRORS_MAX].file, "big.lock") == 0
+       && strcmp(errs.items[AI_RELEASE_ERRORS_MAX].message, msg) == 0,
+       "1000 malformed lines: the first %d errors, then \"%s\"",
+       AI_RELEASE_ERRORS_MAX, msg);
+
+    ai_release_errors_free(&errs);
+    free(data);
 }
 
 
