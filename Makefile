@@ -38,7 +38,7 @@ CORE_CFLAGS := -std=c99 -D_GNU_SOURCE -Wall -Wextra -Werror -g \
                -I ngx_ai_release_module
 SAN_FLAGS  := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
               -fno-sanitize-recover=all
-CORE_LIBS  := -lyaml -ljansson
+CORE_LIBS  := -lyaml -ljansson -lm
 # the module's version, for "ai-release --version"
 AIR_VERSION := $(shell sed -n 's/^\#define NGX_HTTP_AI_RELEASE_VERSION *"\([^"]*\)".*/\1/p' \
                    ngx_ai_release_module/ngx_http_ai_release_module.h)

@@ -8,7 +8,8 @@
  * the defaults, as the words of one "trip" directive), the weight, the
  * duration and the outcome class parsers, and the name, header name and
  * header value validators.  What they accept must hold their invariants;
- * the resulting trip configuration is then evaluated.
+ * the resulting trip configuration is then evaluated, and its counts go
+ * to the canary_margin rule's bounds, which must be rates (no NaN).
  */
 
 
@@ -28,6 +29,7 @@ fuzz_one_params(const uint8_t *data, size_t size)
     char                    *copy;
     size_t                   i, start;
     uint64_t                 cooldown, stable[2];
+    ai_release_margin_t      mb;
     ai_release_trip_conf_t   conf;
 
     /* a copy of just the input's size: reading past a word is caught */
@@ -61,7 +63,8 @@ fuzz_one_params(const uint8_t *data, size_t size)
                && conf.error_rate <= AI_RELEASE_WEIGHT_SCALE);
     FUZZ_CHECK(conf.canary_margin <= AI_RELEASE_WEIGHT_SCALE
                || conf.canary_margin == AI_RELEASE_MARGIN_OFF);
-    FUZZ_CHECK(conf.min_requests >= 1 && conf.probes >= 1);
+    FUZZ_CHECK(conf.min_requests >= 1 && conf.min_errors >= 1
+               && conf.probes >= 1);
     FUZZ_CHECK(conf.window_ms >= AI_RELEASE_WINDOW_BUCKETS);
     FUZZ_CHECK(conf.cooldown_ms > 0 && conf.max_cooldown_ms > 0);
     FUZZ_CHECK(conf.probe_timeout_ms > 0);
@@ -73,6 +76,14 @@ fuzz_one_params(const uint8_t *data, size_t size)
     (void) ai_release_trip_check(&conf, 100, 7, 2, stable);
     (void) ai_release_trip_check(&conf, UINT64_MAX / 4, UINT64_MAX / 8,
                                  UINT64_MAX, stable);
+
+    /* the canary_margin rule's bounds, at the configured counts */
+
+    ai_release_margin_bounds(conf.min_requests, conf.min_errors,
+                             conf.probes, conf.consecutive, &mb);
+    FUZZ_CHECK(mb.canary_lower >= 0 && mb.canary_lower <= 1);
+    FUZZ_CHECK(mb.stable_upper >= 0 && mb.stable_upper <= 1);
+    FUZZ_CHECK(mb.diff_lower >= -1.000001 && mb.diff_lower <= 1);
 
     cooldown = conf.cooldown_ms;
 

@@ -340,6 +340,7 @@ typedef struct {
     unsigned        enabled;          /* "trip off" clears it */
     unsigned        error_rate;       /* 0.01% steps, 1..10000 */
     uint64_t        min_requests;
+    uint64_t        min_errors;       /* no rate rule trips on fewer */
     uint64_t        window_ms;
     uint64_t        consecutive;      /* 0: rule off */
     uint64_t        cooldown_ms;
@@ -376,10 +377,29 @@ int ai_release_parse_duration(const char *s, size_t len, uint64_t *ms);
  * Whether a closed breaker trips, given the bundle's window total and
  * counted errors, its run of consecutive errors and, for a canary, the
  * stable bundle's window total and errors (stable == NULL otherwise).
+ * The canary_margin rule trips only when the lower confidence bound of
+ * canary - stable (ai_release_margin_bounds()) exceeds the margin.
  */
 ai_release_trip_e ai_release_trip_check(const ai_release_trip_conf_t *conf,
     uint64_t total, uint64_t errors, uint64_t consecutive,
     const uint64_t *stable);
+
+/*
+ * The canary_margin rule's confidence: one-sided 99% (z of the normal
+ * distribution's 0.99 quantile) for each score bound below.
+ */
+#define AI_RELEASE_MARGIN_Z         2.326348
+
+/* the evidence of the canary_margin rule, as fractions */
+typedef struct {
+    double          canary_lower;     /* Wilson lower bound, canary's rate */
+    double          stable_upper;     /* Wilson upper bound, stable's rate */
+    double          diff_lower;       /* Newcombe's lower bound of canary
+                                         minus stable */
+} ai_release_margin_t;
+
+void ai_release_margin_bounds(uint64_t total, uint64_t errors,
+    uint64_t stable_total, uint64_t stable_errors, ai_release_margin_t *mb);
 
 /* the cooldown after a failed probe: doubled, at most max_cooldown */
 uint64_t ai_release_next_cooldown(const ai_release_trip_conf_t *conf,

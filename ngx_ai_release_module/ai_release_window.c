@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,7 @@ ai_release_trip_defaults(ai_release_trip_conf_t *conf)
     conf->enabled = 1;
     conf->error_rate = 2000;
     conf->min_requests = 20;
+    conf->min_errors = 5;
     conf->window_ms = 60000;
     conf->consecutive = 5;
     conf->cooldown_ms = 30000;
@@ -344,6 +346,15 @@ ai_release_trip_parse(ai_release_trip_conf_t *conf, const char *arg,
         return 0;
     }
 
+    if (AI_KEY("min_errors")) {
+        if (ai_release_parse_count(v, vlen, &n) != 0 || n == 0) {
+            goto invalid;
+        }
+
+        conf->min_errors = n;
+        return 0;
+    }
+
     if (AI_KEY("consecutive")) {
         if (ai_release_parse_count(v, vlen, &n) != 0) {
             goto invalid;
@@ -432,6 +443,9 @@ ai_release_trip_e
 ai_release_trip_check(const ai_release_trip_conf_t *conf, uint64_t total,
     uint64_t errors, uint64_t consecutive, const uint64_t *stable)
 {
+    double               margin;
+    ai_release_margin_t  mb;
+
     if (!conf->enabled) {
         return AI_RELEASE_TRIP_NONE;
     }
@@ -440,7 +454,9 @@ ai_release_trip_check(const ai_release_trip_conf_t *conf, uint64_t total,
         return AI_RELEASE_TRIP_CONSECUTIVE;
     }
 
-    if (total < conf->min_requests || total == 0) {
+    if (total < conf->min_requests || total == 0
+        || errors < conf->min_errors)
+    {
         return AI_RELEASE_TRIP_NONE;
     }
 
@@ -448,22 +464,98 @@ ai_release_trip_check(const ai_release_trip_conf_t *conf, uint64_t total,
         return AI_RELEASE_TRIP_RATE;
     }
 
-    /*
-     * canary: errors / total > stable_errors / stable_total + margin,
-     * cross-multiplied to stay in integers
-     */
-
-    if (stable != NULL
-        && conf->canary_margin != AI_RELEASE_MARGIN_OFF
-        && stable[0] >= conf->min_requests && stable[0] > 0
-        && errors * AI_RELEASE_WEIGHT_SCALE * stable[0]
-           > (stable[1] * AI_RELEASE_WEIGHT_SCALE
-              + (uint64_t) conf->canary_margin * stable[0]) * total)
+    if (stable == NULL
+        || conf->canary_margin == AI_RELEASE_MARGIN_OFF
+        || stable[0] < conf->min_requests || stable[0] == 0)
     {
-        return AI_RELEASE_TRIP_MARGIN;
+        return AI_RELEASE_TRIP_NONE;
     }
 
-    return AI_RELEASE_TRIP_NONE;
+    /*
+     * canary: worse than stable by more than the margin, with confidence;
+     * most windows already fail the plain comparison of the two rates
+     */
+
+    margin = (double) conf->canary_margin / AI_RELEASE_WEIGHT_SCALE;
+
+    if ((double) errors / total - (double) stable[1] / stable[0] <= margin) {
+        return AI_RELEASE_TRIP_NONE;
+    }
+
+    ai_release_margin_bounds(total, errors, stable[0], stable[1], &mb);
+
+    return mb.diff_lower > margin ? AI_RELEASE_TRIP_MARGIN
+                                  : AI_RELEASE_TRIP_NONE;
+}
+
+
+/*
+ * Wilson's score interval of x errors in n requests, one-sided
+ * AI_RELEASE_MARGIN_Z each way: the rates p for which |x/n - p| is within z
+ * standard errors sqrt(p (1 - p) / n).  Unlike p +- z sqrt(p^ (1 - p^) / n)
+ * it stays meaningful at 0 errors and at small n.
+ */
+
+static void
+ai_release_wilson(uint64_t x, uint64_t n, double *lower, double *upper)
+{
+    double  p, nd, z2, centre, half, scale;
+
+    nd = (double) n;
+    p = (double) x / nd;
+    z2 = AI_RELEASE_MARGIN_Z * AI_RELEASE_MARGIN_Z;
+
+    centre = p + z2 / (2 * nd);
+    half = AI_RELEASE_MARGIN_Z * sqrt(p * (1 - p) / nd + z2 / (4 * nd * nd));
+    scale = 1 + z2 / nd;
+
+    *lower = (centre - half) / scale;
+    *upper = (centre + half) / scale;
+
+    if (*lower < 0) {
+        *lower = 0;
+    }
+
+    if (*upper > 1) {
+        *upper = 1;
+    }
+}
+
+
+/*
+ * Newcombe's hybrid score bound of the difference of two rates (Newcombe
+ * 1998, method 10): the observed difference less the canary's and stable's
+ * Wilson margins added in quadrature.  The lower bound of canary - stable
+ * uses the canary's lower and stable's upper Wilson bound.
+ */
+
+void
+ai_release_margin_bounds(uint64_t total, uint64_t errors,
+    uint64_t stable_total, uint64_t stable_errors, ai_release_margin_t *mb)
+{
+    double  pc, ps, lower, upper;
+
+    if (total == 0 || stable_total == 0) {
+        mb->canary_lower = 0;
+        mb->stable_upper = 1;
+        mb->diff_lower = -1;
+        return;
+    }
+
+    errors = errors < total ? errors : total;
+    stable_errors = stable_errors < stable_total ? stable_errors
+                                                 : stable_total;
+
+    pc = (double) errors / total;
+    ps = (double) stable_errors / stable_total;
+
+    ai_release_wilson(errors, total, &mb->canary_lower, &upper);
+    ai_release_wilson(stable_errors, stable_total, &lower, &mb->stable_upper);
+
+    mb->diff_lower = pc - ps - sqrt((pc - mb->canary_lower)
+                                    * (pc - mb->canary_lower)
+                                    + (mb->stable_upper - ps)
+                                    * (mb->stable_upper - ps));
 }
 
 

@@ -388,8 +388,9 @@ static void
 ngx_http_ai_release_trip(ngx_http_ai_release_target_t *t, ngx_log_t *log,
     ai_release_trip_e why, uint64_t total, uint64_t errors, uint64_t *stable)
 {
-    u_char                           *p, *last, buf[256];
+    u_char                           *p, *last, buf[320];
     uint64_t                          now;
+    ai_release_margin_t               mb;
     ngx_http_ai_release_slot_t       *slot;
     ai_release_trip_conf_t           *conf;
     ngx_http_ai_release_main_conf_t  *amcf;
@@ -435,11 +436,18 @@ ngx_http_ai_release_trip(ngx_http_ai_release_target_t *t, ngx_log_t *log,
         break;
 
     case AI_RELEASE_TRIP_MARGIN:
+        ai_release_margin_bounds(total, errors, stable[0], stable[1], &mb);
+
         p = ngx_slprintf(p, last, "error rate ");
         p = ngx_http_ai_release_rate(p, last, errors, total);
-        p = ngx_slprintf(p, last, " exceeds stable's ");
+        p = ngx_slprintf(p, last, " vs stable's ");
         p = ngx_http_ai_release_rate(p, last, stable[1], stable[0]);
-        p = ngx_slprintf(p, last, " by more than %ui.%02ui%%",
+        p = ngx_slprintf(p, last,
+                         ": the difference's 99%% lower bound %.2f%% "
+                         "(canary >= %.2f%%, stable <= %.2f%%) exceeds "
+                         "canary_margin %ui.%02ui%%",
+                         mb.diff_lower * 100, mb.canary_lower * 100,
+                         mb.stable_upper * 100,
                          conf->canary_margin / 100,
                          conf->canary_margin % 100);
         break;

@@ -580,6 +580,8 @@ ngx_http_ai_release_workflow_json(ngx_http_ai_release_workflow_t *wf)
                         json_real(wf->trip.error_rate / 10000.0));
     json_object_set_new(trip, "min_requests",
                         json_integer(wf->trip.min_requests));
+    json_object_set_new(trip, "min_errors",
+                        json_integer(wf->trip.min_errors));
     json_object_set_new(trip, "window_ms", json_integer(wf->trip.window_ms));
     json_object_set_new(trip, "consecutive",
                         json_integer(wf->trip.consecutive));

@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # Error budgets: the rate rule trips at exactly the expected request and not
-# below min_requests, the consecutive rule, the canary_margin rule; where the
+# below min_requests or min_errors, the consecutive rule, the canary_margin
+# rule (worse than stable by the margin with 99% confidence); where the
 # traffic of a tripped canary / stable goes (sticky users included, fallback
 # tripped too); which outcomes count (499, 4xx, nginx's own answers never;
 # 429 and slow only when listed; streams cut after the headers do); one
@@ -71,6 +72,11 @@ my @wf = (
     [ nomargin => "canary wf\@2 50%;\nsticky \$http_x_user_id;\n"
                 . "trip error_rate=90% min_requests=20 consecutive=0 "
                 . "canary_margin=off $T;" ],
+    [ minerr   => "canary wf\@2 100%;\n"
+                . "trip error_rate=20% min_requests=10 consecutive=0 $T;" ],
+    [ minerr2  => "canary wf\@2 100%;\n"
+                . "trip error_rate=20% min_requests=10 min_errors=2 "
+                . "consecutive=0 $T;" ],
     [ never    => "canary wf\@2 100%;\n"
                 . "trip consecutive=1 min_requests=1000 $T;" ],
     [ t429     => "canary wf\@2 100%;\nerrors 5xx 429;\n"
@@ -330,7 +336,14 @@ my $E500 = { 'X-Mock-Status' => 500 };
          'nofb: the line says traffic stays on stable');
 }
 
-# canary_margin: canary 10% errors vs stable 0%, margin 5%, error_rate 90%
+# canary_margin: the canary must be worse than stable by more than the
+# margin with 99% confidence (the difference's Newcombe lower bound);
+# error_rate=90% keeps the absolute rule out of it, min_errors is the
+# default 5.  Stable serves 100 good requests.  The canary serves 20, the
+# last 2 of them errors: 10% vs 0%, which the plain comparison of the two
+# rates tripped on, but two errors in twenty are no evidence (the bound is
+# 0.71%).  Then a good request and three errors: 4 of 23 are fewer than
+# min_errors, 5 of 24 trip it (the bound is 6.98%).
 sub margin_case {
     my ($wf, $want_trip) = @_;
     my (@cu, @su, %n);
@@ -342,11 +355,10 @@ sub margin_case {
     }
     ok(@cu && @su && $n{canary} <= 10 && $n{stable} <= 10,
        "$wf: found a canary and a stable user") or return;
-    # stable: 20 ok answers in the window
     my @s = map { ask($t, "/$wf?n=s", headers => { 'X-User-Id' => $su[0] }) }
-            1 .. 20 - $n{stable};
+            1 .. 100 - $n{stable};
     is(scalar(grep { $_->{variant} eq 'stable' && $_->{status} == 200 } @s),
-       scalar(@s), "$wf: stable has 20 good requests");
+       scalar(@s), "$wf: stable has 100 good requests");
     # canary: 20 requests, the last 2 of them errors (10%)
     my @c;
     my $left = 20 - $n{canary};
@@ -357,20 +369,66 @@ sub margin_case {
     }
     is(variants(@c), join(',', ('canary') x @c),
        "$wf: the canary serves its first 20 requests (2 errors)");
-    my $r = ask($t, "/$wf?n=after", headers => { 'X-User-Id' => $cu[0] });
+    my $r = ask($t, "/$wf?n=c21", headers => { 'X-User-Id' => $cu[0] });
+    is($r->{variant}, 'canary', "$wf: 2 errors in 20 requests vs stable's 0 "
+       . "in 100 do not trip it");
+    my @e = map { ask($t, "/$wf?n=e$_",
+                      headers => { 'X-User-Id' => $cu[0], %$E500 }) } 1 .. 3;
+    is(variants(@e), 'canary,canary,canary', "$wf: 3 more errors from the "
+       . 'canary (4 of 23 are fewer than min_errors=5)');
+    $r = ask($t, "/$wf?n=after", headers => { 'X-User-Id' => $cu[0] });
     if ($want_trip) {
-        is($r->{variant}, 'stable', "$wf: canary 10% vs stable 0% with "
-           . "canary_margin=5% trips the canary at its 20th request");
+        is($r->{variant}, 'stable', "$wf: 5 errors in 24 requests (20.8%) vs "
+           . '0 in 100 trip the canary');
         wait_for(2, sub { ntrans($t, $wf, 'wf@2', 'closed', 'open') });
-        is(ntrans($t, $wf, 'wf@2', 'closed', 'open'), 1, "$wf: logged once");
+        my @l = transitions($t, $wf, 'wf@2', 'closed', 'open');
+        is(scalar @l, 1, "$wf: logged once");
+        my $why = "error rate 20.83% (5/24) vs stable's 0.00% (0/100): "
+                . "the difference's 99% lower bound 6.98% (canary >= 7.97%, "
+                . "stable <= 5.13%) exceeds canary_margin 5.00%, "
+                . "cooldown 60000ms;";
+        like($l[0] // '', qr/\Q$why\E/,
+             "$wf: the line gives the bounds the rule used");
     } else {
         is($r->{variant}, 'canary', "$wf: canary_margin=off: no trip "
-           . "(10% is below error_rate=90%)");
+           . "(20.8% is below error_rate=90%)");
         is(ntrans($t, $wf, 'wf@2', 'closed', 'open'), 0, "$wf: nothing logged");
     }
 }
 margin_case('margin', 1);
 margin_case('nomargin', 0);
+
+# min_errors (default 5) holds for error_rate: error_rate=20%
+# min_requests=10, 2 errors then 8 good answers: 2 of 10 (20%) is no trip
+# (it was before min_errors); 3 more errors, 5 of 13 (38%), trip it.  With
+# min_errors=2 the same 2 of 10 do.
+{
+    my @r;
+    for my $i (1 .. 10) {
+        push @r, ask($t, "/minerr?n=$i", headers => $i <= 2 ? $E500 : {});
+    }
+    push @r, ask($t, '/minerr?n=11');
+    is(variants(@r), join(',', ('canary') x 11),
+       'minerr: 2 errors of 10 requests (20%) are fewer than min_errors=5: '
+       . 'the 11th request still goes to the canary');
+    my @e = map { ask($t, "/minerr?n=e$_", headers => $E500) } 1 .. 3;
+    is(variants(@e), 'canary,canary,canary', 'minerr: 3 more errors');
+    is(ask($t, '/minerr?n=after')->{variant}, 'stable',
+       'minerr: 5 errors of 14 (35.7%) trip it');
+    wait_for(2, sub { ntrans($t, 'minerr', 'wf@2', 'closed', 'open') });
+    my @l = transitions($t, 'minerr', 'wf@2', 'closed', 'open');
+    like($l[0] // '', qr{error rate 35\.71% \(5/14\) >= 20\.00% },
+         'minerr: logged with the rate');
+
+    @r = ();
+    for my $i (1 .. 10) {
+        push @r, ask($t, "/minerr2?n=$i", headers => $i <= 2 ? $E500 : {});
+    }
+    is(variants(@r), join(',', ('canary') x 10),
+       'minerr2: 2 errors and 8 good answers from the canary');
+    is(ask($t, '/minerr2?n=11')->{variant}, 'stable',
+       'minerr2: min_errors=2: 2 errors of 10 (20%) trip it');
+}
 
 # outcomes that never count: 404, 403, 499, responses nginx generates
 {
@@ -478,7 +536,8 @@ margin_case('nomargin', 0);
 # every transition in this file was logged once
 {
     my %want = (rate => 1, rate2 => 1, rate3 => 1, race => 1, consec => 1,
-                sticky => 1, margin => 1, never => 1, t429 => 1, t429d => 1,
+                sticky => 1, margin => 1, nomargin => 0, minerr => 1,
+                minerr2 => 1, never => 1, t429 => 1, t429d => 1,
                 slow => 1, cut => 1, midto => 1);
     my @bad;
     for my $wf (sort keys %want) {

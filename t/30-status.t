@@ -91,9 +91,9 @@ $t->config(<<'C', workers => 2);
     ai_release_workflow conf {
         stable   c@1;
         fallback c@3;
-        trip error_rate=30% min_requests=7 window=20s consecutive=4
-             cooldown=15s max_cooldown=5m probes=3 canary_margin=off
-             recover=manual;
+        trip error_rate=30% min_requests=7 min_errors=3 window=20s
+             consecutive=4 cooldown=15s max_cooldown=5m probes=3
+             canary_margin=off recover=manual;
         errors 5xx timeout 429 slow=2s;
         failover on;
     }
@@ -259,7 +259,7 @@ is(join(',', map { $_->{name} } @{ $doc->{workflows} || [] }),
 
     my $tr = $w->{trip} || {};
     is_deeply($tr, { enabled => JSON::PP::true, error_rate => 0.2,
-                     min_requests => 20, window_ms => 60000,
+                     min_requests => 20, min_errors => 5, window_ms => 60000,
                      consecutive => 5, cooldown_ms => 30000,
                      max_cooldown_ms => 600000, probes => 5, probe_timeout_ms => 60000,
                      canary_margin => 0.05, recover => 'auto' },
@@ -319,7 +319,8 @@ is(join(',', map { $_->{name} } @{ $doc->{workflows} || [] }),
 {
     my $w = wf_of($doc, 'conf') || {};
     is_deeply($w->{trip}, { enabled => JSON::PP::true, error_rate => 0.3,
-                            min_requests => 7, window_ms => 20000,
+                            min_requests => 7, min_errors => 3,
+                            window_ms => 20000,
                             consecutive => 4, cooldown_ms => 15000,
                             max_cooldown_ms => 300000, probes => 3, probe_timeout_ms => 60000,
                             canary_margin => undef, recover => 'manual' },

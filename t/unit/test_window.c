@@ -4,7 +4,9 @@
  *
  * Unit tests of the error budget's arithmetic (ai_release_window.c): the
  * lock-free sliding window, exact under concurrent adds, the trip rules
- * and their parameters.  TAP output.
+ * and their parameters, and a simulation of many fresh windows that
+ * measures how often the rules trip healthy and broken bundles.  TAP
+ * output.
  */
 
 
@@ -12,6 +14,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,11 +27,82 @@
 #define THREADS  4
 #define ADDS     250000
 
+/* fresh windows simulated per scenario, and the requests of each at most */
+#define SIM_WINDOWS   100000
+#define SIM_REQUESTS  1000
+#define SIM_STABLE    800
+
 
 static void *adder(void *arg);
+static double sim_uniform(uint64_t *rng);
+static uint64_t sim_gap(uint64_t *rng, double p);
+static uint64_t sim_errors(uint64_t *rng, uint64_t n, double p);
+static uint64_t sim_window(const ai_release_trip_conf_t *conf, uint64_t *rng,
+    double pc, double ps, uint64_t max);
+static void sim_settings(const char *name, const ai_release_trip_conf_t *conf);
 
 
 static ai_release_window_t  shared;
+
+/*
+ * Trip checks in order, each after its parameter (if any), from
+ * error_rate=50% min_requests=10 consecutive=3 canary_margin=5%
+ * min_errors=5; stable_total 0: no stable bundle to compare with.
+ */
+static const struct trip_case {
+    const char         *set;
+    uint64_t            total, errors, run, stable_total, stable_errors;
+    ai_release_trip_e   want;
+    const char         *what;
+} trip_cases[] = {
+    { "error_rate=20%", 10, 2, 0, 0, 0, AI_RELEASE_TRIP_NONE,
+      "error_rate=20%: 2 errors of 10 are fewer than min_errors=5" },
+    { NULL, 24, 4, 0, 0, 0, AI_RELEASE_TRIP_NONE,
+      "error_rate=20%: 4 of 24 neither" },
+    { NULL, 25, 5, 0, 0, 0, AI_RELEASE_TRIP_RATE,
+      "error_rate=20%: 5 of 25 trip" },
+    { "min_errors=2", 10, 2, 0, 0, 0, AI_RELEASE_TRIP_RATE,
+      "error_rate=20% min_errors=2: 2 of 10 trip" },
+    { NULL, 2, 2, 3, 0, 0, AI_RELEASE_TRIP_CONSECUTIVE,
+      "min_errors leaves consecutive alone" },
+    { "min_errors=5", 2, 2, 3, 0, 0, AI_RELEASE_TRIP_CONSECUTIVE,
+      "min_errors=5 too" },
+    { "error_rate=50%", 20, 2, 0, 100, 1, AI_RELEASE_TRIP_NONE,
+      "canary 10% (2/20) vs stable 1% (1/100): 2 errors are no evidence" },
+    { NULL, 20, 1, 0, 100, 1, AI_RELEASE_TRIP_NONE,
+      "canary 5% vs stable 1%: no trip" },
+    { NULL, 20, 5, 0, 100, 1, AI_RELEASE_TRIP_MARGIN,
+      "canary 25% (5/20) vs stable 1%: trip" },
+    { NULL, 20, 9, 0, 100, 1, AI_RELEASE_TRIP_MARGIN,
+      "canary 45% (9/20) vs stable 1%: trip (error_rate=50% does not)" },
+    { "min_errors=1", 20, 4, 0, 100, 1, AI_RELEASE_TRIP_NONE,
+      "canary 20% (4/20) vs 1%, min_errors=1: the bound is below 5%" },
+    { "min_errors=6", 20, 5, 0, 100, 1, AI_RELEASE_TRIP_NONE,
+      "canary 25% (5/20), min_errors=6: min_errors holds for the margin "
+      "rule too" },
+    { "min_errors=5", 200, 12, 0, 100, 1, AI_RELEASE_TRIP_NONE,
+      "canary 6% (12/200) vs stable 1%: no trip" },
+    { NULL, 200, 20, 0, 800, 8, AI_RELEASE_TRIP_NONE,
+      "canary 10% (20/200) vs stable 1% (8/800): the bound is 4.9%" },
+    { NULL, 200, 22, 0, 800, 8, AI_RELEASE_TRIP_MARGIN,
+      "canary 11% (22/200) vs stable 1% (8/800): trip" },
+    { NULL, 20, 6, 0, 20, 0, AI_RELEASE_TRIP_NONE,
+      "canary 30% vs stable 0/20: stable's own rate is too uncertain" },
+    { NULL, 20, 7, 0, 20, 0, AI_RELEASE_TRIP_MARGIN,
+      "canary 35% vs stable 0/20: trip" },
+    { NULL, 20, 9, 0, 5, 0, AI_RELEASE_TRIP_NONE,
+      "no margin trip while stable has too few requests" },
+    { NULL, 20, 9, 0, 100, 101, AI_RELEASE_TRIP_NONE,
+      "stable's errors counted ahead of its total: no trip" },
+    { NULL, 0, 0, 0, 0, 0, AI_RELEASE_TRIP_NONE, NULL }
+};
+
+/* README.md, "Error budgets and automatic rollback" */
+static const char  *readme_trip[] = {
+    "error_rate=20%", "min_requests=20", "min_errors=5", "window=60s",
+    "consecutive=5", "cooldown=30s", "max_cooldown=10m", "probes=5",
+    "canary_margin=5%", NULL
+};
 
 
 static void *
@@ -48,15 +122,226 @@ adder(void *arg)
 }
 
 
+/*
+ * The simulation: a deterministic generator (splitmix64), so that every run
+ * draws the same windows and reports the same figures.
+ */
+
+static double
+sim_uniform(uint64_t *rng)
+{
+    uint64_t  z;
+
+    z = (*rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+
+    /* (0, 1] */
+    return (double) ((z >> 11) + 1) / 9007199254740992.0;
+}
+
+
+/*
+ * The good requests before the next error when each request fails with
+ * probability p: geometrically distributed, so drawn in one step instead of
+ * one draw per request; UINT64_MAX for p == 0.
+ */
+
+static uint64_t
+sim_gap(uint64_t *rng, double p)
+{
+    double  g;
+
+    if (p <= 0) {
+        return UINT64_MAX;
+    }
+
+    if (p >= 1) {
+        return 0;
+    }
+
+    g = floor(log(sim_uniform(rng)) / log1p(-p));
+
+    return g >= 1e18 ? UINT64_MAX : (uint64_t) g;
+}
+
+
+/* the errors of n requests at rate p */
+
+static uint64_t
+sim_errors(uint64_t *rng, uint64_t n, double p)
+{
+    uint64_t  errors, seen, gap;
+
+    errors = 0;
+    seen = 0;
+
+    for ( ;; ) {
+        gap = sim_gap(rng, p);
+
+        if (gap >= n - seen) {
+            return errors;
+        }
+
+        seen += gap + 1;
+        errors++;
+    }
+}
+
+
+/*
+ * One fresh window of a canary whose requests fail at rate pc, against a
+ * stable bundle whose window holds SIM_STABLE requests failing at rate ps.
+ * Returns the request (1, 2, ...) after which the breaker tripped, or 0 if
+ * it did not within max requests.
+ *
+ * The module checks the rules after every request once the window holds an
+ * error.  A good request cannot make a rule trip that did not trip at the
+ * request before (it breaks the run of errors, lowers the rate, and lowers
+ * the canary's score bound and with it the bound of the difference) except
+ * the one that brings the window to min_requests.  So checking after every
+ * error and at min_requests gives the same answer, much faster.
+ */
+
+static uint64_t
+sim_window(const ai_release_trip_conf_t *conf, uint64_t *rng, double pc,
+    double ps, uint64_t max)
+{
+    uint64_t  n, errors, run, gap, stable[2];
+
+    stable[0] = SIM_STABLE;
+    stable[1] = sim_errors(rng, SIM_STABLE, ps);
+
+    n = 0;
+    errors = 0;
+    run = 0;
+
+    for ( ;; ) {
+        gap = sim_gap(rng, pc);
+
+        if (gap > 0) {
+            run = 0;
+
+            if (errors > 0 && n < conf->min_requests
+                && gap >= conf->min_requests - n
+                && conf->min_requests <= max
+                && ai_release_trip_check(conf, conf->min_requests, errors, 0,
+                                         stable)
+                   != AI_RELEASE_TRIP_NONE)
+            {
+                return conf->min_requests;
+            }
+        }
+
+        if (gap >= max - n) {
+            return 0;
+        }
+
+        n += gap + 1;
+        errors++;
+        run++;
+
+        if (ai_release_trip_check(conf, n, errors, run, stable)
+            != AI_RELEASE_TRIP_NONE)
+        {
+            return n;
+        }
+    }
+}
+
+
+/*
+ * The issue's bounds for one set of trip settings: healthy canaries (1%
+ * errors against stable's 0% or 1%) trip in at most 0.1% of fresh windows;
+ * a canary with 50% errors trips within 20 requests, one with 10% errors
+ * against stable's 0% within 200 (most of the time: at 99% confidence the
+ * evidence for "worse by more than 5%" is only just there at 20 of 200).
+ */
+
+static void
+sim_settings(const char *name, const ai_release_trip_conf_t *conf)
+{
+    int              k;
+    uint64_t         rng, i, at, healthy0, healthy1, in20, within[5];
+    static uint64_t  limits[5] = { 50, 100, 200, 500, 1000 };
+
+    rng = 20261126;
+
+    healthy0 = 0;
+    healthy1 = 0;
+
+    for (i = 0; i < SIM_WINDOWS; i++) {
+        healthy0 += sim_window(conf, &rng, 0.01, 0.0, SIM_REQUESTS) != 0;
+        healthy1 += sim_window(conf, &rng, 0.01, 0.01, SIM_REQUESTS) != 0;
+    }
+
+    printf("# %s: canary 1%% vs stable 0%% (%d requests): %llu of %d fresh "
+           "windows of up to %d requests tripped (%.3f%%)\n", name,
+           SIM_STABLE, (unsigned long long) healthy0, SIM_WINDOWS,
+           SIM_REQUESTS, 100.0 * healthy0 / SIM_WINDOWS);
+    printf("# %s: canary 1%% vs stable 1%%: %llu of %d tripped (%.3f%%)\n",
+           name, (unsigned long long) healthy1, SIM_WINDOWS,
+           100.0 * healthy1 / SIM_WINDOWS);
+
+    ok(healthy0 * 1000 <= SIM_WINDOWS,
+       "%s: a canary with 1%% errors vs stable's 0%% trips in at most 0.1%% "
+       "of fresh windows", name);
+    ok(healthy1 * 1000 <= SIM_WINDOWS,
+       "%s: a canary with 1%% errors vs stable's 1%% trips in at most 0.1%% "
+       "of fresh windows", name);
+
+    in20 = 0;
+
+    for (i = 0; i < SIM_WINDOWS; i++) {
+        in20 += sim_window(conf, &rng, 0.5, 0.0, 20) != 0;
+    }
+
+    printf("# %s: canary 50%% vs stable 0%%: %.2f%% tripped within 20 "
+           "requests\n", name, 100.0 * in20 / SIM_WINDOWS);
+    ok(in20 * 100 >= SIM_WINDOWS * 99,
+       "%s: a canary with 50%% errors trips within 20 requests (in at least "
+       "99%% of windows)", name);
+
+    /* a canary with 10% errors: how soon it trips */
+
+    memset(within, 0, sizeof(within));
+
+    for (i = 0; i < SIM_WINDOWS; i++) {
+        at = sim_window(conf, &rng, 0.1, 0.0, SIM_REQUESTS);
+
+        for (k = 0; k < 5; k++) {
+            within[k] += at != 0 && at <= limits[k];
+        }
+    }
+
+    printf("# %s: canary 10%% vs stable 0%%: tripped within", name);
+
+    for (k = 0; k < 5; k++) {
+        printf(" %llu requests %.1f%%%s", (unsigned long long) limits[k],
+               100.0 * within[k] / SIM_WINDOWS, k < 4 ? "," : "\n");
+    }
+
+    ok(within[2] * 10 >= SIM_WINDOWS * 8,
+       "%s: a canary with 10%% errors vs stable's 0%% trips within 200 "
+       "requests (in at least 80%% of windows)", name);
+    ok(within[3] * 100 >= SIM_WINDOWS * 99,
+       "%s: and within 500 in at least 99%%", name);
+}
+
+
 int
 main(void)
 {
     int                     i;
     char                    err[256];
+    double                  z2;
     uint64_t                w[AI_RELEASE_NCOUNTERS], ms, sum, stable[2];
     pthread_t               th[THREADS];
+    ai_release_margin_t     mb;
     ai_release_window_t     win;
-    ai_release_trip_conf_t  conf;
+    ai_release_trip_conf_t  conf, readme;
+    const struct trip_case  *tc;
 
     /* classes */
 
@@ -144,6 +429,7 @@ main(void)
        && conf.window_ms == 60000 && conf.consecutive == 5
        && conf.cooldown_ms == 30000 && conf.max_cooldown_ms == 600000
        && conf.probes == 5 && conf.canary_margin == 500
+       && conf.min_errors == 5
        && conf.errors_mask == AI_RELEASE_DEFAULT_ERRORS,
        "documented defaults");
 
@@ -151,6 +437,7 @@ main(void)
 
     ok(P("error_rate=12.5%") == 0 && conf.error_rate == 1250, "error_rate");
     ok(P("min_requests=7") == 0 && conf.min_requests == 7, "min_requests");
+    ok(P("min_errors=3") == 0 && conf.min_errors == 3, "min_errors");
     ok(P("window=5s") == 0 && conf.window_ms == 5000, "window");
     ok(P("consecutive=0") == 0 && conf.consecutive == 0, "consecutive=0");
     ok(P("cooldown=1s") == 0 && conf.cooldown_ms == 1000, "cooldown");
@@ -170,6 +457,9 @@ main(void)
     ok(P("error_rate=0%") == -1, "error_rate=0%% is refused");
     ok(P("error_rate=120%") == -1, "error_rate over 100%% is refused");
     ok(P("min_requests=0") == -1, "min_requests=0 is refused");
+    ok(P("min_errors=0") == -1 && strstr(err, "min_errors"),
+       "min_errors=0 is refused: %s", err);
+    ok(P("min_errors=-1") == -1, "min_errors=-1 is refused");
     ok(P("probes=x") == -1, "probes=x is refused");
     ok(P("window=1ms") == -1, "a window shorter than its buckets");
     ok(P("recover=later") == -1, "recover=later is refused");
@@ -197,19 +487,54 @@ main(void)
     ok(ai_release_trip_check(&conf, 2, 2, 2, NULL) == AI_RELEASE_TRIP_NONE,
        "2 in a row: no trip");
 
-    stable[0] = 100;
-    stable[1] = 1;
-    ok(ai_release_trip_check(&conf, 20, 2, 0, stable) == AI_RELEASE_TRIP_MARGIN,
-       "canary 10%% vs stable 1%% with a 5%% margin: trip");
-    ok(ai_release_trip_check(&conf, 20, 1, 0, stable) == AI_RELEASE_TRIP_NONE,
-       "canary 5%% vs stable 1%%: no trip");
-    stable[0] = 5;
-    ok(ai_release_trip_check(&conf, 20, 4, 0, stable) == AI_RELEASE_TRIP_NONE,
-       "no margin trip while stable has too few requests");
+    /* min_errors, and canary_margin at 99% confidence: a table */
+
+    for (i = 0; trip_cases[i].what; i++) {
+        tc = &trip_cases[i];
+
+        if (tc->set) {
+            P(tc->set);
+        }
+
+        stable[0] = tc->stable_total;
+        stable[1] = tc->stable_errors;
+
+        ok(ai_release_trip_check(&conf, tc->total, tc->errors, tc->run,
+                                 tc->stable_total ? stable : NULL)
+           == tc->want, "%s", tc->what);
+    }
+
     P("canary_margin=off");
     stable[0] = 100;
-    ok(ai_release_trip_check(&conf, 20, 4, 0, stable) == AI_RELEASE_TRIP_NONE,
+    stable[1] = 1;
+    ok(ai_release_trip_check(&conf, 20, 9, 0, stable) == AI_RELEASE_TRIP_NONE,
        "canary_margin=off");
+
+    /* the bounds: Wilson's score bounds solve (p^ - p)^2 = z^2 p (1-p) / n */
+
+    z2 = AI_RELEASE_MARGIN_Z * AI_RELEASE_MARGIN_Z;
+
+    ai_release_margin_bounds(20, 2, 800, 0, &mb);
+    ok(fabs((0.1 - mb.canary_lower) * (0.1 - mb.canary_lower)
+            - z2 * mb.canary_lower * (1 - mb.canary_lower) / 20) < 1e-12
+       && mb.canary_lower > 0.02 && mb.canary_lower < 0.03,
+       "Wilson lower bound of 2/20: %.4f%%", mb.canary_lower * 100);
+    ok(fabs(mb.stable_upper - z2 / (800 + z2)) < 1e-12,
+       "Wilson upper bound of 0/800: %.4f%%", mb.stable_upper * 100);
+    ok(fabs(mb.diff_lower
+            - (0.1 - sqrt((0.1 - mb.canary_lower) * (0.1 - mb.canary_lower)
+                          + mb.stable_upper * mb.stable_upper))) < 1e-12
+       && mb.diff_lower < mb.canary_lower
+       && mb.diff_lower > mb.canary_lower - mb.stable_upper,
+       "Newcombe's bound of 2/20 - 0/800: %.4f%%, between the canary's "
+       "lower bound and that less stable's upper", mb.diff_lower * 100);
+    ai_release_margin_bounds(50, 50, 50, 0, &mb);
+    ok(fabs(1 - mb.canary_lower - z2 * mb.canary_lower / 50) < 1e-12,
+       "Wilson lower bound of 50/50: %.4f%%", mb.canary_lower * 100);
+    ai_release_margin_bounds(UINT64_MAX / 4, UINT64_MAX / 8, UINT64_MAX / 2,
+                             0, &mb);
+    ok(fabs(mb.diff_lower - 0.5) < 1e-6, "huge counts: %.6f",
+       mb.diff_lower);
 
     conf.enabled = 0;
     ok(ai_release_trip_check(&conf, 100, 100, 100, NULL)
@@ -224,6 +549,32 @@ main(void)
     ok(ai_release_next_cooldown(&conf, 2000) == 4000, "2 s doubles to 4 s");
     ok(ai_release_next_cooldown(&conf, 4000) == 5000, "capped at 5 s");
     ok(ai_release_next_cooldown(&conf, 5000) == 5000, "stays at the cap");
+
+    /*
+     * fresh windows: with the defaults, which README.md's "Error budgets"
+     * example spells out, and with the demo's min_requests=10 window=30s
+     */
+
+    memset(&conf, 0, sizeof(conf));
+    memset(&readme, 0, sizeof(readme));
+    ai_release_trip_defaults(&conf);
+    ai_release_trip_defaults(&readme);
+
+    for (i = 0; readme_trip[i]; i++) {
+        if (P(readme_trip[i]) != 0) {
+            break;
+        }
+    }
+
+    ok(readme_trip[i] == NULL, "the README's settings parse");
+    ok(memcmp(&conf, &readme, sizeof(conf)) == 0,
+       "the README's settings are the defaults");
+
+    sim_settings("defaults", &conf);
+
+    P("min_requests=10");
+    P("window=30s");
+    sim_settings("min_requests=10", &conf);
 
 #undef P
 
