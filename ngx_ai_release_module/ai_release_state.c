@@ -115,20 +115,9 @@ ai_release_state_load(const char *path, ai_release_state_t *st, char *err,
 
     rc = ai_release_read_file(path, &data, &len, &e);
 
-    switch (rc) {
-
-    case 0:
-        break;
-
-    case -2:
-        return ai_release_state_fail(err, errlen, "larger than %d bytes",
-                                     AI_RELEASE_MAX_FILE_SIZE);
-
-    case -3:
-        return ai_release_state_fail(err, errlen, "not a regular file");
-
-    default:
-        return ai_release_state_fail(err, errlen, "%s", strerror(e));
+    if (rc != 0) {
+        return ai_release_state_fail(err, errlen, "%s",
+                                     ai_release_read_error(rc, e));
     }
 
     rc = ai_release_state_parse(data, len, st, err, errlen);

@@ -443,7 +443,7 @@ ngx_http_ai_release_trip(ngx_http_ai_release_target_t *t, ngx_log_t *log,
         p = ngx_slprintf(p, last, " vs stable's ");
         p = ngx_http_ai_release_rate(p, last, stable[1], stable[0]);
         p = ngx_slprintf(p, last,
-                         ": the difference's 99%% lower bound %.2f%% "
+                         ": the difference's 95%% lower bound %.2f%% "
                          "(canary >= %.2f%%, stable <= %.2f%%) exceeds "
                          "canary_margin %ui.%02ui%%",
                          mb.diff_lower * 100, mb.canary_lower * 100,

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # Error budgets: the rate rule trips at exactly the expected request and not
 # below min_requests or min_errors, the consecutive rule, the canary_margin
-# rule (worse than stable by the margin with 99% confidence); where the
+# rule (worse than stable by the margin with 95% confidence); where the
 # traffic of a tripped canary / stable goes (sticky users included, fallback
 # tripped too); which outcomes count (499, 4xx, nginx's own answers never;
 # 429 and slow only when listed; streams cut after the headers do); one
@@ -337,13 +337,13 @@ my $E500 = { 'X-Mock-Status' => 500 };
 }
 
 # canary_margin: the canary must be worse than stable by more than the
-# margin with 99% confidence (the difference's Newcombe lower bound);
+# margin with 95% confidence (the difference's Newcombe lower bound);
 # error_rate=90% keeps the absolute rule out of it, min_errors is the
 # default 5.  Stable serves 100 good requests.  The canary serves 20, the
 # last 2 of them errors: 10% vs 0%, which the plain comparison of the two
 # rates tripped on, but two errors in twenty are no evidence (the bound is
-# 0.71%).  Then a good request and three errors: 4 of 23 are fewer than
-# min_errors, 5 of 24 trip it (the bound is 6.98%).
+# 2.86%).  Then a good request and three errors: 4 of 23 are fewer than
+# min_errors, 5 of 24 trip it (the bound is 10.20%).
 sub margin_case {
     my ($wf, $want_trip) = @_;
     my (@cu, @su, %n);
@@ -384,8 +384,8 @@ sub margin_case {
         my @l = transitions($t, $wf, 'wf@2', 'closed', 'open');
         is(scalar @l, 1, "$wf: logged once");
         my $why = "error rate 20.83% (5/24) vs stable's 0.00% (0/100): "
-                . "the difference's 99% lower bound 6.98% (canary >= 7.97%, "
-                . "stable <= 5.13%) exceeds canary_margin 5.00%, "
+                . "the difference's 95% lower bound 10.20% (canary >= 10.53%, "
+                . "stable <= 2.63%) exceeds canary_margin 5.00%, "
                 . "cooldown 60000ms;";
         like($l[0] // '', qr/\Q$why\E/,
              "$wf: the line gives the bounds the rule used");
