@@ -88,7 +88,7 @@ $(MODULE_SO): $(NGX_BUILD)/Makefile $(MOD_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
 unit: $(BUILD)/unit_core $(BUILD)/unit_window $(BUILD)/unit_gate \
-      $(BUILD)/unit_state
+      $(BUILD)/unit_state $(BUILD)/unit_latency
 
 $(BUILD)/unit_core: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_core.c
 	@mkdir -p $(BUILD)
@@ -99,6 +99,11 @@ $(BUILD)/unit_window: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_window.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c t/unit/test_window.c \
 	    $(CORE_LIBS) -lpthread -o $@
+
+$(BUILD)/unit_latency: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_latency.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c t/unit/test_latency.c \
+	    $(CORE_LIBS) -o $@
 
 $(BUILD)/unit_gate: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_gate.c
 	@mkdir -p $(BUILD)
@@ -129,6 +134,7 @@ test: deps
 test-unit: unit
 	cd t/unit && $(BUILD)/unit_core && $(BUILD)/unit_window \
 	    && $(BUILD)/unit_gate && $(BUILD)/unit_state \
+	    && $(BUILD)/unit_latency \
 	    && $(BUILD)/unit_fuzz_regress
 
 test-t: module cli

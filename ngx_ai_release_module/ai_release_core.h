@@ -278,7 +278,29 @@ typedef enum {
 #define AI_RELEASE_NCOUNTERS        (AI_RELEASE_NCLASSES + 2)
 
 #define AI_RELEASE_WINDOW_BUCKETS   16
-#define AI_RELEASE_LATENCY_BUCKETS  16
+
+/*
+ * The latency histogram is log-linear, as HDR histograms are.  A latency
+ * of ms milliseconds is counted on a scale of 1.024 units per millisecond,
+ * u = ceil(ms * 128 / 125), so that the decimal bounds 250 ms, 1 s, 3 s,
+ * 7.5 s, 2 min are bucket edges.  Every u up to 16 has a bucket of its
+ * own; above, each power of two is split into 16 linear sub-buckets, up to
+ * u = 2^20 (1024 s); the last bucket is infinite.  A bucket holds the
+ * integer milliseconds (ai_release_latency_le_ms(i - 1), ..._le_ms(i)]:
+ * one value each below 32 ms, and never wider than 1/16 of its lower
+ * bound.
+ */
+#define AI_RELEASE_LATENCY_SUB_BITS 4
+#define AI_RELEASE_LATENCY_SUB      (1 << AI_RELEASE_LATENCY_SUB_BITS)
+#define AI_RELEASE_LATENCY_TOP_BITS 20
+/* 0 .. 16, 16 sub-buckets for each power of two from 2^4 to 2^19, +Inf */
+#define AI_RELEASE_LATENCY_BUCKETS                                           \
+    (1 + AI_RELEASE_LATENCY_SUB                                              \
+     + (AI_RELEASE_LATENCY_TOP_BITS - AI_RELEASE_LATENCY_SUB_BITS)           \
+       * AI_RELEASE_LATENCY_SUB                                              \
+     + 1)
+/* the bounds the status gives (Prometheus le, JSON le_ms), +Inf after */
+#define AI_RELEASE_LATENCY_EXPORTS  21
 
 #define AI_RELEASE_DEFAULT_ERRORS                                            \
     ((1u << AI_RELEASE_5XX) | (1u << AI_RELEASE_CONNECT)                     \
@@ -310,9 +332,21 @@ uint64_t ai_release_window_get(const ai_release_window_t *w,
     unsigned counter, uint64_t now_ms);
 void ai_release_window_reset(ai_release_window_t *w);
 
-/* upper bounds of the latency histogram's buckets, the last is infinite */
-extern const uint64_t  ai_release_latency_bounds_ms[AI_RELEASE_LATENCY_BUCKETS];
+/* the bucket of a latency: a few integer operations, no search */
 unsigned ai_release_latency_bucket(uint64_t ms);
+/* the largest latency bucket i holds; UINT64_MAX for the last */
+uint64_t ai_release_latency_le_ms(unsigned i);
+/*
+ * The q-quantile (0 < q <= 1) of a histogram (AI_RELEASE_LATENCY_BUCKETS
+ * counts), interpolated within its bucket: it differs from the latency of
+ * that rank by less than 1/16 of it; 0 for an empty histogram
+ */
+double ai_release_latency_quantile(const uint64_t *counts, double q);
+/*
+ * The fixed bounds the status exports, in ms, each the le_ms of a bucket
+ * (so their cumulative counts are exact): 1 ms to 240 s, then +Inf
+ */
+extern const uint64_t  ai_release_latency_export_ms[AI_RELEASE_LATENCY_EXPORTS];
 
 /* 64-bit atomics on shared memory (compiler builtins) */
 static inline uint64_t

@@ -23,9 +23,9 @@ static const char  *ai_release_class_names[AI_RELEASE_NCLASSES] = {
 };
 
 
-const uint64_t  ai_release_latency_bounds_ms[AI_RELEASE_LATENCY_BUCKETS] = {
-    50, 100, 250, 500, 1000, 2000, 3000, 5000, 7500, 10000, 15000, 20000,
-    30000, 60000, 120000, UINT64_MAX
+const uint64_t  ai_release_latency_export_ms[AI_RELEASE_LATENCY_EXPORTS] = {
+    1, 2, 5, 10, 25, 50, 125, 250, 500, 1000, 2000, 3000, 5000, 7500,
+    10000, 15000, 20000, 30000, 60000, 120000, 240000
 };
 
 
@@ -175,18 +175,106 @@ ai_release_window_reset(ai_release_window_t *w)
 }
 
 
+/* the largest latency of the last finite bucket: u = 2^20 */
+#define AI_RELEASE_LATENCY_TOP_MS                                            \
+    (((uint64_t) 125 << AI_RELEASE_LATENCY_TOP_BITS) >> 7)
+
+
 unsigned
 ai_release_latency_bucket(uint64_t ms)
 {
-    unsigned  i;
+    unsigned  k;
+    uint64_t  u;
 
-    for (i = 0; i < AI_RELEASE_LATENCY_BUCKETS - 1; i++) {
-        if (ms <= ai_release_latency_bounds_ms[i]) {
-            return i;
-        }
+    if (ms > AI_RELEASE_LATENCY_TOP_MS) {
+        return AI_RELEASE_LATENCY_BUCKETS - 1;
     }
 
-    return AI_RELEASE_LATENCY_BUCKETS - 1;
+    /* 1.024 units a millisecond, rounded up */
+
+    u = (ms * 128 + 124) / 125;
+
+    if (u <= AI_RELEASE_LATENCY_SUB) {
+        return (unsigned) u;
+    }
+
+    /* u - 1 is in [2^k, 2^(k+1)): its 4 bits after the leading one */
+
+    u--;
+    k = 63 - __builtin_clzll(u);
+
+    return 1 + (k + 1 - AI_RELEASE_LATENCY_SUB_BITS) * AI_RELEASE_LATENCY_SUB
+           + (unsigned) ((u >> (k - AI_RELEASE_LATENCY_SUB_BITS))
+                         & (AI_RELEASE_LATENCY_SUB - 1));
+}
+
+
+uint64_t
+ai_release_latency_le_ms(unsigned i)
+{
+    unsigned  j, shift;
+    uint64_t  u;
+
+    if (i >= AI_RELEASE_LATENCY_BUCKETS - 1) {
+        return UINT64_MAX;
+    }
+
+    if (i <= AI_RELEASE_LATENCY_SUB) {
+        u = i;
+
+    } else {
+        j = i - 1;
+        shift = j / AI_RELEASE_LATENCY_SUB - 1;
+        u = (uint64_t) (AI_RELEASE_LATENCY_SUB + 1 + j % AI_RELEASE_LATENCY_SUB)
+            << shift;
+    }
+
+    /* the largest ms with ceil(ms * 1.024) <= u */
+
+    return u * 125 / 128;
+}
+
+
+double
+ai_release_latency_quantile(const uint64_t *counts, double q)
+{
+    double    target, lower, upper;
+    unsigned  i;
+    uint64_t  count, cum;
+
+    count = 0;
+
+    for (i = 0; i < AI_RELEASE_LATENCY_BUCKETS; i++) {
+        count += counts[i];
+    }
+
+    if (count == 0) {
+        return 0;
+    }
+
+    target = q * count;
+    cum = 0;
+
+    for (i = 0; i < AI_RELEASE_LATENCY_BUCKETS; i++) {
+        if (counts[i] == 0 || cum + counts[i] < target) {
+            cum += counts[i];
+            continue;
+        }
+
+        lower = i ? ai_release_latency_le_ms(i - 1) + 1 : 0;
+
+        if (i == AI_RELEASE_LATENCY_BUCKETS - 1) {
+            return lower;
+        }
+
+        upper = ai_release_latency_le_ms(i);
+
+        return lower + (upper - lower) * (target - cum) / counts[i];
+    }
+
+    /* q above 1 */
+
+    return ai_release_latency_le_ms(AI_RELEASE_LATENCY_BUCKETS - 2);
 }
 
 

@@ -25,8 +25,12 @@
 #define NGX_HTTP_AI_RELEASE_JSON_FLAGS                                       \
     (JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10))
 
-/* the text of many workflows goes out in buffers of this size */
+/* the JSON of many workflows goes out in buffers of this size */
 #define NGX_HTTP_AI_RELEASE_TEXT_CHUNK         (1024 * 1024)
+/* the Prometheus text in buffers of this size */
+#define NGX_HTTP_AI_RELEASE_PROM_CHUNK         (64 * 1024)
+/* room for a Prometheus line besides its bundle's labels */
+#define NGX_HTTP_AI_RELEASE_PROM_LINE          128
 
 
 typedef struct {
@@ -35,7 +39,16 @@ typedef struct {
     ngx_chain_t  **last;
     ngx_buf_t     *buf;
     off_t          size;
+    size_t         chunk;
 } ngx_http_ai_release_text_t;
+
+
+/*
+ * A slot takes a page of the zone at most: the latency histogram is the
+ * largest part of it, with the window.
+ */
+typedef char  ngx_http_ai_release_node_fits_a_page_t
+                  [sizeof(ngx_http_ai_release_node_t) <= 4096 ? 1 : -1];
 
 
 static ngx_int_t ngx_http_ai_release_status_handler(ngx_http_request_t *r);
@@ -46,16 +59,20 @@ static json_t *ngx_http_ai_release_bundle_json(
 static json_t *ngx_http_ai_release_counts_json(uint64_t *counts,
     ngx_uint_t window);
 static json_t *ngx_http_ai_release_iso_time(time_t t);
-static double ngx_http_ai_release_percentile(ngx_http_ai_release_slot_t *slot,
-    double q);
+static void ngx_http_ai_release_latency_load(ngx_http_ai_release_slot_t *slot,
+    uint64_t *counts, uint64_t *exported);
 static ngx_int_t ngx_http_ai_release_prometheus(ngx_http_request_t *r,
-    ngx_http_ai_release_workflow_t *only, ngx_buf_t **out);
+    ngx_http_ai_release_workflow_t *only, ngx_http_ai_release_text_t *tx);
 static ngx_int_t ngx_http_ai_release_send(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, u_char *data, size_t len);
 static ngx_int_t ngx_http_ai_release_send_chain(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *type, ngx_chain_t *out, off_t len);
 static ngx_int_t ngx_http_ai_release_text_add(ngx_http_ai_release_text_t *tx,
     u_char *data, size_t len, ngx_uint_t indent);
+static ngx_buf_t *ngx_http_ai_release_text_room(ngx_http_ai_release_text_t *tx,
+    size_t len);
+static ngx_int_t ngx_http_ai_release_text_printf(
+    ngx_http_ai_release_text_t *tx, size_t max, const char *fmt, ...);
 
 
 static const char  *ngx_http_ai_release_trip_reasons[] = {
@@ -84,11 +101,10 @@ static ngx_int_t
 ngx_http_ai_release_status_handler(ngx_http_request_t *r)
 {
     ngx_int_t                         rc;
-    ngx_buf_t                        *b;
     ngx_str_t                         type, name;
-    ngx_chain_t                       out;
     ngx_uint_t                        format;
     ngx_table_elt_t                  *h;
+    ngx_http_ai_release_text_t        tx;
     ngx_http_ai_release_workflow_t   *only;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
@@ -142,16 +158,18 @@ ngx_http_ai_release_status_handler(ngx_http_request_t *r)
                                      - 1);
 
     case NGX_HTTP_AI_RELEASE_FORMAT_PROMETHEUS:
-        if (ngx_http_ai_release_prometheus(r, only, &b) != NGX_OK) {
+        ngx_memzero(&tx, sizeof(ngx_http_ai_release_text_t));
+        tx.pool = r->pool;
+        tx.last = &tx.out;
+        tx.chunk = NGX_HTTP_AI_RELEASE_PROM_CHUNK;
+
+        if (ngx_http_ai_release_prometheus(r, only, &tx) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        out.buf = b;
-        out.next = NULL;
-
         ngx_str_set(&type, "text/plain; version=0.0.4; charset=utf-8");
-        return ngx_http_ai_release_send_chain(r, NGX_HTTP_OK, &type, &out,
-                                              b->last - b->pos);
+        return ngx_http_ai_release_send_chain(r, NGX_HTTP_OK, &type, tx.out,
+                                              tx.size);
 
     default: /* NGX_HTTP_AI_RELEASE_FORMAT_JSON */
         return ngx_http_ai_release_send_workflows(r,
@@ -372,6 +390,7 @@ ngx_http_ai_release_send_workflows(ngx_http_request_t *r, void *root,
     ngx_memzero(&tx, sizeof(ngx_http_ai_release_text_t));
     tx.pool = r->pool;
     tx.last = &tx.out;
+    tx.chunk = NGX_HTTP_AI_RELEASE_TEXT_CHUNK;
 
     rc = ngx_http_ai_release_text_add(&tx, (u_char *) text, tail - text, 0);
 
@@ -441,10 +460,9 @@ static ngx_int_t
 ngx_http_ai_release_text_add(ngx_http_ai_release_text_t *tx, u_char *data,
     size_t len, ngx_uint_t indent)
 {
-    u_char       *p, *end, *nl;
-    size_t        need;
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    u_char     *p, *end, *nl;
+    size_t      need;
+    ngx_buf_t  *b;
 
     end = data + len;
     need = len;
@@ -455,25 +473,9 @@ ngx_http_ai_release_text_add(ngx_http_ai_release_text_t *tx, u_char *data,
         }
     }
 
-    b = tx->buf;
-
-    if (b == NULL || (size_t) (b->end - b->last) < need) {
-        b = ngx_create_temp_buf(tx->pool,
-                                ngx_max(need, NGX_HTTP_AI_RELEASE_TEXT_CHUNK));
-        if (b == NULL) {
-            return NGX_ERROR;
-        }
-
-        cl = ngx_alloc_chain_link(tx->pool);
-        if (cl == NULL) {
-            return NGX_ERROR;
-        }
-
-        cl->buf = b;
-        cl->next = NULL;
-        *tx->last = cl;
-        tx->last = &cl->next;
-        tx->buf = b;
+    b = ngx_http_ai_release_text_room(tx, need);
+    if (b == NULL) {
+        return NGX_ERROR;
     }
 
     for (p = data; indent && (nl = ngx_strlchr(p, end, '\n')) != NULL;
@@ -485,6 +487,74 @@ ngx_http_ai_release_text_add(ngx_http_ai_release_text_t *tx, u_char *data,
 
     b->last = ngx_cpymem(b->last, p, end - p);
     tx->size += need;
+
+    return NGX_OK;
+}
+
+
+/* the buffer to write len more bytes into: the last one, or a new one */
+
+static ngx_buf_t *
+ngx_http_ai_release_text_room(ngx_http_ai_release_text_t *tx, size_t len)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    b = tx->buf;
+
+    if (b != NULL && (size_t) (b->end - b->last) >= len) {
+        return b;
+    }
+
+    b = ngx_create_temp_buf(tx->pool, ngx_max(len, tx->chunk));
+    if (b == NULL) {
+        return NULL;
+    }
+
+    cl = ngx_alloc_chain_link(tx->pool);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+    *tx->last = cl;
+    tx->last = &cl->next;
+    tx->buf = b;
+
+    return b;
+}
+
+
+/* appends a line of at most max - 1 bytes (ngx_slprintf's formats) */
+
+static ngx_int_t
+ngx_http_ai_release_text_printf(ngx_http_ai_release_text_t *tx, size_t max,
+    const char *fmt, ...)
+{
+    u_char     *p;
+    va_list     args;
+    ngx_buf_t  *b;
+
+    b = ngx_http_ai_release_text_room(tx, max);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(b->last, b->last + max, fmt, args);
+    va_end(args);
+
+    if (p == b->last + max) {
+        /* it may have been cut: a reservation that was too small */
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "ai_release: a status line longer than %uz bytes",
+                      max - 1);
+        return NGX_ERROR;
+    }
+
+    tx->size += p - b->last;
+    b->last = p;
 
     return NGX_OK;
 }
@@ -671,7 +741,10 @@ ngx_http_ai_release_workflow_json(ngx_http_ai_release_workflow_t *wf)
 static json_t *
 ngx_http_ai_release_bundle_json(ngx_http_ai_release_target_t *t)
 {
-    uint64_t                     w[AI_RELEASE_NCOUNTERS], state, reason;
+    uint64_t                     w[AI_RELEASE_NCOUNTERS], state, reason,
+                                 count;
+    uint64_t                     lat[AI_RELEASE_LATENCY_BUCKETS],
+                                 exported[AI_RELEASE_LATENCY_EXPORTS + 1];
     ngx_uint_t                   i, configured;
     json_t                      *o, *x, *buckets, *bucket;
     ngx_http_ai_release_slot_t  *slot;
@@ -738,32 +811,35 @@ ngx_http_ai_release_bundle_json(ngx_http_ai_release_target_t *t)
 
     json_object_set_new(o, "totals", ngx_http_ai_release_counts_json(w, 0));
 
+    /* the percentiles from the fine buckets, the counts at the bounds */
+
+    ngx_http_ai_release_latency_load(slot, lat, exported);
+
     x = json_object();
     buckets = json_array();
-    w[0] = 0;
+    count = 0;
 
-    for (i = 0; i < AI_RELEASE_LATENCY_BUCKETS; i++) {
-        w[1] = ai_release_atomic_load(&slot->latency[i]);
-        w[0] += w[1];
+    for (i = 0; i <= AI_RELEASE_LATENCY_EXPORTS; i++) {
+        count += exported[i];
 
         bucket = json_object();
         json_object_set_new(bucket, "le_ms",
-                            i == AI_RELEASE_LATENCY_BUCKETS - 1
+                            i == AI_RELEASE_LATENCY_EXPORTS
                             ? json_null()
-                            : json_integer(ai_release_latency_bounds_ms[i]));
-        json_object_set_new(bucket, "count", json_integer(w[1]));
+                            : json_integer(ai_release_latency_export_ms[i]));
+        json_object_set_new(bucket, "count", json_integer(exported[i]));
         json_array_append_new(buckets, bucket);
     }
 
-    json_object_set_new(x, "count", json_integer(w[0]));
+    json_object_set_new(x, "count", json_integer(count));
     json_object_set_new(x, "sum_ms", json_integer(
                             ai_release_atomic_load(&slot->latency_sum_ms)));
     json_object_set_new(x, "p50_ms", json_real(
-                            ngx_http_ai_release_percentile(slot, 0.50)));
+                            ai_release_latency_quantile(lat, 0.50)));
     json_object_set_new(x, "p95_ms", json_real(
-                            ngx_http_ai_release_percentile(slot, 0.95)));
+                            ai_release_latency_quantile(lat, 0.95)));
     json_object_set_new(x, "p99_ms", json_real(
-                            ngx_http_ai_release_percentile(slot, 0.99)));
+                            ai_release_latency_quantile(lat, 0.99)));
     json_object_set_new(x, "buckets", buckets);
     json_object_set_new(o, "latency", x);
 
@@ -805,63 +881,54 @@ ngx_http_ai_release_counts_json(uint64_t *counts, ngx_uint_t window)
 }
 
 
-/* a percentile of the latency histogram, interpolated within its bucket */
+/*
+ * A snapshot of the latency histogram: the fine buckets, and the counts
+ * between the exported bounds (the last one: above the last bound).
+ */
 
-static double
-ngx_http_ai_release_percentile(ngx_http_ai_release_slot_t *slot, double q)
+static void
+ngx_http_ai_release_latency_load(ngx_http_ai_release_slot_t *slot,
+    uint64_t *counts, uint64_t *exported)
 {
-    double      target, lower, upper;
-    uint64_t    b[AI_RELEASE_LATENCY_BUCKETS], count, cum;
-    ngx_uint_t  i;
+    ngx_uint_t  i, e;
 
-    count = 0;
-
-    for (i = 0; i < AI_RELEASE_LATENCY_BUCKETS; i++) {
-        b[i] = ai_release_atomic_load(&slot->latency[i]);
-        count += b[i];
-    }
-
-    if (count == 0) {
-        return 0;
-    }
-
-    target = q * count;
-    cum = 0;
+    ngx_memzero(exported, (AI_RELEASE_LATENCY_EXPORTS + 1) * sizeof(uint64_t));
+    e = 0;
 
     for (i = 0; i < AI_RELEASE_LATENCY_BUCKETS; i++) {
-        if (b[i] == 0 || cum + b[i] < target) {
-            cum += b[i];
-            continue;
+        counts[i] = ai_release_atomic_load(&slot->latency[i]);
+
+        while (e < AI_RELEASE_LATENCY_EXPORTS
+               && ai_release_latency_le_ms(i) > ai_release_latency_export_ms[e])
+        {
+            e++;
         }
 
-        lower = i ? ai_release_latency_bounds_ms[i - 1] : 0;
-
-        if (i == AI_RELEASE_LATENCY_BUCKETS - 1) {
-            return lower;
-        }
-
-        upper = ai_release_latency_bounds_ms[i];
-
-        return lower + (upper - lower) * (target - cum) / b[i];
+        exported[e] += counts[i];
     }
-
-    return ai_release_latency_bounds_ms[AI_RELEASE_LATENCY_BUCKETS - 2];
 }
 
 
-/* Prometheus text exposition format 0.0.4 */
+/*
+ * Prometheus text exposition format 0.0.4, in a chain of buffers: each
+ * line has room for the longest labels of a bundle, as long as the names
+ * the configuration has.
+ */
 
-#define NGX_HTTP_AI_RELEASE_PROM_BUNDLE  8192
+#define NGX_HTTP_AI_RELEASE_PROM_LABELS                                      \
+    "workflow=\"%V\",bundle=\"%V\",digest=\"%V\",variant=\"%V\""
 
 static ngx_int_t
 ngx_http_ai_release_prometheus(ngx_http_request_t *r,
-    ngx_http_ai_release_workflow_t *only, ngx_buf_t **out)
+    ngx_http_ai_release_workflow_t *only, ngx_http_ai_release_text_t *tx)
 {
-    u_char                           *p, *last, labels[1024], *l;
-    size_t                            size;
+    u_char                           *labels, *l;
+    size_t                            len, line;
     uint64_t                          cum, state, v;
-    ngx_buf_t                        *b;
-    ngx_uint_t                        i, j, k, n, nbundles;
+    uint64_t                          lat[AI_RELEASE_LATENCY_BUCKETS],
+                                      exported[AI_RELEASE_LATENCY_EXPORTS + 1];
+    ngx_int_t                         rc;
+    ngx_uint_t                        i, j, k, n;
     ngx_http_ai_release_slot_t       *slot;
     ngx_http_ai_release_target_t     *t;
     ngx_http_ai_release_workflow_t  **wfp, *wf;
@@ -869,24 +936,6 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
 
     amcf = ngx_http_ai_release_amcf();
     wfp = amcf->workflows.elts;
-
-    nbundles = 0;
-
-    for (i = 0; i < amcf->workflows.nelts; i++) {
-        if (only == NULL || wfp[i] == only) {
-            nbundles += ngx_http_ai_release_target_count(wfp[i]);
-        }
-    }
-
-    size = 8192 + nbundles * NGX_HTTP_AI_RELEASE_PROM_BUNDLE;
-
-    b = ngx_create_temp_buf(r->pool, size);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = b->pos;
-    last = b->end;
 
 #define AI_FOREACH_BUNDLE(body)                                              \
     for (i = 0; i < amcf->workflows.nelts; i++) {                            \
@@ -896,84 +945,118 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
         for (j = 0; j < n; j++) {                                            \
             t = ngx_http_ai_release_target_at(wf, j);                        \
             slot = t->slot;                                                  \
-            l = ngx_slprintf(labels, labels + sizeof(labels) - 1,            \
-                             "workflow=\"%V\",bundle=\"%V\",digest=\"%V\","  \
-                             "variant=\"%V\"", &wf->name, &t->id,            \
-                             &t->digest_short,                               \
-                             &ngx_http_ai_release_variant_names[t->variant]);\
+            l = ngx_sprintf(labels, NGX_HTTP_AI_RELEASE_PROM_LABELS,         \
+                            &wf->name, &t->id, &t->digest_short,             \
+                            &ngx_http_ai_release_variant_names[t->variant]); \
             *l = '\0';                                                       \
             body                                                             \
         }                                                                    \
     }
 
-    p = ngx_slprintf(p, last,
-                     "# HELP ai_release_info ngx_ai_release module and nginx "
-                     "versions.\n# TYPE ai_release_info gauge\n"
-                     "ai_release_info{version=\"%s\",nginx_version=\"%s\"} 1\n",
-                     NGX_HTTP_AI_RELEASE_VERSION, NGINX_VERSION);
+#define AI_PRINT(max, ...)                                                   \
+    if (ngx_http_ai_release_text_printf(tx, max, __VA_ARGS__) != NGX_OK) {   \
+        rc = NGX_ERROR;                                                      \
+        goto done;                                                           \
+    }
 
-    p = ngx_slprintf(p, last,
-                     "# HELP ai_release_requests_total Upstream attempts by "
-                     "workflow, bundle and outcome.\n"
-                     "# TYPE ai_release_requests_total counter\n");
+#define AI_TEXT(text)                                                        \
+    if (ngx_http_ai_release_text_add(tx, (u_char *) text, sizeof(text) - 1,  \
+                                     0)                                      \
+        != NGX_OK)                                                           \
+    {                                                                        \
+        rc = NGX_ERROR;                                                      \
+        goto done;                                                           \
+    }
+
+    /* the longest labels of a bundle */
+
+    len = 0;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        wf = wfp[i];
+        n = (only == NULL || wf == only) ? ngx_http_ai_release_target_count(wf)
+                                         : 0;
+
+        for (j = 0; j < n; j++) {
+            t = ngx_http_ai_release_target_at(wf, j);
+            len = ngx_max(len, wf->name.len + t->id.len + t->digest_short.len
+                          + ngx_http_ai_release_variant_names[t->variant].len);
+        }
+    }
+
+    len += sizeof(NGX_HTTP_AI_RELEASE_PROM_LABELS);
+
+    labels = ngx_pnalloc(r->pool, len);
+    if (labels == NULL) {
+        return NGX_ERROR;
+    }
+
+    line = len + NGX_HTTP_AI_RELEASE_PROM_LINE;
+    rc = NGX_OK;
+
+    AI_PRINT(NGX_HTTP_AI_RELEASE_PROM_LINE * 2,
+             "# HELP ai_release_info ngx_ai_release module and nginx "
+             "versions.\n# TYPE ai_release_info gauge\n"
+             "ai_release_info{version=\"%s\",nginx_version=\"%s\"} 1\n",
+             NGX_HTTP_AI_RELEASE_VERSION, NGINX_VERSION);
+
+    AI_TEXT("# HELP ai_release_requests_total Upstream attempts by "
+            "workflow, bundle and outcome.\n"
+            "# TYPE ai_release_requests_total counter\n");
 
     AI_FOREACH_BUNDLE(
         for (k = 0; k < AI_RELEASE_NCLASSES; k++) {
-            p = ngx_slprintf(p, last,
-                             "ai_release_requests_total{%s,outcome=\"%s\"} "
-                             "%uL\n", labels, ai_release_class_name(k),
-                             ai_release_atomic_load(&slot->total[k]));
+            AI_PRINT(line,
+                     "ai_release_requests_total{%s,outcome=\"%s\"} %uL\n",
+                     labels, ai_release_class_name(k),
+                     ai_release_atomic_load(&slot->total[k]));
         }
     )
 
-    p = ngx_slprintf(p, last,
-                     "# HELP ai_release_upstream_latency_seconds Upstream "
-                     "response time.\n"
-                     "# TYPE ai_release_upstream_latency_seconds histogram\n");
+    AI_TEXT("# HELP ai_release_upstream_latency_seconds Upstream "
+            "response time.\n"
+            "# TYPE ai_release_upstream_latency_seconds histogram\n");
 
     AI_FOREACH_BUNDLE(
+        ngx_http_ai_release_latency_load(slot, lat, exported);
         cum = 0;
-        for (k = 0; k < AI_RELEASE_LATENCY_BUCKETS; k++) {
-            cum += ai_release_atomic_load(&slot->latency[k]);
-            if (k == AI_RELEASE_LATENCY_BUCKETS - 1) {
-                p = ngx_slprintf(p, last,
-                                 "ai_release_upstream_latency_seconds_bucket"
-                                 "{%s,le=\"+Inf\"} %uL\n", labels, cum);
-            } else {
-                v = ai_release_latency_bounds_ms[k];
-                p = ngx_slprintf(p, last,
-                                 "ai_release_upstream_latency_seconds_bucket"
-                                 "{%s,le=\"%uL.%03uL\"} %uL\n", labels,
-                                 v / 1000, v % 1000, cum);
-            }
+        for (k = 0; k < AI_RELEASE_LATENCY_EXPORTS; k++) {
+            cum += exported[k];
+            v = ai_release_latency_export_ms[k];
+            AI_PRINT(line,
+                     "ai_release_upstream_latency_seconds_bucket"
+                     "{%s,le=\"%uL.%03uL\"} %uL\n", labels,
+                     v / 1000, v % 1000, cum);
         }
+        cum += exported[k];
+        AI_PRINT(line,
+                 "ai_release_upstream_latency_seconds_bucket"
+                 "{%s,le=\"+Inf\"} %uL\n", labels, cum);
         v = ai_release_atomic_load(&slot->latency_sum_ms);
-        p = ngx_slprintf(p, last,
-                         "ai_release_upstream_latency_seconds_sum{%s} "
-                         "%uL.%03uL\n"
-                         "ai_release_upstream_latency_seconds_count{%s} %uL\n",
-                         labels, v / 1000, v % 1000, labels, cum);
+        AI_PRINT(line,
+                 "ai_release_upstream_latency_seconds_sum{%s} %uL.%03uL\n",
+                 labels, v / 1000, v % 1000);
+        AI_PRINT(line,
+                 "ai_release_upstream_latency_seconds_count{%s} %uL\n",
+                 labels, cum);
     )
 
-    p = ngx_slprintf(p, last,
-                     "# HELP ai_release_breaker_state Breaker state of the "
-                     "bundle (1 for the current state).\n"
-                     "# TYPE ai_release_breaker_state gauge\n");
+    AI_TEXT("# HELP ai_release_breaker_state Breaker state of the "
+            "bundle (1 for the current state).\n"
+            "# TYPE ai_release_breaker_state gauge\n");
 
     AI_FOREACH_BUNDLE(
         state = ai_release_atomic_load(&slot->state);
         for (k = 0; k < 3; k++) {
-            p = ngx_slprintf(p, last,
-                             "ai_release_breaker_state{%s,state=\"%V\"} %d\n",
-                             labels, &ngx_http_ai_release_state_names[k],
-                             state == k ? 1 : 0);
+            AI_PRINT(line, "ai_release_breaker_state{%s,state=\"%V\"} %d\n",
+                     labels, &ngx_http_ai_release_state_names[k],
+                     state == k ? 1 : 0);
         }
     )
 
-    p = ngx_slprintf(p, last,
-                     "# HELP ai_release_weight_ratio Configured and effective "
-                     "share of the workflow's traffic.\n"
-                     "# TYPE ai_release_weight_ratio gauge\n");
+    AI_TEXT("# HELP ai_release_weight_ratio Configured and effective "
+            "share of the workflow's traffic.\n"
+            "# TYPE ai_release_weight_ratio gauge\n");
 
     AI_FOREACH_BUNDLE(
         if (t->variant == NGX_HTTP_AI_RELEASE_CANARY) {
@@ -983,51 +1066,45 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
         } else {
             v = 0;
         }
-        p = ngx_slprintf(p, last,
-                         "ai_release_weight_ratio{%s,kind=\"configured\"} "
-                         "%uL.%04uL\n", labels, v / 10000, v % 10000);
+        AI_PRINT(line,
+                 "ai_release_weight_ratio{%s,kind=\"configured\"} "
+                 "%uL.%04uL\n", labels, v / 10000, v % 10000);
         v = ngx_http_ai_release_effective_weight(t);
-        p = ngx_slprintf(p, last,
-                         "ai_release_weight_ratio{%s,kind=\"effective\"} "
-                         "%uL.%04uL\n", labels, v / 10000, v % 10000);
+        AI_PRINT(line,
+                 "ai_release_weight_ratio{%s,kind=\"effective\"} "
+                 "%uL.%04uL\n", labels, v / 10000, v % 10000);
     )
 
-    p = ngx_slprintf(p, last,
-                     "# HELP ai_release_trips_total Times the bundle's "
-                     "breaker opened.\n"
-                     "# TYPE ai_release_trips_total counter\n");
+    AI_TEXT("# HELP ai_release_trips_total Times the bundle's "
+            "breaker opened.\n"
+            "# TYPE ai_release_trips_total counter\n");
 
     AI_FOREACH_BUNDLE(
-        p = ngx_slprintf(p, last, "ai_release_trips_total{%s} %uL\n", labels,
-                         slot->trips);
+        AI_PRINT(line, "ai_release_trips_total{%s} %uL\n", labels,
+                 slot->trips);
     )
 
+    if (amcf->sh) {
+        AI_PRINT(NGX_HTTP_AI_RELEASE_PROM_LINE * 4 + 2 * amcf->zone_name.len,
+                 "# HELP ai_release_zone_size_bytes Size of the "
+                 "shared-memory zone.\n"
+                 "# TYPE ai_release_zone_size_bytes gauge\n"
+                 "ai_release_zone_size_bytes{zone=\"%V\"} %uz\n"
+                 "# HELP ai_release_zone_used_bytes Used part of the "
+                 "shared-memory zone.\n"
+                 "# TYPE ai_release_zone_used_bytes gauge\n"
+                 "ai_release_zone_used_bytes{zone=\"%V\"} %uz\n",
+                 &amcf->zone_name, amcf->shm_zone->shm.size,
+                 &amcf->zone_name,
+                 amcf->shm_zone->shm.size
+                 - amcf->shpool->pfree * ngx_pagesize);
+    }
+
+done:
+
+#undef AI_PRINT
+#undef AI_TEXT
 #undef AI_FOREACH_BUNDLE
 
-    if (amcf->sh) {
-        p = ngx_slprintf(p, last,
-                         "# HELP ai_release_zone_size_bytes Size of the "
-                         "shared-memory zone.\n"
-                         "# TYPE ai_release_zone_size_bytes gauge\n"
-                         "ai_release_zone_size_bytes{zone=\"%V\"} %uz\n"
-                         "# HELP ai_release_zone_used_bytes Used part of the "
-                         "shared-memory zone.\n"
-                         "# TYPE ai_release_zone_used_bytes gauge\n"
-                         "ai_release_zone_used_bytes{zone=\"%V\"} %uz\n",
-                         &amcf->zone_name, amcf->shm_zone->shm.size,
-                         &amcf->zone_name,
-                         amcf->shm_zone->shm.size
-                         - amcf->shpool->pfree * ngx_pagesize);
-    }
-
-    if (p == last) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "ai_release: metrics do not fit in %uz bytes", size);
-        return NGX_ERROR;
-    }
-
-    b->last = p;
-    *out = b;
-
-    return NGX_OK;
+    return rc;
 }

@@ -2,8 +2,10 @@
 # The status dashboard (ai_release_status, ?format=html) in headless
 # Chromium, driven through chromedriver's WebDriver HTTP API: the page polls
 # the JSON, renders each workflow's bundles with their breaker states, and
-# shows a canary that trips without being reloaded; the data is inserted as
-# text, not markup; the page loads nothing from elsewhere; a failing poll
+# shows a canary that trips without being reloaded; each bundle's requests
+# per second and the share of the workflow's requests it served, and the
+# workflow's requests per second, are those of the traffic sent; the data
+# is inserted as text, not markup; the page loads nothing from elsewhere; a failing poll
 # shows the error banner.  chromedriver and Chromium are stopped at the end,
 # with every process they started.
 
@@ -55,7 +57,7 @@ $t->config(<<'C', workers => 2);
         stable d@1;
         canary d@2 50%;
         sticky $http_x_user_id;
-        trip consecutive=3 min_requests=1000 cooldown=60s;
+        trip consecutive=3 min_requests=1000 cooldown=60s window=10m;
     }
 
     server {
@@ -72,13 +74,16 @@ my $port = $t->port('nginx');
 my $origin = "http://127.0.0.1:$port";
 
 # some traffic, and a user of each bundle
-my %user;
+my (%user, %served);
 for my $i (1 .. 60) {
     my $r = $t->post('/d', $BODY, { 'X-User-Id' => "u$i" });
     my ($b) = ($r->{headers}{'x-ai-release'} // '') =~ /^(\S+);/;
+    $served{$b // '?'}++;
     $user{$b} //= "u$i" if $b && $r->{status} == 200;
 }
 ok($user{'d@1'} && $user{'d@2'}, 'users of both bundles found');
+is(($served{'d@1'} // 0) + ($served{'d@2'} // 0), 60,
+   "60 requests: d\@1 served $served{'d@1'}, d\@2 $served{'d@2'}");
 
 my $doc = $t->json($t->get('/status?format=json')) || {};
 my %digest = map { $_->{bundle} => $_->{digest_short} }
@@ -244,7 +249,8 @@ Array.prototype.forEach.call(t.querySelectorAll('tr[data-bundle]'), function (r)
   };
 });
 var e = document.getElementById('error'), u = document.getElementById('updated');
-return { rows: rows, error_hidden: e ? e.hidden : null, error_text: e ? e.textContent : null,
+var tr = document.querySelector('section[data-workflow="' + arguments[0] + '"] p.traffic');
+return { rows: rows, traffic: tr ? tr.textContent : null, error_hidden: e ? e.hidden : null, error_text: e ? e.textContent : null,
          updated: u ? u.textContent : null, updated_at: u ? u.getAttribute('data-time') : null,
          marker: window.__airMarker || null,
          navigations: performance.getEntriesByType('navigation').length,
@@ -274,6 +280,25 @@ ok($s, 'the table of workflow "d" appears with rows for d@1 and d@2')
         is($r->{svg_ns}, 'http://www.w3.org/2000/svg',
            "$b: the sparkline is SVG");
     }
+    # traffic: the window's attempts over its 10 minutes, and the share
+    my $secs = 600;
+    my $traffic = wait_for(20, sub {
+        my $r = js($ROWS, 'd') or return;
+        return ($r->{traffic} // '') =~ /\(60 attempts/ ? $r : undef;
+    }, $POLL) || $s;
+    for my $b (qw(d@1 d@2)) {
+        my $n = $served{$b} // 0;
+        my $c = $traffic->{rows}{$b}{col} || {};
+        is($c->{rps}, sprintf('%#.3g', $n / $secs),
+           "$b: $n requests in 10 minutes: " . ($c->{rps} // 'none')
+           . ' requests per second');
+        is($c->{share}, sprintf('%.1f%%', 100 * $n / 60),
+           "$b: served " . ($c->{share} // 'none') . " of the 60 requests");
+    }
+    is($traffic->{traffic}, 'traffic: ' . sprintf('%#.3g', 60 / $secs)
+       . ' req/s over the last 10m (60 attempts in the window)',
+       'the workflow: 60 requests in 10 minutes, in requests per second');
+
     is($s->{rows}{'d@1'}{col}{role}, 'stable', 'd@1: role stable');
     is($s->{rows}{'d@2'}{col}{role}, 'canary', 'd@2: role canary');
     is($s->{rows}{'d@2'}{col}{model},

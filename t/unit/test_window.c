@@ -404,13 +404,7 @@ main(void)
        "%d threads x %d adds counted exactly: %llu", THREADS, ADDS,
        (unsigned long long) sum);
 
-    /* latency buckets */
-
-    ok(ai_release_latency_bucket(0) == 0, "latency 0 ms: first bucket");
-    ok(ai_release_latency_bucket(50) == 0, "latency 50 ms: first bucket");
-    ok(ai_release_latency_bucket(51) == 1, "latency 51 ms: second bucket");
-    ok(ai_release_latency_bucket(10000000) == AI_RELEASE_LATENCY_BUCKETS - 1,
-       "latency beyond the last bound: last bucket");
+    /* the latency buckets: test_latency.c */
 
     /* durations */
 
