@@ -535,7 +535,7 @@ ngx_http_ai_release_api_act(ngx_http_request_t *r,
     /* kept across restarts before the client hears it is done */
 
     ngx_http_ai_release_state_changed(ngx_http_ai_release_amcf(),
-                                      r->connection->log);
+                                      r->connection->log, 1);
 
     if (t) {
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,

@@ -574,7 +574,7 @@ ngx_http_ai_release_log_change(ngx_http_ai_release_target_t *t,
     /* a decision the state file keeps */
 
     t->slot->restored &= ~(uint64_t) NGX_HTTP_AI_RELEASE_RESTORED_BREAKER;
-    ngx_http_ai_release_state_changed(ngx_http_ai_release_amcf(), log);
+    ngx_http_ai_release_state_changed(ngx_http_ai_release_amcf(), log, 0);
 
     if (to == NGX_HTTP_AI_RELEASE_OPEN) {
         dest = NULL;

@@ -368,7 +368,7 @@ char *ngx_http_ai_release_state(ngx_conf_t *cf, ngx_command_t *cmd,
 void ngx_http_ai_release_state_restore(ngx_http_ai_release_main_conf_t *amcf,
     ngx_cycle_t *cycle);
 void ngx_http_ai_release_state_changed(ngx_http_ai_release_main_conf_t *amcf,
-    ngx_log_t *log);
+    ngx_log_t *log, ngx_uint_t now);
 ngx_int_t ngx_http_ai_release_state_init_process(ngx_cycle_t *cycle);
 void ngx_http_ai_release_state_exit_process(ngx_cycle_t *cycle);
 

@@ -5,8 +5,9 @@
  * overrides, open breakers) kept in a file, so that a rollback, pin or trip
  * stays in force after nginx restarts, is upgraded or the machine reboots.
  *
- * Written by a worker on every change of that state (never per request):
- * the whole state to FILE.tmp, fsync, rename over FILE, fsync of the
+ * Written by a worker on every change of that state, never by a request:
+ * an API change at once, a breaker's change by the worker's timer within a
+ * second.  The whole state goes to FILE.tmp, fsync, rename over FILE, fsync of the
  * directory, so that a crash at any moment leaves the old or the new file.
  * Workers serialise their writes with flock() on FILE.lock (the kernel
  * drops it when a writer dies); a change made while another worker writes
@@ -339,13 +340,15 @@ ngx_http_ai_release_state_apply(ngx_http_ai_release_main_conf_t *amcf,
 
 
 /*
- * A decision changed (an override, a breaker's state): note it and write
- * the file, unless another worker is writing, whose recheck takes it.
+ * A decision changed.  An API change is written at once, before the client
+ * hears it is done (unless another worker is writing, whose recheck takes
+ * it); a breaker's change happens while a request is processed, and is
+ * written by the worker's timer within a second, off the request's path.
  */
 
 void
 ngx_http_ai_release_state_changed(ngx_http_ai_release_main_conf_t *amcf,
-    ngx_log_t *log)
+    ngx_log_t *log, ngx_uint_t now)
 {
     if (amcf->state_path.data == NULL || amcf->sh == NULL) {
         return;
@@ -353,7 +356,9 @@ ngx_http_ai_release_state_changed(ngx_http_ai_release_main_conf_t *amcf,
 
     (void) ngx_atomic_fetch_add(&amcf->sh->state_version, 1);
 
-    (void) ngx_http_ai_release_state_write(amcf, log);
+    if (now) {
+        (void) ngx_http_ai_release_state_write(amcf, log);
+    }
 }
 
 
