@@ -65,8 +65,10 @@ See it and stop it: the dashboard, the JSON and the metrics
   curl -s 'http://127.0.0.1:8080/ai-release/status?format=prometheus'
   curl -s 'http://127.0.0.1:8080/ai-release/status?workflow=support-drafts'
 roll the canary back with one request, and resume:
-  curl -s -X POST http://127.0.0.1:8080/ai-release/api/workflows/support-drafts/rollback
-  curl -s -X POST http://127.0.0.1:8080/ai-release/api/workflows/support-drafts/resume
+  curl -s -X POST -H 'Content-Type: application/json' \\
+      http://127.0.0.1:8080/ai-release/api/workflows/support-drafts/rollback
+  curl -s -X POST -H 'Content-Type: application/json' \\
+      http://127.0.0.1:8080/ai-release/api/workflows/support-drafts/resume
 
 Look at: the access log below (bundle, variant, model, digest per request),
 conf-examples/demo.conf, conf-examples/bundles/.  Ctrl-C stops the demo.

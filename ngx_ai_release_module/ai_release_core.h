@@ -547,6 +547,58 @@ void ai_release_parts_free(ai_release_part_t *parts, size_t n);
 int ai_release_api_body_parse(const char *body, size_t len, int need_bundle,
     char *bundle, size_t bundle_size, char *err, size_t err_size);
 
+/*
+ * The headers that keep other sites out (a browser sets them; a cross-site
+ * form cannot choose them).  Each takes a header's value as nginx keeps it
+ * (leading and trailing blanks removed) and returns 1 or 0.
+ *
+ * ai_release_api_json_type(): a Content-Type of "application/json" in any
+ * case, alone or followed by blanks and/or ";" and parameters.
+ *
+ * ai_release_api_fetch_site_ok(): a Sec-Fetch-Site of "same-origin" or
+ * "none" (the user typed the address); "same-site", "cross-site" and
+ * anything else are 0.
+ *
+ * ai_release_api_same_origin(): an Origin of the request's own origin:
+ * the scheme of the connection (https is 0 or 1), the host of the Host
+ * header (case-insensitive, an IPv6 literal in brackets) and the same
+ * port, a missing port being the scheme's default.  "null", a path, a
+ * list of origins, a Host that is missing (hlen 0) or malformed are 0.
+ */
+int ai_release_api_json_type(const char *value, size_t len);
+int ai_release_api_fetch_site_ok(const char *value, size_t len);
+int ai_release_api_same_origin(const char *origin, size_t olen, int https,
+    const char *host, size_t hlen);
+
+/*
+ * The bearer token of "ai_release_api token_file=": the file's bytes with
+ * the trailing CR and LF removed (*len is made shorter) must be
+ * AI_RELEASE_API_TOKEN_MIN to AI_RELEASE_API_TOKEN_MAX bytes of visible
+ * ASCII (0x21 to 0x7e, what base64 or hex gives).  0, or -1 with a
+ * message in err that never quotes the token.
+ */
+#define AI_RELEASE_API_TOKEN_MIN    16
+#define AI_RELEASE_API_TOKEN_MAX    1024
+
+int ai_release_api_token_check(const char *buf, size_t *len, char *err,
+    size_t err_size);
+
+/*
+ * An Authorization header's value against the token: 1 when it is
+ * "Bearer" (any case), blanks, then exactly the token.  The comparison
+ * takes the same time wherever the bytes differ.
+ */
+int ai_release_api_bearer_ok(const char *value, size_t len,
+    const char *token, size_t tlen);
+
+/*
+ * 1 when a and b hold the same bytes: every byte up to the longer length
+ * is looked at, with no early exit, and the lengths are compared in the
+ * same sum, so the time says nothing about where they differ.
+ */
+int ai_release_equal_ct(const void *a, size_t alen, const void *b,
+    size_t blen);
+
 
 /* the state file (ai_release_state.c): decisions kept across restarts */
 

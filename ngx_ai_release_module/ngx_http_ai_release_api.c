@@ -13,6 +13,12 @@
  *
  * Overrides live in the shared-memory slots, so all workers obey them at
  * once and a reload keeps them while the bundles keep their digests.
+ *
+ * No other site may drive it through an operator's browser: a request
+ * whose Origin or Sec-Fetch-Site says it comes from elsewhere gets 403, a
+ * mutation needs "Content-Type: application/json" (which a cross-site
+ * form cannot send, and which needs a CORS preflight the API never grants)
+ * and, with "token_file=", "Authorization: Bearer TOKEN".
  */
 
 
@@ -40,7 +46,16 @@ typedef struct {
 } ngx_http_ai_release_api_ctx_t;
 
 
+static ngx_int_t ngx_http_ai_release_api_token_read(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *token);
 static ngx_int_t ngx_http_ai_release_api_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_release_api_same_site(ngx_http_request_t *r);
+static ngx_int_t ngx_http_ai_release_api_mutation(ngx_http_request_t *r,
+    ngx_http_ai_release_loc_conf_t *alcf);
+static ngx_int_t ngx_http_ai_release_api_refuse(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *msg, u_char *last);
+static ngx_int_t ngx_http_ai_release_api_header(ngx_http_request_t *r,
+    char *key, char *value, ngx_table_elt_t **out);
 static void ngx_http_ai_release_api_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_release_api_action(ngx_http_request_t *r,
     ngx_http_ai_release_api_ctx_t *ctx);
@@ -68,26 +83,125 @@ ngx_http_ai_release_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_ai_release_loc_conf_t *alcf = conf;
 
-    ngx_str_t                 *value;
+    ngx_str_t                 *value, name;
+    ngx_uint_t                 i;
     ngx_http_core_loc_conf_t  *clcf;
 
     value = cf->args->elts;
 
-    if (cf->args->nelts == 2) {
-        if (ngx_strcmp(value[1].data, "readonly") != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\", it must be "
-                               "\"readonly\"", &value[1]);
-            return NGX_CONF_ERROR;
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strcmp(value[i].data, "readonly") == 0) {
+            alcf->api_readonly = 1;
+            continue;
         }
 
-        alcf->api_readonly = 1;
+        if (ngx_strncmp(value[i].data, "token_file=", 11) == 0) {
+            name.data = value[i].data + 11;
+            name.len = value[i].len - 11;
+
+            if (ngx_http_ai_release_api_token_read(cf, &name,
+                                                   &alcf->api_token)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\", it must be "
+                           "\"readonly\" or \"token_file=PATH\"",
+                           &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (alcf->api_readonly && alcf->api_token.data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"readonly\" and \"token_file=\" exclude each "
+                           "other: the token guards mutations, and a "
+                           "read-only API has none");
+        return NGX_CONF_ERROR;
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_ai_release_api_handler;
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The token, read once when the configuration is loaded (so the master,
+ * before it gives up root, is the only process that opens the file).
+ */
+
+static ngx_int_t
+ngx_http_ai_release_api_token_read(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *token)
+{
+    int     rc, err;
+    char   *data, msg[128];
+    size_t  len;
+
+    if (token->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate \"token_file=\" parameter");
+        return NGX_ERROR;
+    }
+
+    if (name->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"token_file=\" needs a path");
+        return NGX_ERROR;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* a regular file, opened non-blocking, of at most 16 MiB */
+
+    rc = ai_release_read_file((char *) name->data, &data, &len, &err);
+
+    if (rc == -1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, err,
+                           "cannot read the API token file \"%V\"", name);
+        return NGX_ERROR;
+    }
+
+    if (rc != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "the API token file \"%V\" is %s", name,
+                           rc == -2 ? "too large" : "not a regular file");
+        return NGX_ERROR;
+    }
+
+    if (ai_release_api_token_check(data, &len, msg, sizeof(msg)) != 0) {
+        ngx_explicit_memzero(data, len);
+        free(data);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid API token file \"%V\": %s (make one "
+                           "with \"head -c 32 /dev/urandom | base64\")",
+                           name, msg);
+        return NGX_ERROR;
+    }
+
+    token->data = ngx_pnalloc(cf->pool, len);
+    if (token->data == NULL) {
+        ngx_explicit_memzero(data, len);
+        free(data);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(token->data, data, len);
+    token->len = len;
+
+    ngx_explicit_memzero(data, len);
+    free(data);
+
+    return NGX_OK;
 }
 
 
@@ -106,6 +220,13 @@ ngx_http_ai_release_api_handler(ngx_http_request_t *r)
     amcf = ngx_http_ai_release_amcf();
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_release_module);
+
+    /* whatever it asks for: nothing for another site */
+
+    rc = ngx_http_ai_release_api_same_site(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     /* the path after the location's prefix, split at "/" */
 
@@ -216,6 +337,11 @@ ngx_http_ai_release_api_handler(ngx_http_request_t *r)
                                               "the API is read-only here");
     }
 
+    rc = ngx_http_ai_release_api_mutation(r, alcf);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     if (r->headers_in.content_length_n > NGX_HTTP_AI_RELEASE_API_MAX_BODY) {
         r->keepalive = 0;
         return ngx_http_ai_release_json_error(r,
@@ -243,6 +369,201 @@ not_found:
 
     return ngx_http_ai_release_json_error(r, NGX_HTTP_NOT_FOUND,
                                           "no such resource \"%V\"", &r->uri);
+}
+
+
+/*
+ * NGX_DECLINED when the request may come from here: no Origin or an
+ * Origin of this very scheme://Host, and no Sec-Fetch-Site or one of
+ * "same-origin" or "none"; else the 403 sent.  Headers a client repeats
+ * must all pass.
+ */
+
+static ngx_int_t
+ngx_http_ai_release_api_same_site(ngx_http_request_t *r)
+{
+    u_char           *p, msg[512];
+    ngx_int_t         https;
+    ngx_str_t         host;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    https = 0;
+
+#if (NGX_HTTP_SSL)
+    https = (r->connection->ssl != NULL);
+#endif
+
+    ngx_str_null(&host);
+
+    if (r->headers_in.host) {
+        host = r->headers_in.host->value;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NGX_DECLINED;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+
+            if (part->nelts == 0) {
+                continue;
+            }
+        }
+
+        if (h[i].key.len == sizeof("Origin") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Origin",
+                               sizeof("Origin") - 1)
+               == 0)
+        {
+            if (ai_release_api_same_origin((char *) h[i].value.data,
+                                           h[i].value.len, https,
+                                           (char *) host.data, host.len))
+            {
+                continue;
+            }
+
+            if (host.len == 0) {
+                p = ngx_snprintf(msg, sizeof(msg) - 1,
+                                 "cross-site request: Origin \"%*s\" "
+                                 "and no Host header to compare it with",
+                                 ngx_min(h[i].value.len, 128),
+                                 h[i].value.data);
+
+            } else {
+                p = ngx_snprintf(msg, sizeof(msg) - 1,
+                                 "cross-site request: Origin \"%*s\" "
+                                 "is not this server's origin \"%s%*s\"",
+                                 ngx_min(h[i].value.len, 128),
+                                 h[i].value.data,
+                                 https ? "https://" : "http://",
+                                 ngx_min(host.len, 128), host.data);
+            }
+
+            return ngx_http_ai_release_api_refuse(r, NGX_HTTP_FORBIDDEN, msg,
+                                                  p);
+        }
+
+        if (h[i].key.len == sizeof("Sec-Fetch-Site") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Sec-Fetch-Site",
+                               sizeof("Sec-Fetch-Site") - 1)
+               == 0)
+        {
+            if (ai_release_api_fetch_site_ok((char *) h[i].value.data,
+                                             h[i].value.len))
+            {
+                continue;
+            }
+
+            p = ngx_snprintf(msg, sizeof(msg) - 1,
+                             "cross-site request: Sec-Fetch-Site is "
+                             "\"%*s\", only \"same-origin\" and \"none\" "
+                             "are accepted",
+                             ngx_min(h[i].value.len, 128), h[i].value.data);
+
+            return ngx_http_ai_release_api_refuse(r, NGX_HTTP_FORBIDDEN, msg,
+                                                  p);
+        }
+    }
+}
+
+
+/*
+ * NGX_DECLINED when a POST may change something: the bearer token when
+ * one is configured (401 otherwise), and a JSON body (415 otherwise, also
+ * for an empty body: a cross-site form can send none of those).
+ */
+
+static ngx_int_t
+ngx_http_ai_release_api_mutation(ngx_http_request_t *r,
+    ngx_http_ai_release_loc_conf_t *alcf)
+{
+    u_char           *p, msg[512];
+    ngx_int_t         rc;
+    ngx_table_elt_t  *h;
+
+    if (alcf->api_token.data) {
+        h = r->headers_in.authorization;
+
+        if (h == NULL
+            || !ai_release_api_bearer_ok((char *) h->value.data,
+                                         h->value.len,
+                                         (char *) alcf->api_token.data,
+                                         alcf->api_token.len))
+        {
+            rc = ngx_http_ai_release_api_header(r, "WWW-Authenticate",
+                                          "Bearer",
+                                          &r->headers_out.www_authenticate);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
+            p = ngx_snprintf(msg, sizeof(msg) - 1, "%s",
+                             h ? "the Authorization header does not "
+                                 "carry the API's bearer token"
+                               : "this needs \"Authorization: Bearer "
+                                 "TOKEN\"");
+
+            return ngx_http_ai_release_api_refuse(r, NGX_HTTP_UNAUTHORIZED,
+                                                  msg, p);
+        }
+    }
+
+    h = r->headers_in.content_type;
+
+    if (h == NULL
+        || !ai_release_api_json_type((char *) h->value.data, h->value.len))
+    {
+        if (h) {
+            p = ngx_snprintf(msg, sizeof(msg) - 1, "Content-Type \"%*s\": "
+                             "a change needs \"Content-Type: "
+                             "application/json\", even with no body",
+                             ngx_min(h->value.len, 128), h->value.data);
+
+        } else {
+            p = ngx_snprintf(msg, sizeof(msg) - 1, "no Content-Type: a "
+                             "change needs \"Content-Type: "
+                             "application/json\", even with no body");
+        }
+
+        return ngx_http_ai_release_api_refuse(r,
+                                        NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                        msg, p);
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* a refusal: logged at warn with the client, then the JSON error */
+
+static ngx_int_t
+ngx_http_ai_release_api_refuse(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *msg, u_char *last)
+{
+    ngx_int_t  rc;
+
+    *last = '\0';
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "ai_release: api: %V refused (%ui): %s",
+                  &r->method_name, status, msg);
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_ai_release_json_error(r, status, "%s", msg);
 }
 
 
@@ -599,13 +920,31 @@ ngx_http_ai_release_api_override(ngx_http_ai_release_target_t *t,
 static ngx_int_t
 ngx_http_ai_release_api_allow(ngx_http_request_t *r, char *allow)
 {
-    ngx_int_t         rc;
-    ngx_table_elt_t  *h;
+    ngx_int_t  rc;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
     }
+
+    rc = ngx_http_ai_release_api_header(r, "Allow", allow, NULL);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_ai_release_json_error(r, NGX_HTTP_NOT_ALLOWED,
+                                          "method %V is not allowed here, use "
+                                          "%s", &r->method_name, allow);
+}
+
+
+/* a response header of static strings; out, if given, points to it */
+
+static ngx_int_t
+ngx_http_ai_release_api_header(ngx_http_request_t *r, char *key, char *value,
+    ngx_table_elt_t **out)
+{
+    ngx_table_elt_t  *h;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -613,17 +952,20 @@ ngx_http_ai_release_api_allow(ngx_http_request_t *r, char *allow)
     }
 
     h->hash = 1;
-    ngx_str_set(&h->key, "Allow");
-    h->value.data = (u_char *) allow;
-    h->value.len = ngx_strlen(allow);
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = (u_char *) value;
+    h->value.len = ngx_strlen(value);
     h->lowcase_key = NULL;
 #if (nginx_version >= 1023000)
     h->next = NULL;
 #endif
 
-    return ngx_http_ai_release_json_error(r, NGX_HTTP_NOT_ALLOWED,
-                                          "method %V is not allowed here, use "
-                                          "%s", &r->method_name, allow);
+    if (out) {
+        *out = h;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -94,7 +94,7 @@ static ngx_command_t  ngx_http_ai_release_commands[] = {
       NULL },
 
     { ngx_string("ai_release_api"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE12,
       ngx_http_ai_release_api,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,

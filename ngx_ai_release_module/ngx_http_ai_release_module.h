@@ -245,6 +245,7 @@ typedef struct {
     ngx_uint_t                       line;
 
     ngx_flag_t                       api_readonly;
+    ngx_str_t                        api_token;   /* token_file= */
 
     /* failover: the location's upstream conf with the retry conditions */
     ngx_http_upstream_conf_t        *ucf_orig;

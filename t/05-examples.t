@@ -83,6 +83,10 @@ my $bundles = "$repo/conf-examples/bundles";
     $c =~ s{ai_release_state /var/lib/nginx/ai-release/}{ai_release_state $dir/state/};
     $c =~ s{server 10\.\d+\.\d+\.\d+:8000}{"server 127.0.0.1:" . $t->port('model')}ge;
     $c =~ s|^http \{|http {\n    client_body_temp_path $dir/tmp/body;\n    proxy_temp_path $dir/tmp/proxy;|m;
+    my $token = 'production-example-token-' . int(rand(1e9));
+    $t->write_file('api.token', "$token\n");
+    is(scalar($c =~ s{token_file=/etc/nginx/ai-release/api\.token;}{token_file=$dir/api.token;}g),
+       1, 'production: the API has a token_file');
 
     start_with($t, $c);
     my @cases = (
@@ -104,7 +108,10 @@ my $bundles = "$repo/conf-examples/bundles";
     is(scalar @{ $st->{workflows} // [] }, 3,
        'production: the status shows the three workflows');
     is($t->post('/ai-release/api/workflows/support-drafts/rollback', '')
-           ->{status}, 200, 'production: the API answers loopback');
+           ->{status}, 401, 'production: the API wants its token');
+    is($t->post('/ai-release/api/workflows/support-drafts/rollback', '',
+                { Authorization => "Bearer $token" })->{status},
+       200, 'production: the API answers loopback with the token');
     $t->done;
 }
 

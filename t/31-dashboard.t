@@ -5,9 +5,12 @@
 # shows a canary that trips without being reloaded; each bundle's requests
 # per second and the share of the workflow's requests it served, and the
 # workflow's requests per second, are those of the traffic sent; the data
-# is inserted as text, not markup; the page loads nothing from elsewhere; a failing poll
-# shows the error banner.  chromedriver and Chromium are stopped at the end,
-# with every process they started.
+# is inserted as text, not markup; the page loads nothing from elsewhere; a
+# failing poll shows the error banner.  The control API from this browser:
+# the page's own origin can call it with fetch() and JSON (not without), and
+# a form on another site (enctype=text/plain, issue 10) cannot trip a bundle
+# through it.  chromedriver and Chromium are stopped at the end, with every
+# process they started.
 
 use strict;
 use warnings;
@@ -50,6 +53,9 @@ upstream: 127.0.0.1:@{[ $t->port('canary') ]}
 model: "model <b>2</b> & <img src=x onerror=alert(1)>"
 Y
 
+my $TOKEN = 'dashboard-test-token-' . int(rand(1e9));
+$t->write_file('api.token', "$TOKEN\n");
+
 $t->config(<<'C', workers => 2);
     ai_release_bundles %%DIR%%/bundles/*.yaml;
 
@@ -66,6 +72,13 @@ $t->config(<<'C', workers => 2);
         location /d { ai_release d; proxy_pass http://ai_release; }
         location = /status { ai_release_status; }
         location /ai-release/api/ { ai_release_api; }
+        location /tok/ { ai_release_api token_file=%%DIR%%/api.token; }
+    }
+
+    # another site: http://localhost:PORT is cross-site to 127.0.0.1
+    server {
+        listen 127.0.0.1:%%PORT_evil%%;
+        root %%DIR%%/evil;
     }
 C
 $t->start;
@@ -387,6 +400,103 @@ ok($err && length($err->{error_text} // ''), 'with a message: '
 ok($err && $err->{stale}, 'and the data is marked stale');
 ok($err && ($err->{rows}{'d@2'}{state} // '') eq 'open',
    'the last data stays on the page');
+
+############################################################################
+# the control API from this browser
+
+sub js_async {
+    my ($script, @args) = @_;
+    my ($st, $v) = wd(POST => "/session/$sid/execute/async",
+                      { script => $script, args => \@args });
+    return $st == 200 ? $v : { error => "WebDriver $st" };
+}
+
+my $FETCH = <<'JS';
+var done = arguments[arguments.length - 1];
+fetch(arguments[0], arguments[1]).then(function (r) {
+  return r.text().then(function (t) { done({ status: r.status, body: t }); });
+}).catch(function (e) { done({ error: String(e) }); });
+JS
+
+# nginx again, for the page that is still open (last, because Chromium
+# may keep connections open that it never sends a request on, which nginx
+# would wait for when stopped with the browser still running)
+ok($t->start, 'nginx started again');
+ok(wait_for(20, sub {
+    my $r = js($ROWS, 'd');
+    return $r && $r->{error_hidden} ? 1 : 0;
+}, $POLL), 'the dashboard polls again');
+
+# from the dashboard, the page's own origin: the browser sends Origin and
+# Sec-Fetch-Site: same-origin, which pass; JSON is needed
+{
+    my $api = '/ai-release/api/workflows/d';
+    my $r = js_async($FETCH, "$api/rollback",
+                     { method => 'POST',
+                       headers => { 'Content-Type' => 'application/json' } });
+    is($r->{status}, 200, 'same-origin fetch: POST rollback with JSON: 200')
+        or diag(encode_json($r));
+    $r = js_async($FETCH, "$api/rollback",
+                  { method => 'POST', body => '{}' });
+    is($r->{status}, 415, 'same-origin fetch: POST with a string body '
+       . '(text/plain): 415') or diag(encode_json($r));
+    $r = js_async($FETCH, "$api/resume",
+                  { method => 'POST',
+                    headers => { 'Content-Type' =>
+                                 'application/json; charset=utf-8' },
+                    body => '{}' });
+    is($r->{status}, 200, 'same-origin fetch: POST resume: 200')
+        or diag(encode_json($r));
+    $r = js_async($FETCH, $api, { method => 'GET' });
+    is($r->{status}, 200, 'same-origin fetch: GET: 200');
+
+    # with token_file=, a page must get the token from its user
+    my %json = ('Content-Type' => 'application/json');
+    $r = js_async($FETCH, '/tok/workflows/d/resume',
+                  { method => 'POST', headers => \%json });
+    is($r->{status}, 401, 'same-origin fetch without the token: 401');
+    $r = js_async($FETCH, '/tok/workflows/d/resume',
+                  { method => 'POST',
+                    headers => { %json, Authorization => "Bearer $TOKEN" } });
+    is($r->{status}, 200, 'same-origin fetch with the token: 200');
+    my $w = ($t->json($t->get('/status')) || {})->{workflows}[0] || {};
+    is_deeply($w->{overrides}, [], 'the rollback was resumed');
+}
+
+# a page on another site submits the form of the issue through this
+# browser: its body is {"bundle":"d@1","x":"="}
+{
+    my $evil = 'http://localhost:' . $t->port('evil');
+    $t->write_file('evil/form.html', <<"H");
+<!DOCTYPE html>
+<html><body>
+<form id="f" method="POST" enctype="text/plain"
+      action="$origin/ai-release/api/workflows/d/trip">
+<input type="hidden" name='{"bundle":"d\@1","x":"' value='"}'>
+</form>
+<script>document.getElementById('f').submit();</script>
+</body></html>
+H
+    my ($st) = wd(POST => "/session/$sid/url", { url => "$evil/form.html" });
+    is($st, 200, 'navigated to a page on another site');
+    my $landed = wait_for(10, sub {
+        my $v = js('return [location.href, document.body ? '
+                   . 'document.body.textContent : ""];');
+        return $v && $v->[0] =~ m{/workflows/d/trip$} ? $v : undef;
+    }, $POLL);
+    ok($landed, 'its form was submitted to the API');
+    like($landed ? $landed->[1] : '', qr/"status": 403.*cross-site request/s,
+         'the browser got 403, cross-site request');
+    my ($line) = grep { m{"POST /ai-release/api/workflows/d/trip } }
+                 $t->access_log;
+    like($line // '', qr/" 403 /, 'access log: the form\'s POST got 403');
+    my $w = ($t->json($t->get('/status')) || {})->{workflows}[0] || {};
+    my ($d1) = grep { $_->{bundle} eq 'd@1' } @{ $w->{bundles} || [] };
+    is(($d1 || {})->{breaker}{state}, 'closed', 'd@1 was not tripped');
+    is_deeply($w->{overrides}, [], 'no override');
+    like($t->error_log, qr/\[warn\] .*ai_release: api: POST refused \(403\): cross-site request: (?:Origin "\Q$evil\E"|Sec-Fetch-Site is "cross-site")/,
+         'the refusal is logged at warn');
+}
 
 ############################################################################
 # clean up: the session, chromedriver, Chromium

@@ -4,7 +4,14 @@
 # JSON, every bad request (status codes, JSON error bodies, Allow on 405,
 # 400, 404, 413), overrides across reloads (kept while the digests stay, gone
 # for a canary with a new digest), "ai_release_api readonly", nginx's access
-# rules in front of the API, and the notice log lines.
+# rules in front of the API, and the notice log lines.  Other sites: a
+# cross-site form (enctype=text/plain, the attack of issue 10), any Origin
+# or Sec-Fetch-Site of another origin, a preflight (never answered with
+# Access-Control-Allow-*) and a mutation without "Content-Type:
+# application/json" are refused and change nothing, while same-origin
+# requests and curl pass; "token_file=": 401 with WWW-Authenticate without
+# the bearer token, reads stay open, and a bad token file fails nginx -t
+# with the file and line.
 
 use strict;
 use warnings;
@@ -18,6 +25,7 @@ use HTTP::Tiny;
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use Time::Local qw(timegm);
+use MIME::Base64 qw(encode_base64);
 
 my $BODY = '{"model":"m","messages":[{"role":"user","content":"hi"}]}';
 my $API  = '/ai-release/api';
@@ -148,11 +156,45 @@ sub notices {
     } split /\n/, $t->error_log;
 }
 
+# no response of the API grants anything to another origin
+sub no_cors {
+    my ($r, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my @h = grep { /^access-control-/i } keys %{ $r->{headers} || {} };
+    ok(!@h, "$name: no Access-Control-* header") or diag("got: @h");
+}
+
+# what an action would have changed (routing aside): workflow w as
+# configured, and no action logged since $n notices
+sub api_notices { my ($t) = @_; scalar(() = $t->error_log =~ /ai_release: api: \w+ of workflow /g) }
+
+sub w_unchanged {
+    my ($t, $n, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $w = wf_of(status_doc($t), 'w');
+    my @bad;
+    push @bad, 'overrides ' . scalar(@{ $w->{overrides} || [] })
+        if @{ $w->{overrides} || [] };
+    push @bad, 'weights ' . effective($w)
+        if effective($w) ne 'w@1=0.5 w@2=0.5 w@3=0';
+    for my $id (qw(w@1 w@2 w@3)) {
+        my $st = bundle_of($w, $id)->{breaker}{state} // 'none';
+        push @bad, "$id $st" if $st ne 'closed';
+    }
+    push @bad, 'actions logged: ' . (api_notices($t) - $n)
+        if api_notices($t) != $n;
+    ok(!@bad, "$name: nothing changed") or diag(join '; ', @bad);
+}
+
 ############################################################################
 # setup
 
 my $t = AIRTest->new;
 $t->upstream($_) for qw(one two three);
+
+# as "head -c 32 /dev/urandom | base64 > api.token" makes it
+my $TOKEN = encode_base64(join('', map { chr int rand 256 } 1 .. 32), '');
+$t->write_file('api.token', "$TOKEN\n");
 
 sub write_bundles {
     my (%o) = @_;
@@ -200,6 +242,8 @@ $t->config(<<"C", workers => 2, log_level => 'notice');
         location $API/ { ai_release_api; }
 
         location /ro/ { ai_release_api readonly; }
+
+        location /tok/ { ai_release_api token_file=%%DIR%%/api.token; }
 
         location /denied/ {
             allow 127.0.0.2;
@@ -640,6 +684,246 @@ my $rollback_at;
     ok(same_routes($vbase, scalar routes($t, '/v')), 'v: configured routing');
 }
 
+############################################################################
+# other sites: an operator's browser is on an allowed address, so the
+# address rules cannot stop a page elsewhere from posting through it
+
+my $ORIGIN = 'http://127.0.0.1:' . $t->port('nginx');
+{
+    my $n = api_notices($t);
+
+    # the attack of issue 10: a cross-site HTML form, enctype=text/plain,
+    # whose one field makes the body {"bundle":"w@1","x":"="}; as Chromium
+    # sends it
+    my %form = ('Content-Type' => 'text/plain',
+                'Origin' => 'http://evil.example',
+                'Sec-Fetch-Site' => 'cross-site',
+                'Sec-Fetch-Mode' => 'navigate',
+                'Sec-Fetch-Dest' => 'document');
+    my $r = post($t, "$API/workflows/w/trip", '{"bundle":"w@1","x":"="}',
+                 headers => \%form);
+    my $j = is_error($r, 403, 'a cross-site text/plain form posting trip');
+    # (the first of the two headers that tells)
+    like($j->{error}{message} // '',
+         qr/^cross-site request: (?:Origin "http:\/\/evil\.example"|Sec-Fetch-Site is "cross-site")/,
+         'the error says why: ' . ($j->{error}{message} // ''));
+    no_cors($r, 'cross-site form');
+    ok(same_routes($base, scalar routes($t, '/w')),
+       'the cross-site form did not trip stable: routing unchanged');
+
+    # the same form from a browser that sends neither Origin nor
+    # Sec-Fetch-Site: its Content-Type stops it
+    $r = post($t, "$API/workflows/w/trip", '{"bundle":"w@1","x":"="}',
+              headers => { 'Content-Type' => 'text/plain' });
+    $j = is_error($r, 415, 'a text/plain body without Origin');
+    like($j->{error}{message} // '', qr{"text/plain".*application/json},
+         'the error names the Content-Type and what is needed');
+
+    # rollback and resume need no body, but still Content-Type
+    for my $a (qw(rollback resume)) {
+        $j = is_error(scalar api($t, 'POST', "$API/workflows/w/$a", undef),
+                      415, "$a without a body nor Content-Type");
+        like($j->{error}{message} // '', qr/no Content-Type/,
+             "$a: the error says Content-Type is missing");
+    }
+
+    # every form encoding, and types that only start like JSON
+    for my $ct ('application/x-www-form-urlencoded',
+                'multipart/form-data; boundary=x', 'text/plain;charset=UTF-8',
+                'text/plain; application/json', 'application/json-patch+json',
+                'application/jsonx', 'application/octet-stream', 'json')
+    {
+        is_error(scalar post($t, "$API/workflows/w/rollback", '{}',
+                             headers => { 'Content-Type' => $ct }),
+                 415, "rollback with Content-Type \"$ct\"");
+    }
+
+    # other origins, however they are spelt
+    my $port = $t->port('nginx');
+    my %origins = (
+        'null'                        => 'Origin: null (a sandboxed page)',
+        'http://evil.example'         => 'another host',
+        "http://localhost:$port"      => 'the same port on another name',
+        "https://127.0.0.1:$port"     => 'another scheme',
+        'http://127.0.0.1:' . ($port + 1) => 'another port',
+        'http://127.0.0.1'            => 'the default port',
+        "$ORIGIN/"                    => 'a path after the origin',
+        "$ORIGIN http://evil.example" => 'a list of origins',
+        "http://127.0.0.1:$port.evil.example" => 'a longer host',
+    );
+    for my $o (sort keys %origins) {
+        $r = post($t, "$API/workflows/w/rollback", '',
+                  headers => { Origin => $o });
+        is_error($r, 403, "Origin \"$o\" ($origins{$o}): rollback");
+    }
+    $r = post($t, "$API/workflows/w/rollback", '',
+              headers => { Origin => [ $ORIGIN, 'http://evil.example' ] });
+    is_error($r, 403, 'two Origin headers, one of them another site');
+    {
+        # HTTP/1.0 needs no Host: nothing to compare an Origin with
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => $port, Proto => 'tcp',
+                                      Timeout => 5);
+        print $s "POST $API/workflows/w/rollback HTTP/1.0\r\n"
+                 . "Content-Type: application/json\r\nOrigin: $ORIGIN\r\n\r\n";
+        local $/;
+        my $raw = <$s> // '';
+        close $s;
+        like($raw, qr{\AHTTP/1\.\d 403 .*Origin .* and no Host header}s,
+             'an Origin without a Host (HTTP/1.0): 403, and why');
+    }
+
+    for my $s ('cross-site', 'same-site', 'nonsense') {
+        $r = post($t, "$API/workflows/w/rollback", '',
+                  headers => { Origin => $ORIGIN, 'Sec-Fetch-Site' => $s });
+        $j = is_error($r, 403, "Sec-Fetch-Site: $s, even with the same Origin");
+        like($j->{error}{message} // '', qr/Sec-Fetch-Site is "\Q$s\E"/,
+             "Sec-Fetch-Site: $s: the error says why");
+    }
+
+    # reads too: a page elsewhere gets nothing, not even an error to time
+    $r = api($t, 'GET', "$API/workflows",  undef,
+             headers => { Origin => 'http://evil.example' });
+    is_error($r, 403, 'GET workflows with another Origin');
+    no_cors($r, 'GET from another origin');
+    $r = api($t, 'GET', "$API/workflows/w", undef,
+             headers => { 'Sec-Fetch-Site' => 'cross-site',
+                          'Sec-Fetch-Mode' => 'no-cors' });
+    is_error($r, 403, 'GET workflows/w with Sec-Fetch-Site: cross-site');
+
+    # the CORS preflight a cross-site fetch with JSON would need: refused,
+    # with nothing that would let the browser go on
+    $r = api($t, 'OPTIONS', "$API/workflows/w/trip", undef,
+             headers => { Origin => 'http://evil.example',
+                          'Access-Control-Request-Method' => 'POST',
+                          'Access-Control-Request-Headers' => 'content-type' });
+    is_error($r, 403, 'a cross-site preflight');
+    no_cors($r, 'cross-site preflight');
+    $r = api($t, 'OPTIONS', "$API/workflows/w/trip", undef);
+    is_error($r, 405, 'OPTIONS from here');
+    no_cors($r, 'OPTIONS from here');
+
+    w_unchanged($t, $n, 'after the refused requests');
+    is(scalar(() = $t->error_log
+                   =~ /\[warn\] .*ai_release: api: POST refused \(403\): cross-site request: .* request: "POST \Q$API\E\/workflows\/w\/trip /g),
+       1, 'the cross-site form is logged at warn, once');
+    ok($t->error_log =~ /\[warn\] .*ai_release: api: POST refused \(415\): /,
+       'a refused Content-Type is logged at warn');
+
+    # what passes: the same origin as a browser sends it, the user typing
+    # the address, and any case or parameter of application/json
+    my @pass = (
+        [ { Origin => $ORIGIN, 'Sec-Fetch-Site' => 'same-origin' },
+          'a same-origin fetch' ],
+        [ { Origin => "HTTP://127.0.0.1:$port" }, 'the Origin in capitals' ],
+        [ { 'Sec-Fetch-Site' => 'none' }, 'Sec-Fetch-Site: none' ],
+        [ { 'Content-Type' => 'application/json; charset=utf-8' },
+          'application/json; charset=utf-8' ],
+        [ { 'Content-Type' => 'Application/JSON;charset=UTF-8' },
+          'Application/JSON;charset=UTF-8' ],
+    );
+    for my $p (@pass) {
+        my ($h, $name) = @$p;
+        ($r, $j) = post($t, "$API/workflows/w/resume", '', headers => $h);
+        is($r->{status}, 200, "$name: resume 200");
+        no_cors($r, $name);
+    }
+    {
+        my $s = $t->stream("$API/workflows/w/resume", '',
+                           { Host => 'LocalHost:' . $port,
+                             Origin => "http://localhost:$port" });
+        is($s->{status}, 200, 'Origin and Host of the same name in other '
+           . 'cases: 200');
+    }
+    ($r, $j) = api($t, 'GET', "$API/workflows/w", undef,
+                   headers => { Origin => $ORIGIN,
+                                'Sec-Fetch-Site' => 'same-origin' });
+    is($r->{status}, 200, 'a same-origin GET: 200');
+    no_cors($r, 'a same-origin GET');
+}
+
+# curl, as the README and the demo show it
+SKIP: {
+    my $curl = (grep { -x "$_/curl" } split /:/, $ENV{PATH} // '')[0];
+    skip 'no curl', 4 unless $curl;
+    my $url = "$ORIGIN$API/workflows/w/rollback";
+    my $run = sub {
+        open my $fh, '-|', "$curl/curl", '-s', '-o', '/dev/null',
+             '-w', '%{http_code}', @_ or return '';
+        local $/;
+        my $out = <$fh> // '';
+        close $fh;
+        return $out;
+    };
+    is($run->('-X', 'POST', $url), '415',
+       'curl -X POST without Content-Type: 415');
+    is($run->('-d', '{}', $url), '415',
+       'curl -d (a form body for curl): 415');
+    is($run->('-X', 'POST', '-H', 'Content-Type: application/json', $url),
+       '200', 'curl -X POST -H "Content-Type: application/json": 200');
+    is($run->('-X', 'POST', '-H', 'Content-Type: application/json',
+              "$ORIGIN$API/workflows/w/resume"),
+       '200', 'curl: resume: 200');
+}
+
+############################################################################
+# token_file: mutations need the bearer token; reads do not
+
+{
+    my $n = api_notices($t);
+    my ($r, $j) = api($t, 'GET', '/tok/workflows/w');
+    is($r->{status}, 200, 'token: GET without the token: 200');
+    is($j->{name}, 'w', 'token: GET: the workflow');
+
+    my $k = length $TOKEN;
+    my $last = substr($TOKEN, -1) eq 'A' ? 'B' : 'A';
+    my %bad = (
+        'none'                 => undef,
+        'another token of the same length' => 'Bearer ' . substr($TOKEN, 0, $k - 1) . $last,
+        'the token minus its last byte'    => 'Bearer ' . substr($TOKEN, 0, $k - 1),
+        'the token and one more byte'      => "Bearer ${TOKEN}x",
+        'the token twice'                  => "Bearer $TOKEN$TOKEN",
+        'an empty bearer'                  => 'Bearer',
+        'the token without "Bearer"'       => $TOKEN,
+        'the token as Basic'               => "Basic $TOKEN",
+    );
+    for my $name (sort keys %bad) {
+        my %h = defined $bad{$name} ? (Authorization => $bad{$name}) : ();
+        $r = post($t, '/tok/workflows/w/trip', '{"bundle":"w@1"}',
+                  headers => \%h);
+        $j = is_error($r, 401, "token: $name");
+        is($r->{headers}{'www-authenticate'} // '', 'Bearer',
+           "token: $name: WWW-Authenticate: Bearer");
+    }
+    like($j->{error}{message} // '', qr/bearer token/i,
+         'token: the error says a bearer token is needed');
+
+    # the token replaces neither the Content-Type nor the Origin check
+    my %auth = (Authorization => "Bearer $TOKEN");
+    is_error(scalar post($t, '/tok/workflows/w/rollback', '{}',
+                         headers => { %auth, 'Content-Type' => 'text/plain' }),
+             415, 'token: the right token with text/plain');
+    is_error(scalar post($t, '/tok/workflows/w/rollback', '{}',
+                         headers => { %auth, Origin => 'http://evil.example' }),
+             403, 'token: the right token from another site');
+    w_unchanged($t, $n, 'token: after the refused requests');
+    unlike($t->error_log, qr/\Q$TOKEN\E/, 'token: never in error.log');
+    like($t->error_log, qr/\[warn\] .*ai_release: api: POST refused \(401\): /,
+         'token: a refusal is logged at warn');
+
+    ($r, $j) = post($t, '/tok/workflows/w/rollback', '', headers => \%auth);
+    is($r->{status}, 200, 'token: rollback with the token: 200');
+    is(effective($j->{workflow}), 'w@1=1 w@2=0 w@3=0',
+       'token: rolled back');
+    ($r, $j) = post($t, '/tok/workflows/w/resume', '',
+                    headers => { Authorization => "bearer  $TOKEN" });
+    is($r->{status}, 200, 'token: resume with "bearer" in lower case and '
+       . 'two blanks: 200');
+    is_deeply($j->{workflow}{overrides}, [], 'token: resumed');
+    ok(same_routes($base, scalar routes($t, '/w')),
+       'token: configured routing');
+}
+
 # every action was logged at notice
 for my $a (qw(rollback pin trip reset resume)) {
     ok(notices($t, $a, 'w') >= 1, "\"ai_release: api: $a of workflow \"w\" "
@@ -647,4 +931,90 @@ for my $a (qw(rollback pin trip reset resume)) {
 }
 
 $t->done;
+
+############################################################################
+# token_file at nginx -t: the file is read when the configuration is
+# loaded; every problem names the file and the nginx.conf line
+
+sub line_of {
+    my ($text, $re) = @_;
+    my @l = split /\n/, $text;
+    for my $i (0 .. $#l) { return $i + 1 if $l[$i] =~ $re }
+    return 0;
+}
+
+{
+    my @cases = (
+        [ 'a missing file', 'token_file=%%DIR%%/nope', undef,
+          qr/cannot read the API token file "[^"]*\/nope" .*No such file/ ],
+        [ 'a directory', 'token_file=%%DIR%%/adir', undef,
+          qr/cannot read the API token file "[^"]*\/adir" .*Is a directory/ ],
+        [ 'an empty file', 'token_file=%%DIR%%/tok', '',
+          qr/invalid API token file "[^"]*\/tok": the token is empty/ ],
+        [ 'only a newline', 'token_file=%%DIR%%/tok', "\n",
+          qr/invalid API token file "[^"]*\/tok": the token is empty/ ],
+        [ '15 bytes', 'token_file=%%DIR%%/tok', ('a' x 15) . "\n",
+          qr/the token is 15 bytes long, it must be at least 16/ ],
+        [ 'a blank inside', 'token_file=%%DIR%%/tok', "abcdefgh ijklmnop\n",
+          qr/the token has a byte other than visible ASCII at offset 8/ ],
+        [ 'two lines', 'token_file=%%DIR%%/tok', ('a' x 20) . "\n" . ('b' x 20) . "\n",
+          qr/byte other than visible ASCII at offset 20/ ],
+        [ 'over 1024 bytes', 'token_file=%%DIR%%/tok', ('a' x 1025) . "\n",
+          qr/the token is longer than 1024 bytes/ ],
+        [ 'no path', 'token_file=', undef, qr/"token_file=" needs a path/ ],
+        [ 'twice', 'token_file=%%DIR%%/good token_file=%%DIR%%/good', undef,
+          qr/invalid number of arguments|duplicate "token_file=" parameter/ ],
+        [ 'with readonly', 'readonly token_file=%%DIR%%/good', undef,
+          qr/"readonly" and "token_file=" exclude each other/ ],
+        [ 'an unknown parameter', 'token=abc', undef,
+          qr/invalid parameter "token=abc", it must be "readonly" or "token_file=PATH"/ ],
+    );
+    for my $c (@cases) {
+        my ($name, $args, $content, $re) = @$c;
+        my $u = AIRTest->new;
+        $u->write_file('good', ('g' x 16) . "\r\n");
+        $u->write_file('tok', $content) if defined $content;
+        mkdir $u->dir . '/adir';
+        my $conf = $u->config(<<"C");
+    server {
+        listen 127.0.0.1:%%PORT_nginx%%;
+        location /api/ {
+            ai_release_api $args;
+        }
+    }
+C
+        my ($rc, $out) = $u->test_config;
+        isnt($rc, 0, "nginx -t: $name: fails");
+        like($out, $re, "nginx -t: $name: the message") or diag($out);
+        my $line = line_of($conf, qr/ai_release_api /);
+        like($out, qr/\[emerg\] .* in \S+nginx\.conf:$line\b/,
+             "nginx -t: $name: names nginx.conf:$line");
+        unlike($out, qr/g{16}|a{15}|abcdefgh/, "nginx -t: $name: no token "
+               . 'bytes in the message');
+    }
+
+    # 16 bytes and CR LF: the shortest token; a relative path is relative
+    # to the prefix
+    my $u = AIRTest->new;
+    $u->write_file('good', ('g' x 16) . "\r\n");
+    $u->write_file('bundles/x.yaml', "name: x\nversion: \"1\"\n"
+                   . 'upstream: 127.0.0.1:' . $u->port('up') . "\nmodel: m\n");
+    $u->config(<<'C');
+    ai_release_bundles %%DIR%%/bundles/*.yaml;
+    ai_release_workflow x { stable x@1; }
+    server {
+        listen 127.0.0.1:%%PORT_nginx%%;
+        location /api/ { ai_release_api token_file=good; }
+    }
+C
+    ok($u->start, 'a 16-byte token with CR LF, by a relative path: starts');
+    my $r = $u->post('/api/workflows/x/rollback', '',
+                     { Authorization => 'Bearer ' . ('g' x 16) });
+    is($r->{status}, 200, 'the 16 bytes without CR LF are the token');
+    $r = $u->post('/api/workflows/x/resume', '',
+                  { Authorization => 'Bearer ' . ('g' x 15) });
+    is($r->{status}, 401, 'and 15 of them are not');
+    $u->done;
+}
+
 done_testing;

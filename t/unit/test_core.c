@@ -44,6 +44,8 @@ static void test_sha256(void);
 static void test_murmur(void);
 static void test_weight(void);
 static void test_validators(void);
+static void test_api_headers(void);
+static void test_api_token(void);
 static void test_errors(void);
 static void test_full(void);
 static void test_multi(void);
@@ -68,6 +70,8 @@ main(void)
     test_murmur();
     test_weight();
     test_validators();
+    test_api_headers();
+    test_api_token();
     test_errors();
     test_full();
     test_multi();
@@ -323,6 +327,199 @@ test_validators(void)
        "valid_header_value rejects NUL");
     ok(!ai_release_valid_header_value("a\x7f", 2),
        "valid_header_value rejects DEL");
+}
+
+
+/* a string literal and its length */
+#define LIT(s)  s, sizeof(s) - 1
+
+
+static void
+test_api_headers(void)
+{
+    /* Content-Type */
+
+    ok(ai_release_api_json_type(LIT("application/json")),
+       "json_type: application/json");
+    ok(ai_release_api_json_type(LIT("Application/JSON; charset=utf-8")),
+       "json_type: any case, with a parameter");
+    ok(ai_release_api_json_type(LIT("application/json;charset=UTF-8")),
+       "json_type: a parameter without a blank");
+    ok(ai_release_api_json_type(LIT(" application/json \t")),
+       "json_type: blanks around it");
+    ok(!ai_release_api_json_type(LIT("text/plain")),
+       "json_type: text/plain is not");
+    ok(!ai_release_api_json_type(LIT("text/plain; application/json")),
+       "json_type: text/plain with a parameter is not");
+    ok(!ai_release_api_json_type(LIT("application/x-www-form-urlencoded")),
+       "json_type: a form is not");
+    ok(!ai_release_api_json_type(LIT("application/json-patch+json")),
+       "json_type: application/json-patch+json is not");
+    ok(!ai_release_api_json_type(LIT("application/jsonx")),
+       "json_type: application/jsonx is not");
+    ok(!ai_release_api_json_type(LIT("application/json x")),
+       "json_type: a word after it is not");
+    ok(!ai_release_api_json_type(LIT("application/jso")),
+       "json_type: a prefix is not");
+    ok(!ai_release_api_json_type(LIT("")), "json_type: empty is not");
+    ok(!ai_release_api_json_type("application/json", 11),
+       "json_type honours the length");
+
+    /* Sec-Fetch-Site */
+
+    ok(ai_release_api_fetch_site_ok(LIT("same-origin")),
+       "fetch_site: same-origin");
+    ok(ai_release_api_fetch_site_ok(LIT("none")), "fetch_site: none");
+    ok(!ai_release_api_fetch_site_ok(LIT("same-site")),
+       "fetch_site: same-site is refused");
+    ok(!ai_release_api_fetch_site_ok(LIT("cross-site")),
+       "fetch_site: cross-site is refused");
+    ok(!ai_release_api_fetch_site_ok(LIT("same-origin2")),
+       "fetch_site: a longer value is refused");
+    ok(!ai_release_api_fetch_site_ok(LIT("")),
+       "fetch_site: empty is refused");
+
+    /* Origin against scheme://Host */
+
+    ok(ai_release_api_same_origin(LIT("http://127.0.0.1:8080"), 0,
+                                  LIT("127.0.0.1:8080")),
+       "same_origin: http, address and port");
+    ok(ai_release_api_same_origin(LIT("https://gw.example.com"), 1,
+                                  LIT("GW.example.com")),
+       "same_origin: https, host in another case");
+    ok(ai_release_api_same_origin(LIT("https://gw.example.com"), 1,
+                                  LIT("gw.example.com:443")),
+       "same_origin: the default port written out in Host");
+    ok(ai_release_api_same_origin(LIT("http://gw:80"), 0, LIT("gw")),
+       "same_origin: the default port written out in Origin");
+    ok(ai_release_api_same_origin(LIT("http://[::1]:8080"), 0,
+                                  LIT("[::1]:8080")),
+       "same_origin: IPv6");
+    ok(!ai_release_api_same_origin(LIT("http://gw.example.com"), 1,
+                                   LIT("gw.example.com")),
+       "same_origin: http on an https connection is not");
+    ok(!ai_release_api_same_origin(LIT("https://gw.example.com"), 0,
+                                   LIT("gw.example.com")),
+       "same_origin: https on an http connection is not");
+    ok(!ai_release_api_same_origin(LIT("http://gw:8081"), 0,
+                                   LIT("gw:8080")),
+       "same_origin: another port is not");
+    ok(!ai_release_api_same_origin(LIT("http://gw"), 0, LIT("gw:8080")),
+       "same_origin: the default port against another is not");
+    ok(!ai_release_api_same_origin(LIT("http://gw.evil"), 0, LIT("gw")),
+       "same_origin: a longer host is not");
+    ok(!ai_release_api_same_origin(LIT("http://g"), 0, LIT("gw")),
+       "same_origin: a shorter host is not");
+    ok(!ai_release_api_same_origin(LIT("null"), 0, LIT("gw")),
+       "same_origin: null is not");
+    ok(!ai_release_api_same_origin(LIT("http://gw/"), 0, LIT("gw")),
+       "same_origin: a path is not");
+    ok(!ai_release_api_same_origin(LIT("http://gw http://gw"), 0, LIT("gw")),
+       "same_origin: a list is not");
+    ok(!ai_release_api_same_origin(LIT("http://user@gw"), 0, LIT("gw")),
+       "same_origin: userinfo is not");
+    ok(!ai_release_api_same_origin(LIT("http://gw:"), 0, LIT("gw:")),
+       "same_origin: an empty port is not");
+    ok(!ai_release_api_same_origin(LIT("http://gw:99999"), 0,
+                                   LIT("gw:99999")),
+       "same_origin: a port over 65535 is not");
+    ok(!ai_release_api_same_origin(LIT("http://gw:080800"), 0,
+                                   LIT("gw:080800")),
+       "same_origin: a port of six digits is not");
+    ok(!ai_release_api_same_origin(LIT("http://"), 0, LIT("")),
+       "same_origin: empty hosts are not");
+    ok(!ai_release_api_same_origin(LIT("http://gw"), 0, NULL, 0),
+       "same_origin: no Host header is not");
+    ok(!ai_release_api_same_origin(LIT("http://[::1"), 0, LIT("[::1")),
+       "same_origin: an unclosed IPv6 literal is not");
+    ok(!ai_release_api_same_origin(LIT("http://[]"), 0, LIT("[]")),
+       "same_origin: an empty IPv6 literal is not");
+    ok(!ai_release_api_same_origin(LIT("http://[::1]x"), 0, LIT("[::1]x")),
+       "same_origin: bytes after an IPv6 literal are not");
+    ok(!ai_release_api_same_origin("http://gw:8080", 11, 0, LIT("gw:8080")),
+       "same_origin honours the length");
+}
+
+
+static void
+test_api_token(void)
+{
+    char    buf[2048], err[128];
+    size_t  len;
+
+    /* the token file */
+
+    len = sizeof("0123456789abcdef\r\n") - 1;
+    ok(ai_release_api_token_check("0123456789abcdef\r\n", &len, err,
+                                  sizeof(err)) == 0 && len == 16,
+       "token_check: 16 bytes, the line break removed");
+
+    len = sizeof("0123456789abcde\n") - 1;
+    ok(ai_release_api_token_check("0123456789abcde\n", &len, err,
+                                  sizeof(err)) == -1
+       && strstr(err, "15 bytes") != NULL,
+       "token_check: 15 bytes are too short: %s", err);
+
+    len = sizeof("\n\n") - 1;
+    ok(ai_release_api_token_check("\n\n", &len, err, sizeof(err)) == -1
+       && strstr(err, "empty") != NULL,
+       "token_check: only line breaks are empty: %s", err);
+
+    len = sizeof("0123456789 abcdef") - 1;
+    ok(ai_release_api_token_check("0123456789 abcdef", &len, err,
+                                  sizeof(err)) == -1
+       && strstr(err, "offset 10") != NULL && strstr(err, "abc") == NULL,
+       "token_check: a blank inside, the token not quoted: %s", err);
+
+    len = sizeof("0123456789abcdef\n0123456789abcdef") - 1;
+    ok(ai_release_api_token_check("0123456789abcdef\n0123456789abcdef",
+                                  &len, err, sizeof(err)) == -1,
+       "token_check: two lines are refused");
+
+    memset(buf, 'k', sizeof(buf));
+    len = AI_RELEASE_API_TOKEN_MAX;
+    ok(ai_release_api_token_check(buf, &len, err, sizeof(err)) == 0,
+       "token_check: %d bytes", AI_RELEASE_API_TOKEN_MAX);
+    len = AI_RELEASE_API_TOKEN_MAX + 1;
+    ok(ai_release_api_token_check(buf, &len, err, sizeof(err)) == -1,
+       "token_check: %d bytes are too many", AI_RELEASE_API_TOKEN_MAX + 1);
+
+    /* the Authorization header */
+
+    ok(ai_release_api_bearer_ok(LIT("Bearer 0123456789abcdef"),
+                                LIT("0123456789abcdef")),
+       "bearer_ok: the token");
+    ok(ai_release_api_bearer_ok(LIT("bEARER \t 0123456789abcdef"),
+                                LIT("0123456789abcdef")),
+       "bearer_ok: any case, several blanks");
+    ok(!ai_release_api_bearer_ok(LIT("Bearer 0123456789abcdeF"),
+                                 LIT("0123456789abcdef")),
+       "bearer_ok: the last byte differs");
+    ok(!ai_release_api_bearer_ok(LIT("Bearer 0123456789abcde"),
+                                 LIT("0123456789abcdef")),
+       "bearer_ok: a prefix of the token");
+    ok(!ai_release_api_bearer_ok(LIT("Bearer 0123456789abcdefx"),
+                                 LIT("0123456789abcdef")),
+       "bearer_ok: the token and more");
+    ok(!ai_release_api_bearer_ok(LIT("Bearer "), LIT("0123456789abcdef")),
+       "bearer_ok: no token");
+    ok(!ai_release_api_bearer_ok(LIT("Bearer0123456789abcdef"),
+                                 LIT("0123456789abcdef")),
+       "bearer_ok: no blank after Bearer");
+    ok(!ai_release_api_bearer_ok(LIT("Basic 0123456789abcdef"),
+                                 LIT("0123456789abcdef")),
+       "bearer_ok: another scheme");
+    ok(!ai_release_api_bearer_ok(LIT("0123456789abcdef"),
+                                 LIT("0123456789abcdef")),
+       "bearer_ok: no scheme");
+
+    ok(ai_release_equal_ct(LIT("abc"), LIT("abc")), "equal_ct: equal");
+    ok(ai_release_equal_ct(NULL, 0, LIT("")), "equal_ct: both empty");
+    ok(!ai_release_equal_ct(LIT("abc"), LIT("abd")), "equal_ct: differ");
+    ok(!ai_release_equal_ct(LIT("abc"), LIT("abc\0")),
+       "equal_ct: a NUL more is a difference");
+    ok(!ai_release_equal_ct(LIT("abc"), LIT("ab")), "equal_ct: longer");
+    ok(!ai_release_equal_ct(NULL, 0, LIT("a")), "equal_ct: empty and not");
 }
 
 
