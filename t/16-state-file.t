@@ -25,6 +25,8 @@ plan skip_all => "$cli is not built (make cli)" unless -x $cli;
 my $t = AIRTest->new;
 my $dir = $t->dir;
 $t->upstream($_) for qw(s c);
+# the sanitizer build's default error log, before the configuration's
+mkdir "$dir/logs";
 
 # the workers (nobody, as the master runs as root) write the file
 mkdir "$dir/state";
@@ -342,5 +344,8 @@ for my $case (sort keys %bad) {
 }
 
 unlink $STATE, "$STATE.bad";
-$t->done(allow => qr/\[alert\] .*(?:ai_release state file ".*" is unusable|worker process \d+ exited on signal 9)/);
+# nginx's own UBSan report with the sanitizer build when the binary upgrade
+# starts the new master (a memcpy of 0 bytes from NULL in ngx_pstrdup,
+# nginx core, not this module) is allowed, as in t/42
+$t->done(allow => qr/\[alert\] .*(?:ai_release state file ".*" is unusable|worker process \d+ exited on signal 9)|ngx_string\.c:\d+:\d+: runtime error: null pointer passed as argument 2/);
 done_testing;
