@@ -188,17 +188,18 @@ ai_release_latency_bucket(uint64_t ms)
     unsigned  k;
     uint64_t  u;
 
+    if (ms < AI_RELEASE_LATENCY_SUB) {
+        /* u = ceil(ms * 1.024) is ms + 1 (0 for 0 ms): bucket ms */
+        return (unsigned) ms;
+    }
+
     if (ms > AI_RELEASE_LATENCY_TOP_MS) {
         return AI_RELEASE_LATENCY_BUCKETS - 1;
     }
 
-    /* 1.024 units a millisecond, rounded up */
+    /* 1.024 units a millisecond, rounded up: above 8 */
 
     u = (ms * 128 + 124) / 125;
-
-    if (u <= AI_RELEASE_LATENCY_SUB) {
-        return (unsigned) (u - (u != 0));
-    }
 
     /* u - 1 is in [2^k, 2^(k+1)): its 3 bits after the leading one */
 
