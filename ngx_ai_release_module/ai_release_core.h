@@ -283,22 +283,24 @@ typedef enum {
  * The latency histogram is log-linear, as HDR histograms are.  A latency
  * of ms milliseconds is counted on a scale of 1.024 units per millisecond,
  * u = ceil(ms * 128 / 125), so that the decimal bounds 250 ms, 1 s, 3 s,
- * 7.5 s, 2 min are bucket edges.  Every u up to 16 has a bucket of its
- * own; above, each power of two is split into 16 linear sub-buckets, up to
- * u = 2^20 (1024 s); the last bucket is infinite.  A bucket holds the
- * integer milliseconds (ai_release_latency_le_ms(i - 1), ..._le_ms(i)]:
- * one value each below 32 ms, and never wider than 1/16 of its lower
- * bound.
+ * 7.5 s, 2 min, 4 min are bucket edges.  Every u up to 8 has a bucket of
+ * its own (u = 1, which no whole millisecond gives, shares 0's); above,
+ * each power of two is split into 8 linear sub-buckets, up to
+ * u = 2^18 - 2^14 (240 s); the last bucket holds anything slower.  A bucket
+ * holds the integer milliseconds (ai_release_latency_le_ms(i - 1),
+ * ..._le_ms(i)]: one value each below 16 ms, and never wider than 1/8 of
+ * its lower bound.  128 buckets: 1 KiB, a slab chunk of its own.
  */
-#define AI_RELEASE_LATENCY_SUB_BITS 4
+#define AI_RELEASE_LATENCY_SUB_BITS 3
 #define AI_RELEASE_LATENCY_SUB      (1 << AI_RELEASE_LATENCY_SUB_BITS)
-#define AI_RELEASE_LATENCY_TOP_BITS 20
-/* 0 .. 16, 16 sub-buckets for each power of two from 2^4 to 2^19, +Inf */
+#define AI_RELEASE_LATENCY_TOP_BITS 18
+/* u <= 8, then 8 for each power of two from 2^3 to 2^17, the last infinite */
 #define AI_RELEASE_LATENCY_BUCKETS                                           \
-    (1 + AI_RELEASE_LATENCY_SUB                                              \
-     + (AI_RELEASE_LATENCY_TOP_BITS - AI_RELEASE_LATENCY_SUB_BITS)           \
-       * AI_RELEASE_LATENCY_SUB                                              \
-     + 1)
+    ((AI_RELEASE_LATENCY_TOP_BITS - AI_RELEASE_LATENCY_SUB_BITS + 1)         \
+     * AI_RELEASE_LATENCY_SUB)
+/* the bytes of a histogram */
+#define AI_RELEASE_LATENCY_SIZE                                              \
+    (AI_RELEASE_LATENCY_BUCKETS * sizeof(uint64_t))
 /* the bounds the status gives (Prometheus le, JSON le_ms), +Inf after */
 #define AI_RELEASE_LATENCY_EXPORTS  21
 
@@ -339,7 +341,7 @@ uint64_t ai_release_latency_le_ms(unsigned i);
 /*
  * The q-quantile (0 < q <= 1) of a histogram (AI_RELEASE_LATENCY_BUCKETS
  * counts), interpolated within its bucket: it differs from the latency of
- * that rank by less than 1/16 of it; 0 for an empty histogram
+ * that rank by less than 1/8 of it; 0 for an empty histogram
  */
 double ai_release_latency_quantile(const uint64_t *counts, double q);
 /*

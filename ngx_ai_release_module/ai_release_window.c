@@ -175,9 +175,11 @@ ai_release_window_reset(ai_release_window_t *w)
 }
 
 
-/* the largest latency of the last finite bucket: u = 2^20 */
+/* the largest latency of the last finite bucket: u = 2^18 - 2^14, 240 s */
 #define AI_RELEASE_LATENCY_TOP_MS                                            \
-    (((uint64_t) 125 << AI_RELEASE_LATENCY_TOP_BITS) >> 7)
+    ((((uint64_t) 2 * AI_RELEASE_LATENCY_SUB - 1)                            \
+      << (AI_RELEASE_LATENCY_TOP_BITS - 1 - AI_RELEASE_LATENCY_SUB_BITS))    \
+     * 125 / 128)
 
 
 unsigned
@@ -186,24 +188,25 @@ ai_release_latency_bucket(uint64_t ms)
     unsigned  k;
     uint64_t  u;
 
+    if (ms < AI_RELEASE_LATENCY_SUB) {
+        /* u = ceil(ms * 1.024) is ms + 1 (0 for 0 ms): bucket ms */
+        return (unsigned) ms;
+    }
+
     if (ms > AI_RELEASE_LATENCY_TOP_MS) {
         return AI_RELEASE_LATENCY_BUCKETS - 1;
     }
 
-    /* 1.024 units a millisecond, rounded up */
+    /* 1.024 units a millisecond, rounded up: above 8 */
 
     u = (ms * 128 + 124) / 125;
 
-    if (u <= AI_RELEASE_LATENCY_SUB) {
-        return (unsigned) u;
-    }
-
-    /* u - 1 is in [2^k, 2^(k+1)): its 4 bits after the leading one */
+    /* u - 1 is in [2^k, 2^(k+1)): its 3 bits after the leading one */
 
     u--;
     k = 63 - __builtin_clzll(u);
 
-    return 1 + (k + 1 - AI_RELEASE_LATENCY_SUB_BITS) * AI_RELEASE_LATENCY_SUB
+    return (k + 1 - AI_RELEASE_LATENCY_SUB_BITS) * AI_RELEASE_LATENCY_SUB
            + (unsigned) ((u >> (k - AI_RELEASE_LATENCY_SUB_BITS))
                          & (AI_RELEASE_LATENCY_SUB - 1));
 }
@@ -212,21 +215,18 @@ ai_release_latency_bucket(uint64_t ms)
 uint64_t
 ai_release_latency_le_ms(unsigned i)
 {
-    unsigned  j, shift;
     uint64_t  u;
 
     if (i >= AI_RELEASE_LATENCY_BUCKETS - 1) {
         return UINT64_MAX;
     }
 
-    if (i <= AI_RELEASE_LATENCY_SUB) {
-        u = i;
+    if (i < AI_RELEASE_LATENCY_SUB) {
+        u = i + 1;
 
     } else {
-        j = i - 1;
-        shift = j / AI_RELEASE_LATENCY_SUB - 1;
-        u = (uint64_t) (AI_RELEASE_LATENCY_SUB + 1 + j % AI_RELEASE_LATENCY_SUB)
-            << shift;
+        u = (uint64_t) (AI_RELEASE_LATENCY_SUB + 1 + i % AI_RELEASE_LATENCY_SUB)
+            << (i / AI_RELEASE_LATENCY_SUB - 1);
     }
 
     /* the largest ms with ceil(ms * 1.024) <= u */

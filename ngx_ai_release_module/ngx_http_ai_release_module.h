@@ -86,7 +86,8 @@ typedef struct {
 
     ai_release_window_t              window;
     uint64_t                         total[AI_RELEASE_NCLASSES];
-    uint64_t                         latency[AI_RELEASE_LATENCY_BUCKETS];
+    /* AI_RELEASE_LATENCY_BUCKETS counts: a slab chunk of the same zone */
+    uint64_t                        *latency;
     uint64_t                         latency_sum_ms;
     uint64_t                         consecutive;
 

@@ -113,17 +113,20 @@ ngx_http_ai_release_slab_size(size_t size)
 }
 
 
+/* a slot takes two chunks: its node, and its latency histogram */
+
 static size_t
 ngx_http_ai_release_zone_need(ngx_uint_t nslots)
 {
-    size_t  chunk;
+    size_t  chunks;
 
-    chunk = ngx_http_ai_release_slab_size(sizeof(ngx_http_ai_release_node_t));
+    chunks = ngx_http_ai_release_slab_size(sizeof(ngx_http_ai_release_node_t))
+             + ngx_http_ai_release_slab_size(AI_RELEASE_LATENCY_SIZE);
 
     /* each page also costs its ngx_slab_page_t */
 
     return NGX_HTTP_AI_RELEASE_ZONE_BASE
-           + nslots * (chunk + chunk * sizeof(ngx_slab_page_t) / ngx_pagesize
+           + nslots * (chunks + chunks * sizeof(ngx_slab_page_t) / ngx_pagesize
                        + 1);
 }
 
@@ -406,6 +409,7 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
     ngx_http_ai_release_workflow_t *wf, ngx_http_ai_release_target_t *t)
 {
     uint32_t                     hash;
+    uint64_t                    *latency;
     ngx_http_ai_release_node_t  *node, *old;
     ngx_http_ai_release_slot_t  *slot;
 
@@ -418,7 +422,17 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
     if (node == NULL) {
         node = ngx_slab_alloc_locked(amcf->shpool,
                                      sizeof(ngx_http_ai_release_node_t));
-        if (node == NULL) {
+        latency = NULL;
+
+        if (node) {
+            latency = ngx_slab_alloc_locked(amcf->shpool,
+                                            AI_RELEASE_LATENCY_SIZE);
+            if (latency == NULL) {
+                ngx_slab_free_locked(amcf->shpool, node);
+            }
+        }
+
+        if (latency == NULL) {
             ngx_log_error(NGX_LOG_EMERG, amcf->log, 0,
                           "ai_release zone \"%V\" is full: no room for the "
                           "slot of bundle \"%V\" in workflow \"%V\" "
@@ -430,6 +444,7 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
         }
 
         ngx_memzero(node, sizeof(ngx_http_ai_release_node_t));
+        ngx_memzero(latency, AI_RELEASE_LATENCY_SIZE);
 
         node->node.key = hash;
         ngx_memcpy(node->digest, t->bundle->digest, AI_RELEASE_SHA256_LEN);
@@ -437,6 +452,7 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
         ngx_memcpy(node->name, wf->name.data, wf->name.len);
 
         slot = &node->slot;
+        slot->latency = latency;
 
         old = amcf->migrate
               ? ngx_http_ai_release_lookup(amcf->migrate->sh, hash,
@@ -492,16 +508,24 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
 
 
 /*
- * A slot of the old zone into the new one: all of it but its serial.  The
- * old zone's workers may still count into it; what they count from now on
- * stays there.
+ * A slot of the old zone into the new one: all of it but its serial, and
+ * the counts of its latency histogram into the new slot's own chunk (the
+ * old one goes with the old zone).  The old zone's workers may still
+ * count into it; what they count from now on stays there.
  */
 
 static void
 ngx_http_ai_release_carry_over(ngx_http_ai_release_slot_t *to,
     ngx_http_ai_release_slot_t *from)
 {
+    uint64_t  *latency;
+
+    latency = to->latency;
+
     ngx_memcpy(to, from, sizeof(ngx_http_ai_release_slot_t));
+    ngx_memcpy(latency, from->latency, AI_RELEASE_LATENCY_SIZE);
+
+    to->latency = latency;
 }
 
 
@@ -637,6 +661,7 @@ ngx_http_ai_release_free_slots(ngx_http_ai_release_main_conf_t *amcf,
 
             ngx_rbtree_delete(&sh->rbtree, node);
             ai_release_atomic_store(&n->slot.serial, 0);
+            ngx_slab_free_locked(amcf->shpool, n->slot.latency);
             ngx_slab_free_locked(amcf->shpool, n);
             sh->nslots--;
         }

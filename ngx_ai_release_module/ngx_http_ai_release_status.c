@@ -44,11 +44,14 @@ typedef struct {
 
 
 /*
- * A slot takes a page of the zone at most: the latency histogram is the
- * largest part of it, with the window.
+ * A slot takes a 2 KiB slab chunk for its node (the window is the largest
+ * part of it) and a 1 KiB chunk for its latency histogram: 3 KiB of the
+ * zone, with room under 4 KiB for more histograms.
  */
-typedef char  ngx_http_ai_release_node_fits_a_page_t
-                  [sizeof(ngx_http_ai_release_node_t) <= 4096 ? 1 : -1];
+typedef char  ngx_http_ai_release_node_fits_2k_t
+                  [sizeof(ngx_http_ai_release_node_t) <= 2048 ? 1 : -1];
+typedef char  ngx_http_ai_release_latency_fits_1k_t
+                  [AI_RELEASE_LATENCY_SIZE <= 1024 ? 1 : -1];
 
 
 static ngx_int_t ngx_http_ai_release_status_handler(ngx_http_request_t *r);

@@ -4,9 +4,11 @@
 #    every bundle a new digest load (the zone holds the running and the new
 #    configuration's slots, never three generations), and a refused reload
 #    leaves room for the very next attempt;
+#    a slot takes less than 4 KiB of the zone (a 2 KiB chunk for the
+#    slot, a 1 KiB chunk for its latency histogram);
 # 2. a reload that changes the zone's size (the default zone growing with
 #    the workflows, or an edited ai_release_zone size) keeps counters,
-#    breaker states and API overrides;
+#    latency histograms, breaker states and API overrides;
 # 3. a failover never goes back to the bundle that just failed.
 
 use strict;
@@ -75,7 +77,7 @@ SKIP: {
     my $d = status_doc($t);
     is($d->{zone}{slots}, 60, "release 0 at ${need}k: 60 slots");
 
-    my $ok = 0;
+    my ($ok, $d1) = (0);
     for my $k (1 .. 10) {
         my $off = length $t->error_log;
         $t->config(conf(20, $k % 11, size => "${need}k"));
@@ -85,8 +87,16 @@ SKIP: {
             diag "release $k: " . join "\n", emerg_lines(
                 substr($t->error_log, $off));
         }
+        $d1 = status_doc($t) if $k == 1;
     }
     is($ok, 10, "10 releases with all-new digests load at ${need}k");
+
+    # the first release added 60 slots to full pages: what they took
+    my $slots = ($d1->{zone}{slots} // 0) - $d->{zone}{slots};
+    my $per = $slots ? (($d1->{zone}{used} // 0) - $d->{zone}{used}) / $slots
+                     : 0;
+    ok($slots == 60 && $per > 0 && $per < 4096,
+       "a slot takes less than 4 KiB of the zone: $per bytes");
 
     $d = status_doc($t);
     is($d->{zone}{slots}, 120,
@@ -129,6 +139,28 @@ sub api {
     return $r->{status};
 }
 
+# the latency of each bundle of w1 .. w6, and the answers they counted
+sub latencies {
+    my ($d) = @_;
+    my %l;
+    for my $w (map { wf_of($d, "w$_") } 1 .. 6) {
+        for my $b (@{ $w->{bundles} || [] }) {
+            my $x = $b->{latency} || {};
+            $l{"$w->{name}/$b->{bundle}"} = {
+                map { $_ => $x->{$_} } qw(count sum_ms p50_ms p99_ms buckets)
+            };
+        }
+    }
+    return \%l;
+}
+
+sub latency_count {
+    my $l = latencies($_[0]);
+    my $n = 0;
+    $n += $_->{count} // 0 for values %$l;
+    return $n;
+}
+
 sub overrides {
     my ($d, $wf) = @_;
     return join ', ', map { join ' ', grep { defined } $_->{action},
@@ -147,13 +179,17 @@ for my $case (['default zone grows', undef, undef, 30, 100],
     $t->start;
     my $d0 = status_doc($t);
 
-    # traffic, a manual trip, a rollback and a pin
+    # traffic, a manual trip, a rollback and a pin; three slow answers
     ask($t, "/w$_", headers => { 'X-User' => "u$_" }) for 1 .. 6;
+    ask($t, '/w4', headers => { 'X-User' => 'u4', 'X-Mock-Delay-Ms' => 150 })
+        for 1 .. 3;
+    wait_for(10, sub { latency_count(status_doc($t)) == 9 });
     is(api('workflows/w1/trip', '{"bundle":"b@2"}'), 200, "$name: trip w1");
     is(api('workflows/w2/rollback'), 200, "$name: roll back w2");
     is(api('workflows/w3/pin', '{"bundle":"b@3"}'), 200, "$name: pin w3");
     my $d1 = status_doc($t);
     my $tot1 = totals($d1);
+    my $lat1 = latencies($d1);
 
     my $off = length $t->error_log;
     $t->config(conf($n2, 0, %sz2));
@@ -177,6 +213,13 @@ for my $case (['default zone grows', undef, undef, 30, 100],
     is(join(',', map { $tot2->{"w$_/b\@1"} + $tot2->{"w$_/b\@2"} } 1 .. 6),
        join(',', map { $tot1->{"w$_/b\@1"} + $tot1->{"w$_/b\@2"} } 1 .. 6),
        "$name: counters are kept");
+    my $lat2 = latencies($d2);
+    is(latency_count($d2), 9, "$name: 9 latencies counted before and after");
+    is_deeply($lat2, $lat1, "$name: latency histograms are kept");
+    my ($slow) = grep { /^w4\// && $lat2->{$_}{count} == 4 } keys %$lat2;
+    ok($slow && $lat2->{$slow}{p50_ms} >= 150 * 7 / 8,
+       "$name: w4's p50 of 3 slow answers in 4 is kept: "
+       . ($slow ? "$lat2->{$slow}{p50_ms} ms" : 'none'));
 
     # the overrides still steer traffic
     my %seen;
