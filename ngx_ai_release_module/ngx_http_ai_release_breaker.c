@@ -316,7 +316,7 @@ ngx_http_ai_release_record(ngx_http_ai_release_ctx_t *ctx, ngx_uint_t cls,
     ai_release_window_add(&slot->window, (unsigned) cls, now);
     ai_release_window_add(&slot->window, AI_RELEASE_CNT_TOTAL, now);
     ai_release_atomic_add(&slot->total[cls], 1);
-    ai_release_atomic_add(&slot->latency[ai_release_latency_bucket(latency)],
+    ai_release_atomic_add(&t->latency[ai_release_latency_bucket(latency)],
                           1);
     ai_release_atomic_add(&slot->latency_sum_ms, latency);
 

@@ -174,6 +174,12 @@ typedef struct {
     ngx_http_ai_release_slot_t      *slot;        /* set by init_zone */
     uint64_t                         serial;      /* slot->serial then */
 
+    /*
+     * slot->latency then: a worker of an older configuration whose slot a
+     * reload freed never reads a pointer from freed memory
+     */
+    uint64_t                        *latency;
+
     u_char                          *file_name;   /* its nginx.conf line */
     ngx_uint_t                       line;
 } ngx_http_ai_release_target_t;

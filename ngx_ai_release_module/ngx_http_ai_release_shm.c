@@ -502,6 +502,7 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
 
     t->slot = slot;
     t->serial = slot->serial;
+    t->latency = slot->latency;
 
     return NGX_OK;
 }
