@@ -114,8 +114,10 @@ $t->start;
 ############################################################################
 # traffic
 
-# only: 20 fast and 10 slow (1.5 s) answers, all 200
-my @r = many($t, [ map { ['/only'] } 1 .. 20 ]);
+# only: 20 fast and 10 slow (1.5 s) answers, all 200; the fast ones in
+# batches of 4, so that a loaded machine's forking mock upstream answers
+# them well within 1 s
+my @r = map { many($t, [ map { ['/only'] } 1 .. 4 ]) } 1 .. 5;
 push @r, many($t, [ map { ['/only', { 'X-Mock-Delay-Ms' => 1500 }] } 1 .. 10 ]);
 is(scalar(grep { $_->{status} == 200 } @r), 30, 'only: 30 answers 200');
 
