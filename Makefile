@@ -21,13 +21,17 @@ PROVE_JOBS ?= 2
 
 CORE_SRCS  := ngx_ai_release_module/ai_release_sha256.c \
               ngx_ai_release_module/ai_release_util.c \
-              ngx_ai_release_module/ai_release_manifest.c \
+              ngx_ai_release_module/ai_release_yaml.c \
+              ngx_ai_release_module/ai_release_schema.c \
+              ngx_ai_release_module/ai_release_digest.c \
+              ngx_ai_release_module/ai_release_bundle.c \
               ngx_ai_release_module/ai_release_window.c \
               ngx_ai_release_module/ai_release_gate.c \
               ngx_ai_release_module/ai_release_lock.c \
               ngx_ai_release_module/ai_release_api.c \
               ngx_ai_release_module/ai_release_state.c
-CORE_HDRS  := ngx_ai_release_module/ai_release_core.h
+CORE_HDRS  := ngx_ai_release_module/ai_release_core.h \
+              ngx_ai_release_module/ai_release_internal.h
 # the TAP lines of the unit test programs
 TAP_SRCS   := t/unit/tap.c t/unit/tap.h
 MOD_SRCS   := $(wildcard ngx_ai_release_module/*.c) \

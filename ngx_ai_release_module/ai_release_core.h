@@ -124,7 +124,7 @@ ai_release_node_t *ai_release_node_get(const ai_release_node_t *map,
 
 /*
  * The canonical serialization of one node, as in the canonical form (see
- * ai_release_manifest.c; no top-level key is left out): malloc()ed,
+ * ai_release_digest.c; no top-level key is left out): malloc()ed,
  * NUL-terminated, its length in *len.  NULL when out of memory.
  */
 char *ai_release_node_canonical(const ai_release_node_t *node, size_t *len);

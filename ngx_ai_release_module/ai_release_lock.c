@@ -26,7 +26,7 @@
  *   - "key KEY sha256:HEX" for every top-level key of the manifest that is
  *     part of the canonical form (all but "eval" and "labels"): the SHA-256
  *     of the canonical serialization of that key's value (see
- *     ai_release_manifest.c), e.g. of "m-1" (with the quotes) for
+ *     ai_release_digest.c), e.g. of "m-1" (with the quotes) for
  *     model: m-1;
  *   - "file KEY sha256:HEX" for every referenced file ("prompt.file",
  *     "system_instructions.file", "tool_schema"): the SHA-256 of its bytes,

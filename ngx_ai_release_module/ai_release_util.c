@@ -2,8 +2,9 @@
 /*
  * Copyright (C) ngx_ai_release authors
  *
- * The errors list, YAML node lookup, validation helpers, weight parsing
- * and MurmurHash3 (x86_32) for sticky keys.
+ * The errors list, reading a whole file, quoting a value for a message,
+ * validation helpers, weight parsing, MurmurHash3 (x86_32) for sticky
+ * keys, a string copy and the edit distance.
  */
 
 
@@ -11,15 +12,19 @@
 #define _GNU_SOURCE
 #endif
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
 
-#include "ai_release_core.h"
+#include "ai_release_internal.h"
 
 
-static char *ai_release_strdup(const char *s);
 static int ai_release_errors_grow(ai_release_errors_t *errs);
 
 
@@ -92,7 +97,8 @@ ai_release_errors_add(ai_release_errors_t *errs, const char *file,
 
     err = &errs->items[errs->n++];
 
-    err->file = (file != NULL) ? ai_release_strdup(file) : NULL;
+    err->file = (file != NULL) ? ai_release_strndup(file, strlen(file))
+                                : NULL;
     err->line = line;
     err->column = column;
     err->message = NULL;
@@ -241,31 +247,170 @@ ai_release_error_format(const ai_release_error_t *err, char *buf,
     return (size_t) n;
 }
 
+/* 0, or -1 with errno in *err, -2 too large, -3 not a regular file */
 
-ai_release_node_t *
-ai_release_node_get(const ai_release_node_t *map, const char *key)
+int
+ai_release_read_file(const char *path, char **out, size_t *len, int *err)
 {
-    size_t              i, len;
-    ai_release_node_t  *k;
+    int          fd;
+    char        *data;
+    size_t       size, n;
+    ssize_t      rc;
+    struct stat  st;
 
-    if (map == NULL || map->type != AI_RELEASE_NODE_MAP) {
-        return NULL;
+    *err = 0;
+
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd == -1) {
+        *err = errno;
+        return -1;
     }
 
-    len = strlen(key);
+    if (fstat(fd, &st) == -1) {
+        *err = errno;
+        (void) close(fd);
+        return -1;
+    }
 
-    for (i = 0; i < map->nitems; i++) {
-        k = map->items[2 * i];
+    if (S_ISDIR(st.st_mode)) {
+        *err = EISDIR;
+        (void) close(fd);
+        return -1;
+    }
 
-        if (k->type == AI_RELEASE_NODE_SCALAR
-            && k->len == len
-            && memcmp(k->value, key, len) == 0)
-        {
-            return map->items[2 * i + 1];
+    if (!S_ISREG(st.st_mode)) {
+        (void) close(fd);
+        return -3;
+    }
+
+    if (st.st_size > AI_RELEASE_MAX_FILE_SIZE) {
+        (void) close(fd);
+        return -2;
+    }
+
+    size = (size_t) st.st_size;
+
+    data = malloc(size + 1);
+    if (data == NULL) {
+        *err = ENOMEM;
+        (void) close(fd);
+        return -1;
+    }
+
+    n = 0;
+
+    while (n < size) {
+        rc = read(fd, data + n, size - n);
+
+        if (rc == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            *err = errno;
+            free(data);
+            (void) close(fd);
+            return -1;
+        }
+
+        if (rc == 0) {
+            break;
+        }
+
+        n += (size_t) rc;
+    }
+
+    (void) close(fd);
+
+    data[n] = '\0';
+
+    *out = data;
+    *len = n;
+
+    return 0;
+}
+
+
+const char *
+ai_release_read_error(int rc, int err)
+{
+    switch (rc) {
+    case -2:
+        return "larger than 16 MiB";
+    case -3:
+        return "not a regular file";
+    default:
+        return strerror(err);
+    }
+}
+
+
+/* a value for an error message: escaped, at most AI_RELEASE_QUOTE_MAX bytes */
+
+const char *
+ai_release_quote(const char *s, size_t len, char *buf)
+{
+    char           *p;
+    size_t          i, n;
+    unsigned char   c;
+
+    static const char  hex[] = "0123456789abcdef";
+
+    n = len;
+
+    if (n > AI_RELEASE_QUOTE_MAX) {
+        n = AI_RELEASE_QUOTE_MAX;
+
+        /* do not cut a UTF-8 sequence */
+        while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80) {
+            n--;
         }
     }
 
-    return NULL;
+    p = buf;
+
+    for (i = 0; i < n; i++) {
+        c = (unsigned char) s[i];
+
+        switch (c) {
+        case '"':
+        case '\\':
+            *p++ = '\\';
+            *p++ = (char) c;
+            break;
+        case '\n':
+            *p++ = '\\';
+            *p++ = 'n';
+            break;
+        case '\r':
+            *p++ = '\\';
+            *p++ = 'r';
+            break;
+        case '\t':
+            *p++ = '\\';
+            *p++ = 't';
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                memcpy(p, "\\u00", 4);
+                p[4] = hex[c >> 4];
+                p[5] = hex[c & 0xf];
+                p += 6;
+
+            } else {
+                *p++ = (char) c;
+            }
+        }
+    }
+
+    if (n < len) {
+        memcpy(p, "...", 3);
+        p += 3;
+    }
+
+    *p = '\0';
+
+    return buf;
 }
 
 
@@ -465,20 +610,58 @@ ai_release_hash32(uint32_t seed, const void *data, size_t len)
 }
 
 
-static char *
-ai_release_strdup(const char *s)
+char *
+ai_release_strndup(const char *s, size_t len)
 {
-    char    *p;
-    size_t   len;
+    char  *p;
 
-    len = strlen(s) + 1;
-
-    p = malloc(len);
+    p = malloc(len + 1);
     if (p == NULL) {
         return NULL;
     }
 
     memcpy(p, s, len);
+    p[len] = '\0';
 
     return p;
+}
+
+
+/* Levenshtein's, of two strings of at most AI_RELEASE_DISTANCE_MAX bytes */
+
+size_t
+ai_release_distance(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t  i, j, d, prev[AI_RELEASE_DISTANCE_MAX + 1];
+    size_t  cur[AI_RELEASE_DISTANCE_MAX + 1];
+
+    if (alen > AI_RELEASE_DISTANCE_MAX || blen > AI_RELEASE_DISTANCE_MAX) {
+        return (size_t) -1;
+    }
+
+    for (j = 0; j <= blen; j++) {
+        prev[j] = j;
+    }
+
+    for (i = 1; i <= alen; i++) {
+        cur[0] = i;
+
+        for (j = 1; j <= blen; j++) {
+            d = prev[j - 1] + (a[i - 1] != b[j - 1]);
+
+            if (prev[j] + 1 < d) {
+                d = prev[j] + 1;
+            }
+
+            if (cur[j - 1] + 1 < d) {
+                d = cur[j - 1] + 1;
+            }
+
+            cur[j] = d;
+        }
+
+        memcpy(prev, cur, (blen + 1) * sizeof(size_t));
+    }
+
+    return prev[blen];
 }

@@ -1,0 +1,688 @@
+
+/*
+ * Copyright (C) ngx_ai_release authors
+ *
+ * The bundle schema: the top-level keys of a bundle document in a table,
+ * each with its type, whether it is required, and what else its value
+ * needs (a valid name, upstream or model, the files it names, valid HTTP
+ * headers).  Validating a document against it reports every problem
+ * with its line and column, reads the referenced files and hashes them.
+ */
+
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "ai_release_internal.h"
+
+
+typedef enum {
+    AI_RELEASE_SCHEMA_ANY = 0,          /* its check looks at the type */
+    AI_RELEASE_SCHEMA_STRING,           /* a scalar, not empty */
+    AI_RELEASE_SCHEMA_MAP
+} ai_release_schema_type_e;
+
+
+typedef void (*ai_release_schema_check_pt)(ai_release_load_t *ld,
+    ai_release_bundle_t *bundle, ai_release_node_t *value);
+
+
+typedef struct {
+    const char                  *name;
+    ai_release_schema_type_e     type;
+    unsigned                     required;
+
+    /* a STRING: which values are valid, why not, where the copy goes */
+    int                        (*valid)(const char *s, size_t len);
+    const char                  *invalid;
+    size_t                       offset;    /* of a char * in the bundle */
+
+    /* what more a value of the right type needs */
+    ai_release_schema_check_pt   check;
+} ai_release_schema_key_t;
+
+
+static int ai_release_schema_type(ai_release_load_t *ld,
+    const ai_release_schema_key_t *k, ai_release_node_t *value);
+static const ai_release_schema_key_t *ai_release_schema_key(const char *s,
+    size_t len);
+static int ai_release_valid_upstream(const char *s, size_t len);
+static int ai_release_valid_model(const char *s, size_t len);
+static void ai_release_check_headers(ai_release_load_t *ld,
+    ai_release_bundle_t *bundle, ai_release_node_t *map);
+static void ai_release_check_prompt(ai_release_load_t *ld,
+    ai_release_bundle_t *bundle, ai_release_node_t *map);
+static void ai_release_check_system(ai_release_load_t *ld,
+    ai_release_bundle_t *bundle, ai_release_node_t *value);
+static void ai_release_check_tool_schema(ai_release_load_t *ld,
+    ai_release_bundle_t *bundle, ai_release_node_t *value);
+static void ai_release_check_file(ai_release_load_t *ld,
+    ai_release_bundle_t *bundle, const char *key, ai_release_node_t *value,
+    int json);
+static const char *ai_release_suggest(const char *s, size_t len);
+
+
+/* the keys in the order their values are checked */
+
+static const ai_release_schema_key_t  ai_release_schema[] = {
+
+    { "name", AI_RELEASE_SCHEMA_STRING, 1,
+      ai_release_valid_name, "only A-Z a-z 0-9 . _ - are allowed",
+      offsetof(ai_release_bundle_t, name), NULL },
+
+    { "version", AI_RELEASE_SCHEMA_STRING, 1,
+      ai_release_valid_name, "only A-Z a-z 0-9 . _ - are allowed",
+      offsetof(ai_release_bundle_t, version), NULL },
+
+    { "upstream", AI_RELEASE_SCHEMA_STRING, 1,
+      ai_release_valid_upstream,
+      "expected an upstream name (A-Z a-z 0-9 . _ -) or host:port",
+      offsetof(ai_release_bundle_t, upstream), NULL },
+
+    { "model", AI_RELEASE_SCHEMA_STRING, 1,
+      ai_release_valid_model, "control characters are not allowed",
+      offsetof(ai_release_bundle_t, model), NULL },
+
+    { "prompt", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0,
+      ai_release_check_prompt },
+
+    /* a string (inline text) or a mapping with just "file" */
+    { "system_instructions", AI_RELEASE_SCHEMA_ANY, 0, NULL, NULL, 0,
+      ai_release_check_system },
+
+    /* a path to a JSON file */
+    { "tool_schema", AI_RELEASE_SCHEMA_ANY, 0, NULL, NULL, 0,
+      ai_release_check_tool_schema },
+
+    /* any content */
+    { "retrieval", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0, NULL },
+    { "output_contract", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0, NULL },
+    { "eval", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0, NULL },
+
+    { "headers", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0,
+      ai_release_check_headers },
+
+    /* any content */
+    { "labels", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0, NULL },
+
+    { NULL, AI_RELEASE_SCHEMA_ANY, 0, NULL, NULL, 0, NULL }
+};
+
+
+ai_release_bundle_t *
+ai_release_schema_check(ai_release_load_t *ld, ai_release_node_t *root,
+    unsigned line, unsigned column, unsigned index, size_t nerrors)
+{
+    char                           q[AI_RELEASE_QUOTE_SIZE];
+    char                         **field;
+    size_t                         i;
+    const char                    *suggest;
+    ai_release_node_t             *key, *value;
+    ai_release_bundle_t           *bundle;
+    const ai_release_schema_key_t *k;
+
+    if (root->type != AI_RELEASE_NODE_MAP) {
+        ai_release_error(ld, root->line, root->column,
+                         "a bundle must be a YAML mapping");
+        ai_release_node_free(root);
+        return NULL;
+    }
+
+    bundle = calloc(1, sizeof(ai_release_bundle_t));
+    if (bundle == NULL) {
+        ai_release_node_free(root);
+        ai_release_error(ld, 0, 0, "out of memory");
+        return NULL;
+    }
+
+    bundle->root = root;
+    bundle->line = line;
+    bundle->column = column;
+    bundle->doc_index = index;
+
+    bundle->file = ai_release_strndup(ld->file, strlen(ld->file));
+    if (bundle->file == NULL) {
+        goto nomem;
+    }
+
+    /* unknown keys */
+
+    for (i = 0; i < root->nitems; i++) {
+        key = root->items[2 * i];
+
+        if (key->type != AI_RELEASE_NODE_SCALAR
+            || ai_release_schema_key(key->value, key->len) != NULL)
+        {
+            continue;
+        }
+
+        suggest = ai_release_suggest(key->value, key->len);
+
+        if (suggest) {
+            ai_release_error(ld, key->line, key->column,
+                             "unknown key \"%s\", did you mean \"%s\"?",
+                             ai_release_quote(key->value, key->len, q),
+                             suggest);
+
+        } else {
+            ai_release_error(ld, key->line, key->column,
+                             "unknown key \"%s\"",
+                             ai_release_quote(key->value, key->len, q));
+        }
+    }
+
+    /* the known ones */
+
+    for (k = ai_release_schema; k->name; k++) {
+        value = ai_release_node_get(root, k->name);
+
+        if (value == NULL) {
+            if (k->required) {
+                ai_release_error(ld, line, column,
+                                 "missing required key \"%s\"", k->name);
+            }
+
+            continue;
+        }
+
+        if (ai_release_schema_type(ld, k, value) != 0) {
+            continue;
+        }
+
+        if (k->valid) {
+            if (!k->valid(value->value, value->len)) {
+                ai_release_error(ld, value->line, value->column,
+                                 "invalid %s \"%s\": %s", k->name,
+                                 ai_release_quote(value->value, value->len,
+                                                  q),
+                                 k->invalid);
+                continue;
+            }
+
+            field = (char **) ((char *) bundle + k->offset);
+
+            *field = ai_release_strndup(value->value, value->len);
+            if (*field == NULL) {
+                goto nomem;
+            }
+        }
+
+        if (k->check) {
+            k->check(ld, bundle, value);
+        }
+    }
+
+    if (ld->nerrors == nerrors) {
+        return bundle;
+    }
+
+    goto failed;
+
+nomem:
+
+    ai_release_error(ld, 0, 0, "out of memory");
+
+failed:
+
+    ai_release_bundle_free(bundle);
+
+    return NULL;
+}
+
+
+static int
+ai_release_schema_type(ai_release_load_t *ld,
+    const ai_release_schema_key_t *k, ai_release_node_t *value)
+{
+    switch (k->type) {
+
+    case AI_RELEASE_SCHEMA_STRING:
+
+        if (value->type != AI_RELEASE_NODE_SCALAR) {
+            ai_release_error(ld, value->line, value->column,
+                             "\"%s\" must be a string", k->name);
+            return -1;
+        }
+
+        if (value->len == 0) {
+            ai_release_error(ld, value->line, value->column,
+                             "\"%s\" must be a string (it is empty)",
+                             k->name);
+            return -1;
+        }
+
+        return 0;
+
+    case AI_RELEASE_SCHEMA_MAP:
+
+        if (value->type != AI_RELEASE_NODE_MAP) {
+            ai_release_error(ld, value->line, value->column,
+                             "\"%s\" must be a mapping", k->name);
+            return -1;
+        }
+
+        return 0;
+
+    default:
+        return 0;
+    }
+}
+
+
+static const ai_release_schema_key_t *
+ai_release_schema_key(const char *s, size_t len)
+{
+    const ai_release_schema_key_t  *k;
+
+    for (k = ai_release_schema; k->name; k++) {
+        if (strlen(k->name) == len && memcmp(k->name, s, len) == 0) {
+            return k;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* an upstream name, or host:port (host a name or a bracketed IPv6) */
+
+static int
+ai_release_valid_upstream(const char *s, size_t len)
+{
+    size_t       i, host_len;
+    unsigned     port;
+    const char  *colon, *p;
+
+    if (ai_release_valid_name(s, len)) {
+        return 1;
+    }
+
+    if (len == 0) {
+        return 0;
+    }
+
+    if (s[0] == '[') {
+        p = memchr(s, ']', len);
+
+        if (p == NULL || p == s + 1) {
+            return 0;
+        }
+
+        for (i = 1; s + i < p; i++) {
+            if (strchr("0123456789abcdefABCDEF:.", s[i]) == NULL
+                || s[i] == '\0')
+            {
+                return 0;
+            }
+        }
+
+        colon = p + 1;
+
+        if (colon == s + len || *colon != ':') {
+            return 0;
+        }
+
+    } else {
+        colon = NULL;
+
+        for (i = len; i > 0; i--) {
+            if (s[i - 1] == ':') {
+                colon = s + i - 1;
+                break;
+            }
+        }
+
+        if (colon == NULL) {
+            return 0;
+        }
+
+        host_len = (size_t) (colon - s);
+
+        if (!ai_release_valid_name(s, host_len)) {
+            return 0;
+        }
+    }
+
+    /* the port: 1..65535 */
+
+    port = 0;
+
+    for (p = colon + 1; p < s + len; p++) {
+        if (*p < '0' || *p > '9') {
+            return 0;
+        }
+
+        port = port * 10 + (unsigned) (*p - '0');
+
+        if (port > 65535) {
+            return 0;
+        }
+    }
+
+    return (p > colon + 1 && port > 0);
+}
+
+
+static int
+ai_release_valid_model(const char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) {
+            return 0;
+        }
+    }
+
+    return len > 0;
+}
+
+
+static void
+ai_release_check_headers(ai_release_load_t *ld, ai_release_bundle_t *bundle,
+    ai_release_node_t *map)
+{
+    char                  q[AI_RELEASE_QUOTE_SIZE], bad[8];
+    size_t                i, j;
+    ai_release_node_t    *key, *value;
+    ai_release_header_t  *h;
+
+    if (map->nitems == 0) {
+        return;
+    }
+
+    bundle->headers = calloc(map->nitems, sizeof(ai_release_header_t));
+    if (bundle->headers == NULL) {
+        ai_release_error(ld, 0, 0, "out of memory");
+        return;
+    }
+
+    for (i = 0; i < map->nitems; i++) {
+        key = map->items[2 * i];
+        value = map->items[2 * i + 1];
+
+        if (key->type != AI_RELEASE_NODE_SCALAR) {
+            continue;
+        }
+
+        ai_release_quote(key->value, key->len, q);
+
+        if (!ai_release_valid_header_name(key->value, key->len)) {
+            ai_release_error(ld, key->line, key->column,
+                             "header name \"%s\" is not a valid HTTP token",
+                             q);
+            continue;
+        }
+
+        if (value->type != AI_RELEASE_NODE_SCALAR) {
+            ai_release_error(ld, value->line, value->column,
+                             "header \"%s\" value must be a string", q);
+            continue;
+        }
+
+        if (!ai_release_valid_header_value(value->value, value->len)) {
+
+            for (j = 0; j < value->len; j++) {
+                if (((unsigned char) value->value[j] < 0x20
+                     && value->value[j] != '\t')
+                    || value->value[j] == 0x7f)
+                {
+                    break;
+                }
+            }
+
+            switch (j < value->len ? value->value[j] : 0) {
+            case '\r':
+                strcpy(bad, "CR");
+                break;
+            case '\n':
+                strcpy(bad, "LF");
+                break;
+            case '\0':
+                strcpy(bad, "NUL");
+                break;
+            default:
+                (void) snprintf(bad, sizeof(bad), "0x%02X",
+                                (unsigned) (unsigned char) value->value[j]);
+            }
+
+            ai_release_error(ld, value->line, value->column,
+                             "header \"%s\" value contains a control "
+                             "character (%s)", q, bad);
+            continue;
+        }
+
+        h = &bundle->headers[bundle->nheaders];
+
+        h->name = ai_release_strndup(key->value, key->len);
+        h->value = ai_release_strndup(value->value, value->len);
+
+        if (h->name == NULL || h->value == NULL) {
+            free(h->name);
+            free(h->value);
+            h->name = NULL;
+            h->value = NULL;
+            ai_release_error(ld, 0, 0, "out of memory");
+            return;
+        }
+
+        bundle->nheaders++;
+    }
+}
+
+
+static void
+ai_release_check_prompt(ai_release_load_t *ld, ai_release_bundle_t *bundle,
+    ai_release_node_t *map)
+{
+    ai_release_node_t  *file;
+
+    file = ai_release_node_get(map, "file");
+
+    if (file) {
+        ai_release_check_file(ld, bundle, "prompt.file", file, 0);
+    }
+}
+
+
+/* a string (inline text) or a mapping with just "file" */
+
+static void
+ai_release_check_system(ai_release_load_t *ld, ai_release_bundle_t *bundle,
+    ai_release_node_t *value)
+{
+    char                q[AI_RELEASE_QUOTE_SIZE];
+    size_t              i;
+    ai_release_node_t  *key, *file;
+
+    if (value->type == AI_RELEASE_NODE_SCALAR) {
+        return;
+    }
+
+    file = ai_release_node_get(value, "file");
+
+    if (value->type != AI_RELEASE_NODE_MAP || file == NULL) {
+        ai_release_error(ld, value->line, value->column,
+                         "\"system_instructions\" must be a string or a "
+                         "mapping with only a \"file\" key");
+        return;
+    }
+
+    for (i = 0; i < value->nitems; i++) {
+        key = value->items[2 * i];
+
+        if (key->type != AI_RELEASE_NODE_SCALAR
+            || (key->len == 4 && memcmp(key->value, "file", 4) == 0))
+        {
+            continue;
+        }
+
+        ai_release_error(ld, key->line, key->column,
+                         "unknown key \"%s\" in \"system_instructions\": "
+                         "only \"file\" is allowed",
+                         ai_release_quote(key->value, key->len, q));
+    }
+
+    ai_release_check_file(ld, bundle, "system_instructions.file", file, 0);
+}
+
+
+static void
+ai_release_check_tool_schema(ai_release_load_t *ld,
+    ai_release_bundle_t *bundle, ai_release_node_t *value)
+{
+    ai_release_check_file(ld, bundle, "tool_schema", value, 1);
+}
+
+
+static void
+ai_release_check_file(ai_release_load_t *ld, ai_release_bundle_t *bundle,
+    const char *key, ai_release_node_t *value, int json)
+{
+    int                 rc, err;
+    char                q[AI_RELEASE_QUOTE_SIZE];
+    char               *full, *data;
+    size_t              len, size;
+    json_t             *j;
+    json_error_t        jerr;
+    ai_release_file_t  *files, *file;
+
+    if (value->type != AI_RELEASE_NODE_SCALAR) {
+        ai_release_error(ld, value->line, value->column,
+                         "\"%s\" must be a string (a file path)", key);
+        return;
+    }
+
+    if (value->len == 0) {
+        ai_release_error(ld, value->line, value->column,
+                         "\"%s\" must not be an empty path", key);
+        return;
+    }
+
+    ai_release_quote(value->value, value->len, q);
+
+    if (memchr(value->value, '\0', value->len) != NULL) {
+        ai_release_error(ld, value->line, value->column,
+                         "%s \"%s\": a path cannot contain NUL", key, q);
+        return;
+    }
+
+    /* relative to the manifest's directory */
+
+    if (value->value[0] == '/' || ld->prefix_len == 0) {
+        full = ai_release_strndup(value->value, value->len);
+
+    } else {
+        len = ld->prefix_len + value->len;
+
+        full = malloc(len + 1);
+        if (full) {
+            memcpy(full, ld->file, ld->prefix_len);
+            memcpy(full + ld->prefix_len, value->value, value->len + 1);
+        }
+    }
+
+    if (full == NULL) {
+        ai_release_error(ld, 0, 0, "out of memory");
+        return;
+    }
+
+    rc = ai_release_read_file(full, &data, &size, &err);
+
+    if (rc != 0) {
+        ai_release_error(ld, value->line, value->column,
+                         "cannot read %s \"%s\": %s", key, q,
+                         ai_release_read_error(rc, err));
+        free(full);
+        return;
+    }
+
+    if (json) {
+        j = json_loadb(data, size, 0, &jerr);
+
+        if (j == NULL) {
+            ai_release_error(ld, value->line, value->column,
+                             "%s \"%s\" is not valid JSON: %s "
+                             "(line %d, column %d)", key, q, jerr.text,
+                             jerr.line, jerr.column);
+            free(data);
+            free(full);
+            return;
+        }
+
+        json_decref(j);
+    }
+
+    files = realloc(bundle->files,
+                    (bundle->nfiles + 1) * sizeof(ai_release_file_t));
+    if (files == NULL) {
+        free(data);
+        free(full);
+        ai_release_error(ld, 0, 0, "out of memory");
+        return;
+    }
+
+    bundle->files = files;
+    file = &files[bundle->nfiles];
+    memset(file, 0, sizeof(ai_release_file_t));
+
+    file->key = ai_release_strndup(key, strlen(key));
+    file->path = ai_release_strndup(value->value, value->len);
+    file->full_path = full;
+    file->size = size;
+    file->line = value->line;
+    file->column = value->column;
+
+    ai_release_sha256(data, size, file->sha256);
+
+    free(data);
+
+    bundle->nfiles++;
+
+    if (file->key == NULL || file->path == NULL) {
+        ai_release_error(ld, 0, 0, "out of memory");
+    }
+}
+
+
+/* the allowed top-level key within edit distance 2, if any */
+
+static const char *
+ai_release_suggest(const char *s, size_t len)
+{
+    size_t                          klen, d, best_d;
+    const char                     *best;
+    const ai_release_schema_key_t  *k;
+
+    if (len > 24) {
+        return NULL;
+    }
+
+    best = NULL;
+    best_d = 3;
+
+    for (k = ai_release_schema; k->name; k++) {
+        klen = strlen(k->name);
+
+        if (klen + 2 < len || len + 2 < klen) {
+            continue;
+        }
+
+        d = ai_release_distance(s, len, k->name, klen);
+
+        if (d < best_d) {
+            best_d = d;
+            best = k->name;
+        }
+    }
+
+    return best;
+}
