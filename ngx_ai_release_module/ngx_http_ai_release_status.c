@@ -15,6 +15,8 @@
 #include <jansson.h>
 
 #include "ngx_http_ai_release_module.h"
+#include "ngx_http_ai_release_response.h"
+#include "ngx_http_ai_release_display_json.h"
 #include "ngx_http_ai_release_dashboard.h"
 
 
@@ -22,25 +24,12 @@
 #define NGX_HTTP_AI_RELEASE_FORMAT_PROMETHEUS  1
 #define NGX_HTTP_AI_RELEASE_FORMAT_HTML        2
 
-#define NGX_HTTP_AI_RELEASE_JSON_FLAGS                                       \
-    (JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10))
-
 /* the JSON of many workflows goes out in buffers of this size */
 #define NGX_HTTP_AI_RELEASE_TEXT_CHUNK         (1024 * 1024)
 /* the Prometheus text in buffers of this size */
 #define NGX_HTTP_AI_RELEASE_PROM_CHUNK         (64 * 1024)
 /* room for a Prometheus line besides its bundle's labels */
 #define NGX_HTTP_AI_RELEASE_PROM_LINE          128
-
-
-typedef struct {
-    ngx_pool_t    *pool;
-    ngx_chain_t   *out;
-    ngx_chain_t  **last;
-    ngx_buf_t     *buf;
-    off_t          size;
-    size_t         chunk;
-} ngx_http_ai_release_text_t;
 
 
 /*
@@ -56,7 +45,6 @@ typedef char  ngx_http_ai_release_latency_fits_1k_t
 
 static ngx_int_t ngx_http_ai_release_status_handler(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_ai_release_status_format(ngx_http_request_t *r);
-static json_t *ngx_http_ai_release_status_json(void);
 static json_t *ngx_http_ai_release_bundle_json(
     ngx_http_ai_release_target_t *t);
 static json_t *ngx_http_ai_release_counts_json(uint64_t *counts,
@@ -66,16 +54,6 @@ static void ngx_http_ai_release_latency_load(ngx_http_ai_release_slot_t *slot,
     uint64_t *counts, uint64_t *exported);
 static ngx_int_t ngx_http_ai_release_prometheus(ngx_http_request_t *r,
     ngx_http_ai_release_workflow_t *only, ngx_http_ai_release_text_t *tx);
-static ngx_int_t ngx_http_ai_release_send(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *type, u_char *data, size_t len);
-static ngx_int_t ngx_http_ai_release_send_chain(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *type, ngx_chain_t *out, off_t len);
-static ngx_int_t ngx_http_ai_release_text_add(ngx_http_ai_release_text_t *tx,
-    u_char *data, size_t len, ngx_uint_t indent);
-static ngx_buf_t *ngx_http_ai_release_text_room(ngx_http_ai_release_text_t *tx,
-    size_t len);
-static ngx_int_t ngx_http_ai_release_text_printf(
-    ngx_http_ai_release_text_t *tx, size_t max, const char *fmt, ...);
 
 
 static const char  *ngx_http_ai_release_trip_reasons[] = {
@@ -86,6 +64,9 @@ static const char  *ngx_http_ai_release_trip_reasons[] = {
 static const char  *ngx_http_ai_release_override_names[] = {
     "rollback", "pin", "trip"
 };
+
+static ngx_str_t  ngx_http_ai_release_allow = ngx_string("Allow");
+static ngx_str_t  ngx_http_ai_release_get_head = ngx_string("GET, HEAD");
 
 
 char *
@@ -106,23 +87,16 @@ ngx_http_ai_release_status_handler(ngx_http_request_t *r)
     ngx_int_t                         rc;
     ngx_str_t                         type, name;
     ngx_uint_t                        format;
-    ngx_table_elt_t                  *h;
     ngx_http_ai_release_text_t        tx;
     ngx_http_ai_release_workflow_t   *only;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
+        if (ngx_http_ai_release_header_out(r, &ngx_http_ai_release_allow,
+                                           &ngx_http_ai_release_get_head)
+            == NULL)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-        ngx_str_set(&h->value, "GET, HEAD");
-        h->lowcase_key = NULL;
-#if (nginx_version >= 1023000)
-        h->next = NULL;
-#endif
 
         return NGX_HTTP_NOT_ALLOWED;
     }
@@ -161,10 +135,8 @@ ngx_http_ai_release_status_handler(ngx_http_request_t *r)
                                      - 1);
 
     case NGX_HTTP_AI_RELEASE_FORMAT_PROMETHEUS:
-        ngx_memzero(&tx, sizeof(ngx_http_ai_release_text_t));
-        tx.pool = r->pool;
-        tx.last = &tx.out;
-        tx.chunk = NGX_HTTP_AI_RELEASE_PROM_CHUNK;
+        ngx_http_ai_release_text_init(&tx, r->pool,
+                                      NGX_HTTP_AI_RELEASE_PROM_CHUNK);
 
         if (ngx_http_ai_release_prometheus(r, only, &tx) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -231,117 +203,6 @@ ngx_http_ai_release_status_format(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_ai_release_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *type, u_char *data, size_t len)
-{
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    b = ngx_create_temp_buf(r->pool, len ? len : 1);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = ngx_cpymem(b->last, data, len);
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_ai_release_send_chain(r, status, type, &out, len);
-}
-
-
-/* out: len bytes in buffers of r->pool, the last one last in the chain */
-
-static ngx_int_t
-ngx_http_ai_release_send_chain(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *type, ngx_chain_t *out, off_t len)
-{
-    ngx_int_t     rc;
-    ngx_chain_t  *cl;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
-    r->headers_out.content_type = *type;
-    r->headers_out.content_type_len = type->len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    /* live data: never cache it */
-    if (ngx_http_ai_release_no_cache(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (r->method == NGX_HTTP_HEAD || len == 0) {
-        r->header_only = 1;
-        return ngx_http_send_header(r);
-    }
-
-    for (cl = out; cl->next; cl = cl->next) { /* void */ }
-
-    cl->buf->last_buf = (r == r->main) ? 1 : 0;
-    cl->buf->last_in_chain = 1;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    return ngx_http_output_filter(r, out);
-}
-
-
-ngx_int_t
-ngx_http_ai_release_no_cache(ngx_http_request_t *r)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
-    h->lowcase_key = NULL;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_ai_release_send_json(ngx_http_request_t *r, ngx_uint_t status,
-    void *root)
-{
-    char       *text;
-    ngx_int_t   rc;
-    ngx_str_t   type;
-
-    if (root == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    text = json_dumps(root, NGX_HTTP_AI_RELEASE_JSON_FLAGS);
-    json_decref(root);
-
-    if (text == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_str_set(&type, "application/json");
-    rc = ngx_http_ai_release_send(r, status, &type, (u_char *) text,
-                                  ngx_strlen(text));
-    free(text);
-
-    return rc;
-}
-
-
 /*
  * Sends root, a JSON object, with a last member "workflows": the list of
  * every workflow, or of the one given.  Each workflow is built and dumped
@@ -351,7 +212,7 @@ ngx_http_ai_release_send_json(ngx_http_request_t *r, ngx_uint_t status,
  */
 
 ngx_int_t
-ngx_http_ai_release_send_workflows(ngx_http_request_t *r, void *root,
+ngx_http_ai_release_send_workflows(ngx_http_request_t *r, json_t *root,
     ngx_http_ai_release_workflow_t *only)
 {
     char                             *text, *tail, *wtext;
@@ -390,10 +251,7 @@ ngx_http_ai_release_send_workflows(ngx_http_request_t *r, void *root,
 
     tail++;
 
-    ngx_memzero(&tx, sizeof(ngx_http_ai_release_text_t));
-    tx.pool = r->pool;
-    tx.last = &tx.out;
-    tx.chunk = NGX_HTTP_AI_RELEASE_TEXT_CHUNK;
+    ngx_http_ai_release_text_init(&tx, r->pool, NGX_HTTP_AI_RELEASE_TEXT_CHUNK);
 
     rc = ngx_http_ai_release_text_add(&tx, (u_char *) text, tail - text, 0);
 
@@ -456,113 +314,6 @@ ngx_http_ai_release_send_workflows(ngx_http_request_t *r, void *root,
 }
 
 
-/* appends data; with indent, each newline in it is followed by as many
- * spaces (JSON text has newlines only between tokens) */
-
-static ngx_int_t
-ngx_http_ai_release_text_add(ngx_http_ai_release_text_t *tx, u_char *data,
-    size_t len, ngx_uint_t indent)
-{
-    u_char     *p, *end, *nl;
-    size_t      need;
-    ngx_buf_t  *b;
-
-    end = data + len;
-    need = len;
-
-    if (indent) {
-        for (p = data; (p = ngx_strlchr(p, end, '\n')) != NULL; p++) {
-            need += indent;
-        }
-    }
-
-    b = ngx_http_ai_release_text_room(tx, need);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (p = data; indent && (nl = ngx_strlchr(p, end, '\n')) != NULL;
-         p = nl + 1)
-    {
-        b->last = ngx_cpymem(b->last, p, nl + 1 - p);
-        b->last = ngx_cpymem(b->last, "        ", indent);
-    }
-
-    b->last = ngx_cpymem(b->last, p, end - p);
-    tx->size += need;
-
-    return NGX_OK;
-}
-
-
-/* the buffer to write len more bytes into: the last one, or a new one */
-
-static ngx_buf_t *
-ngx_http_ai_release_text_room(ngx_http_ai_release_text_t *tx, size_t len)
-{
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
-
-    b = tx->buf;
-
-    if (b != NULL && (size_t) (b->end - b->last) >= len) {
-        return b;
-    }
-
-    b = ngx_create_temp_buf(tx->pool, ngx_max(len, tx->chunk));
-    if (b == NULL) {
-        return NULL;
-    }
-
-    cl = ngx_alloc_chain_link(tx->pool);
-    if (cl == NULL) {
-        return NULL;
-    }
-
-    cl->buf = b;
-    cl->next = NULL;
-    *tx->last = cl;
-    tx->last = &cl->next;
-    tx->buf = b;
-
-    return b;
-}
-
-
-/* appends a line of at most max - 1 bytes (ngx_slprintf's formats) */
-
-static ngx_int_t
-ngx_http_ai_release_text_printf(ngx_http_ai_release_text_t *tx, size_t max,
-    const char *fmt, ...)
-{
-    u_char     *p;
-    va_list     args;
-    ngx_buf_t  *b;
-
-    b = ngx_http_ai_release_text_room(tx, max);
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(b->last, b->last + max, fmt, args);
-    va_end(args);
-
-    if (p == b->last + max) {
-        /* it may have been cut: a reservation that was too small */
-        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                      "ai_release: a status line longer than %uz bytes",
-                      max - 1);
-        return NGX_ERROR;
-    }
-
-    tx->size += p - b->last;
-    b->last = p;
-
-    return NGX_OK;
-}
-
-
 static json_t *
 ngx_http_ai_release_iso_time(time_t t)
 {
@@ -581,7 +332,7 @@ ngx_http_ai_release_iso_time(time_t t)
 
 /* everything of the status but the workflows */
 
-static json_t *
+json_t *
 ngx_http_ai_release_status_json(void)
 {
     size_t                            used;
@@ -632,7 +383,7 @@ ngx_http_ai_release_status_json(void)
 }
 
 
-void *
+json_t *
 ngx_http_ai_release_workflow_json(ngx_http_ai_release_workflow_t *wf)
 {
     ngx_uint_t                     i, k, n;
