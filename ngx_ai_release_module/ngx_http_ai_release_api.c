@@ -31,6 +31,7 @@
 #include "ngx_http_ai_release_module.h"
 #include "ngx_http_ai_release_response.h"
 #include "ngx_http_ai_release_display_json.h"
+#include "ngx_http_ai_release_api.h"
 
 
 #define NGX_HTTP_AI_RELEASE_API_MAX_BODY  16384
