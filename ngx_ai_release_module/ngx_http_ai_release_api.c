@@ -29,6 +29,9 @@
 #include <jansson.h>
 
 #include "ngx_http_ai_release_module.h"
+#include "ngx_http_ai_release_response.h"
+#include "ngx_http_ai_release_display_json.h"
+#include "ngx_http_ai_release_api.h"
 
 
 #define NGX_HTTP_AI_RELEASE_API_MAX_BODY  16384
@@ -54,15 +57,13 @@ static ngx_int_t ngx_http_ai_release_api_mutation(ngx_http_request_t *r,
     ngx_http_ai_release_loc_conf_t *alcf);
 static ngx_int_t ngx_http_ai_release_api_refuse(ngx_http_request_t *r,
     ngx_uint_t status, u_char *msg, u_char *last);
-static ngx_int_t ngx_http_ai_release_api_header(ngx_http_request_t *r,
-    char *key, char *value, ngx_table_elt_t **out);
 static void ngx_http_ai_release_api_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_release_api_action(ngx_http_request_t *r,
     ngx_http_ai_release_api_ctx_t *ctx);
 static ngx_int_t ngx_http_ai_release_api_act(ngx_http_request_t *r,
     ngx_http_ai_release_api_ctx_t *ctx, u_char *body, size_t len);
 static ngx_int_t ngx_http_ai_release_api_allow(ngx_http_request_t *r,
-    char *allow);
+    ngx_str_t *allow);
 static ngx_int_t ngx_http_ai_release_api_read(ngx_http_request_t *r,
     u_char **body, size_t *len);
 static void ngx_http_ai_release_api_override(ngx_http_ai_release_target_t *t,
@@ -76,6 +77,13 @@ static ngx_str_t  ngx_http_ai_release_actions[] = {
     ngx_string("reset"),
     ngx_string("resume")
 };
+
+static ngx_str_t  ngx_http_ai_release_api_allow_key = ngx_string("Allow");
+static ngx_str_t  ngx_http_ai_release_api_get_head = ngx_string("GET, HEAD");
+static ngx_str_t  ngx_http_ai_release_api_post = ngx_string("POST");
+static ngx_str_t  ngx_http_ai_release_api_authenticate =
+    ngx_string("WWW-Authenticate");
+static ngx_str_t  ngx_http_ai_release_api_bearer = ngx_string("Bearer");
 
 
 char *
@@ -289,7 +297,8 @@ ngx_http_ai_release_api_handler(ngx_http_request_t *r)
 
     if (n <= 2) {
         if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-            return ngx_http_ai_release_api_allow(r, "GET, HEAD");
+            return ngx_http_ai_release_api_allow(r,
+                                          &ngx_http_ai_release_api_get_head);
         }
 
         rc = ngx_http_discard_request_body(r);
@@ -324,7 +333,8 @@ ngx_http_ai_release_api_handler(ngx_http_request_t *r)
     }
 
     if (r->method != NGX_HTTP_POST) {
-        return ngx_http_ai_release_api_allow(r, "POST");
+        return ngx_http_ai_release_api_allow(r,
+                                             &ngx_http_ai_release_api_post);
     }
 
     if (alcf->api_readonly) {
@@ -488,7 +498,6 @@ ngx_http_ai_release_api_mutation(ngx_http_request_t *r,
     ngx_http_ai_release_loc_conf_t *alcf)
 {
     u_char           *p, msg[512];
-    ngx_int_t         rc;
     ngx_table_elt_t  *h;
 
     if (alcf->api_token.data) {
@@ -500,12 +509,14 @@ ngx_http_ai_release_api_mutation(ngx_http_request_t *r,
                                          (char *) alcf->api_token.data,
                                          alcf->api_token.len))
         {
-            rc = ngx_http_ai_release_api_header(r, "WWW-Authenticate",
-                                          "Bearer",
-                                          &r->headers_out.www_authenticate);
-            if (rc != NGX_OK) {
-                return rc;
+            h = ngx_http_ai_release_header_out(r,
+                                        &ngx_http_ai_release_api_authenticate,
+                                        &ngx_http_ai_release_api_bearer);
+            if (h == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
+
+            r->headers_out.www_authenticate = h;
 
             p = ngx_snprintf(msg, sizeof(msg) - 1, "%s",
                              h ? "the Authorization header does not "
@@ -918,7 +929,7 @@ ngx_http_ai_release_api_override(ngx_http_ai_release_target_t *t,
 
 
 static ngx_int_t
-ngx_http_ai_release_api_allow(ngx_http_request_t *r, char *allow)
+ngx_http_ai_release_api_allow(ngx_http_request_t *r, ngx_str_t *allow)
 {
     ngx_int_t  rc;
 
@@ -927,83 +938,15 @@ ngx_http_ai_release_api_allow(ngx_http_request_t *r, char *allow)
         return rc;
     }
 
-    rc = ngx_http_ai_release_api_header(r, "Allow", allow, NULL);
-    if (rc != NGX_OK) {
-        return rc;
+    if (ngx_http_ai_release_header_out(r, &ngx_http_ai_release_api_allow_key,
+                                       allow)
+        == NULL)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_ai_release_json_error(r, NGX_HTTP_NOT_ALLOWED,
                                           "method %V is not allowed here, use "
-                                          "%s", &r->method_name, allow);
+                                          "%V", &r->method_name, allow);
 }
 
-
-/* a response header of static strings; out, if given, points to it */
-
-static ngx_int_t
-ngx_http_ai_release_api_header(ngx_http_request_t *r, char *key, char *value,
-    ngx_table_elt_t **out)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-    h->value.data = (u_char *) value;
-    h->value.len = ngx_strlen(value);
-    h->lowcase_key = NULL;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    if (out) {
-        *out = h;
-    }
-
-    return NGX_OK;
-}
-
-
-/* an error as JSON: {"error": {"status": N, "message": "..."}} */
-
-ngx_int_t
-ngx_http_ai_release_json_error(ngx_http_request_t *r, ngx_uint_t status,
-    const char *fmt, ...)
-{
-    u_char   *p, msg[512];
-    va_list   args;
-    json_t   *root, *err, *message;
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(msg, msg + sizeof(msg) - 1, fmt, args);
-    va_end(args);
-
-    *p = '\0';
-
-    /* a message may quote a client's bytes: JSON wants UTF-8 */
-
-    message = json_string((char *) msg);
-
-    if (message == NULL) {
-        for (p = msg; *p; p++) {
-            if (*p >= 0x80) {
-                *p = '?';
-            }
-        }
-
-        message = json_string((char *) msg);
-    }
-
-    root = json_object();
-    err = json_object();
-    json_object_set_new(err, "status", json_integer(status));
-    json_object_set_new(err, "message", message);
-    json_object_set_new(root, "error", err);
-
-    return ngx_http_ai_release_send_json(r, status, root);
-}

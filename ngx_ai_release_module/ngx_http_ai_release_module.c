@@ -11,6 +11,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_release_module.h"
+#include "ngx_http_ai_release_status.h"
+#include "ngx_http_ai_release_api.h"
 
 
 static ngx_int_t ngx_http_ai_release_preconfiguration(ngx_conf_t *cf);

@@ -344,23 +344,11 @@ void ngx_http_ai_release_manual_reset(ngx_http_ai_release_target_t *t,
 ngx_uint_t ngx_http_ai_release_effective_weight(
     ngx_http_ai_release_target_t *t);
 
-char *ngx_http_ai_release_status(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 char *ngx_http_ai_release_lock(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_ai_release_check_gates(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf);
 extern ngx_conf_enum_t  ngx_http_ai_release_gate_modes[];
-char *ngx_http_ai_release_api(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-void *ngx_http_ai_release_workflow_json(ngx_http_ai_release_workflow_t *wf);
-ngx_int_t ngx_http_ai_release_no_cache(ngx_http_request_t *r);
-ngx_int_t ngx_http_ai_release_send_json(ngx_http_request_t *r,
-    ngx_uint_t status, void *root);
-ngx_int_t ngx_http_ai_release_send_workflows(ngx_http_request_t *r,
-    void *root, ngx_http_ai_release_workflow_t *only);
-ngx_int_t ngx_http_ai_release_json_error(ngx_http_request_t *r,
-    ngx_uint_t status, const char *fmt, ...);
 ngx_int_t ngx_http_ai_release_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_release_init_request_handlers(ngx_conf_t *cf);
 

@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_release_module.h"
+#include "ngx_http_ai_release_response.h"
 
 
 #define NGX_HTTP_AI_RELEASE_VAR_WORKFLOW  0
@@ -35,6 +36,9 @@ static ngx_int_t ngx_http_ai_release_variable(ngx_http_request_t *r,
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
+
+static ngx_str_t  ngx_http_ai_release_header_name =
+    ngx_string("X-AI-Release");
 
 static ngx_str_t  ngx_http_ai_release_reason_names[] = {
     ngx_string("weight"),
@@ -504,7 +508,6 @@ ngx_http_ai_release_log_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_ai_release_header_filter(ngx_http_request_t *r)
 {
-    ngx_table_elt_t                 *h;
     ngx_http_ai_release_ctx_t       *ctx;
     ngx_http_ai_release_loc_conf_t  *alcf;
 
@@ -520,18 +523,12 @@ ngx_http_ai_release_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_ai_release_header_out(r, &ngx_http_ai_release_header_name,
+                                       &ctx->target->response_header)
+        == NULL)
+    {
         return NGX_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "X-AI-Release");
-    h->value = ctx->target->response_header;
-    h->lowcase_key = NULL;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
 
     return ngx_http_next_header_filter(r);
 }

@@ -1,0 +1,21 @@
+/*
+ * Copyright (C) ngx_ai_release authors
+ *
+ * ai_release_api: the control API.
+ */
+
+
+#ifndef _NGX_HTTP_AI_RELEASE_API_H_INCLUDED_
+#define _NGX_HTTP_AI_RELEASE_API_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+char *ngx_http_ai_release_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+#endif /* _NGX_HTTP_AI_RELEASE_API_H_INCLUDED_ */
