@@ -154,6 +154,7 @@ typedef struct {
     ngx_http_ai_release_workflow_t  *workflow;
     ngx_uint_t                       variant;
     ngx_uint_t                       weight;      /* canary, 0..10000 */
+    ngx_uint_t                       edge;        /* canary: range's end */
 
     ngx_str_t                        id;          /* name@version */
     ngx_str_t                        digest;      /* sha256:<64 hex> */

@@ -96,7 +96,7 @@ ngx_http_ai_release_ctx_t *
 ngx_http_ai_release_select(ngx_http_request_t *r)
 {
     ngx_str_t                        key;
-    ngx_uint_t                       i, point, edge;
+    ngx_uint_t                       i, point;
     ngx_http_ai_release_ctx_t       *ctx;
     ngx_table_elt_t                 *h;
     ngx_http_ai_release_main_conf_t *amcf;
@@ -159,16 +159,10 @@ ngx_http_ai_release_select(ngx_http_request_t *r)
 
     if (point < wf->canary_total) {
         canary = wf->canaries.elts;
-        edge = 0;
 
-        for (i = 0; i < wf->canaries.nelts; i++) {
-            edge += canary[i].weight;
+        for (i = 0; point >= canary[i].edge; i++) { /* void */ }
 
-            if (point < edge) {
-                t = &canary[i];
-                break;
-            }
-        }
+        t = &canary[i];
     }
 
     if (t->slot) {

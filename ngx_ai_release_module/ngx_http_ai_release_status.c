@@ -25,17 +25,6 @@
 #define NGX_HTTP_AI_RELEASE_FORMAT_HTML        2
 
 
-/*
- * A slot takes a 2 KiB slab chunk for its node (the window is the largest
- * part of it) and a 1 KiB chunk for its latency histogram: 3 KiB of the
- * zone, with room under 4 KiB for more histograms.
- */
-typedef char  ngx_http_ai_release_node_fits_2k_t
-                  [sizeof(ngx_http_ai_release_node_t) <= 2048 ? 1 : -1];
-typedef char  ngx_http_ai_release_latency_fits_1k_t
-                  [AI_RELEASE_LATENCY_SIZE <= 1024 ? 1 : -1];
-
-
 static ngx_int_t ngx_http_ai_release_status_handler(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_ai_release_status_format(ngx_http_request_t *r);
 

@@ -215,6 +215,9 @@ ngx_http_ai_release_workflow(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
         t->weight = weight;
         wf->canary_total += weight;
 
+        /* its range ends here: requests add nothing up (split_clients) */
+        t->edge = wf->canary_total;
+
         return NGX_CONF_OK;
     }
 
