@@ -25,31 +25,6 @@ static ngx_str_t  ngx_http_ai_release_cache_control =
 static ngx_str_t  ngx_http_ai_release_no_store = ngx_string("no-store");
 
 
-/* a response header; key and value must live as long as the request */
-
-ngx_table_elt_t *
-ngx_http_ai_release_header_out(ngx_http_request_t *r, ngx_str_t *key,
-    ngx_str_t *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NULL;
-    }
-
-    h->hash = 1;
-    h->key = *key;
-    h->value = *value;
-    h->lowcase_key = NULL;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    return h;
-}
-
-
 ngx_int_t
 ngx_http_ai_release_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *data, size_t len)
