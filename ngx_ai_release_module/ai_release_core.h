@@ -216,6 +216,14 @@ ai_release_bundle_t *ai_release_set_find(const ai_release_set_t *set,
 #define AI_RELEASE_QUOTE_MAX        128
 #define AI_RELEASE_QUOTE_SIZE       (AI_RELEASE_QUOTE_MAX * 6 + 8)
 
+/* "sha256:<64 hex>" <-> 32 bytes; parse: 0 or -1 */
+int ai_release_digest_parse(const char *s, size_t len,
+    unsigned char out[AI_RELEASE_SHA256_LEN]);
+void ai_release_digest_format(const unsigned char digest[AI_RELEASE_SHA256_LEN],
+    char out[AI_RELEASE_DIGEST_HEX_LEN + 1]);
+/* a hex digit's value, or -1 */
+int ai_release_hex_value(int c);
+
 /* a value for an error message: escaped, at most AI_RELEASE_QUOTE_MAX bytes */
 const char *ai_release_quote(const char *s, size_t len, char *buf);
 
@@ -647,13 +655,6 @@ char *ai_release_state_format(const ai_release_state_t *st, long long now,
     size_t *len);
 const char *ai_release_state_override_name(unsigned k);
 const char *ai_release_state_reason_name(unsigned reason);
-
-/* "sha256:<64 hex>" <-> 32 bytes */
-int ai_release_digest_parse(const char *s, size_t len,
-    unsigned char out[AI_RELEASE_SHA256_LEN]);
-void ai_release_digest_format(const unsigned char digest[AI_RELEASE_SHA256_LEN],
-    char out[AI_RELEASE_DIGEST_HEX_LEN + 1]);
-int ai_release_hex_value(int c);
 
 
 #endif /* _AI_RELEASE_CORE_H_INCLUDED_ */

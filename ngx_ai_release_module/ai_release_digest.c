@@ -78,12 +78,10 @@ static void ai_release_buf_add(ai_release_buf_t *buf, const char *s,
 int
 ai_release_digest(ai_release_bundle_t *bundle)
 {
-    char               num[32];
-    size_t             i, j;
+    char               num[32], hex[AI_RELEASE_DIGEST_HEX_LEN + 1];
+    size_t             i;
     ai_release_buf_t   buf;
     ai_release_file_t *file;
-
-    static const char  hex[] = "0123456789abcdef";
 
     if (bundle->nfiles > 1) {
         qsort(bundle->files, bundle->nfiles, sizeof(ai_release_file_t),
@@ -105,15 +103,12 @@ ai_release_digest(ai_release_bundle_t *bundle)
         ai_release_buf_add(&buf, "file ", 5);
         ai_release_buf_add(&buf, file->key, strlen(file->key));
 
-        (void) snprintf(num, sizeof(num), " %lu sha256:",
+        (void) snprintf(num, sizeof(num), " %lu ",
                         (unsigned long) file->size);
         ai_release_buf_add(&buf, num, strlen(num));
 
-        for (j = 0; j < AI_RELEASE_SHA256_LEN; j++) {
-            num[0] = hex[file->sha256[j] >> 4];
-            num[1] = hex[file->sha256[j] & 0xf];
-            ai_release_buf_add(&buf, num, 2);
-        }
+        ai_release_digest_format(file->sha256, hex);
+        ai_release_buf_add(&buf, hex, AI_RELEASE_DIGEST_HEX_LEN);
 
         ai_release_buf_add(&buf, "\n", 1);
     }
@@ -128,14 +123,7 @@ ai_release_digest(ai_release_bundle_t *bundle)
 
     ai_release_sha256(buf.data, buf.len, bundle->digest);
 
-    memcpy(bundle->digest_hex, "sha256:", 7);
-
-    for (j = 0; j < AI_RELEASE_SHA256_LEN; j++) {
-        bundle->digest_hex[7 + 2 * j] = hex[bundle->digest[j] >> 4];
-        bundle->digest_hex[7 + 2 * j + 1] = hex[bundle->digest[j] & 0xf];
-    }
-
-    bundle->digest_hex[AI_RELEASE_DIGEST_HEX_LEN] = '\0';
+    ai_release_digest_format(bundle->digest, bundle->digest_hex);
 
     memcpy(bundle->digest_short, bundle->digest_hex,
            AI_RELEASE_DIGEST_SHORT_LEN);

@@ -1129,10 +1129,7 @@ ai_release_digest_form(const char *s, size_t len)
     }
 
     for (i = 7; i < len; i++) {
-        if (!((s[i] >= '0' && s[i] <= '9')
-              || (s[i] >= 'a' && s[i] <= 'f')
-              || (s[i] >= 'A' && s[i] <= 'F')))
-        {
+        if (ai_release_hex_value(s[i]) < 0) {
             return 0;
         }
     }

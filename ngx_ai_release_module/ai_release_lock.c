@@ -705,12 +705,10 @@ ai_release_bundle_parts(const ai_release_bundle_t *b,
     ai_release_part_t **out, size_t *nout)
 {
     char                     *canonical;
-    size_t                    i, j, n, nkeys, len;
+    size_t                    i, n, nkeys, len;
     unsigned char             sha[AI_RELEASE_SHA256_LEN];
     ai_release_part_t        *parts, *p;
     const ai_release_node_t  *key;
-
-    static const char  hex[] = "0123456789abcdef";
 
     *out = NULL;
     *nout = 0;
@@ -755,14 +753,7 @@ ai_release_bundle_parts(const ai_release_bundle_t *b,
         p->name = key->value;
         p->path = NULL;
 
-        memcpy(p->sha256, "sha256:", 7);
-
-        for (j = 0; j < AI_RELEASE_SHA256_LEN; j++) {
-            p->sha256[7 + 2 * j] = hex[sha[j] >> 4];
-            p->sha256[7 + 2 * j + 1] = hex[sha[j] & 0xf];
-        }
-
-        p->sha256[AI_RELEASE_DIGEST_HEX_LEN] = '\0';
+        ai_release_digest_format(sha, p->sha256);
     }
 
     if (n > 1) {
@@ -778,14 +769,7 @@ ai_release_bundle_parts(const ai_release_bundle_t *b,
         p->name = b->files[i].key;
         p->path = b->files[i].path;
 
-        memcpy(p->sha256, "sha256:", 7);
-
-        for (j = 0; j < AI_RELEASE_SHA256_LEN; j++) {
-            p->sha256[7 + 2 * j] = hex[b->files[i].sha256[j] >> 4];
-            p->sha256[7 + 2 * j + 1] = hex[b->files[i].sha256[j] & 0xf];
-        }
-
-        p->sha256[AI_RELEASE_DIGEST_HEX_LEN] = '\0';
+        ai_release_digest_format(b->files[i].sha256, p->sha256);
     }
 
     if (b->nfiles > 1) {

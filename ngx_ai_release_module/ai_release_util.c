@@ -665,3 +665,68 @@ ai_release_distance(const char *a, size_t alen, const char *b, size_t blen)
 
     return prev[blen];
 }
+
+
+/* "sha256:" and 64 hex digits (either case) -> 32 bytes; 0 or -1 */
+
+int
+ai_release_digest_parse(const char *s, size_t len,
+    unsigned char out[AI_RELEASE_SHA256_LEN])
+{
+    int     hi, lo;
+    size_t  i;
+
+    if (len != AI_RELEASE_DIGEST_HEX_LEN || strncmp(s, "sha256:", 7) != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < AI_RELEASE_SHA256_LEN; i++) {
+        hi = ai_release_hex_value(s[7 + 2 * i]);
+        lo = ai_release_hex_value(s[7 + 2 * i + 1]);
+
+        if (hi < 0 || lo < 0) {
+            return -1;
+        }
+
+        out[i] = (unsigned char) (hi << 4 | lo);
+    }
+
+    return 0;
+}
+
+
+void
+ai_release_digest_format(const unsigned char digest[AI_RELEASE_SHA256_LEN],
+    char out[AI_RELEASE_DIGEST_HEX_LEN + 1])
+{
+    size_t              i;
+    static const char   hex[] = "0123456789abcdef";
+
+    memcpy(out, "sha256:", 7);
+
+    for (i = 0; i < AI_RELEASE_SHA256_LEN; i++) {
+        out[7 + 2 * i] = hex[digest[i] >> 4];
+        out[7 + 2 * i + 1] = hex[digest[i] & 0xf];
+    }
+
+    out[AI_RELEASE_DIGEST_HEX_LEN] = '\0';
+}
+
+
+int
+ai_release_hex_value(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+
+    return -1;
+}
