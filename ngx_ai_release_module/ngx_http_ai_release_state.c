@@ -107,8 +107,8 @@ ngx_http_ai_release_state_restore(ngx_http_ai_release_main_conf_t *amcf,
 {
     char                 err[512];
     size_t               i;
+    ngx_int_t            rc;
     ngx_log_t           *log;
-    ngx_file_info_t      fi;
     ai_release_state_t   st;
 
     if (amcf->state_path.data == NULL) {
@@ -117,15 +117,13 @@ ngx_http_ai_release_state_restore(ngx_http_ai_release_main_conf_t *amcf,
 
     log = cycle->log;
 
-    if (ngx_file_info(amcf->state_path.data, &fi) == NGX_FILE_ERROR
-        && ngx_errno == NGX_ENOENT)
-    {
-        /* nothing decided yet */
+    rc = ngx_http_ai_release_state_check_file(amcf, cycle, err, sizeof(err));
+
+    if (rc == NGX_DECLINED) {
         return;
     }
 
-    if (ngx_http_ai_release_state_check_file(amcf, cycle, err, sizeof(err))
-        != NGX_OK
+    if (rc != NGX_OK
         || ai_release_state_load((char *) amcf->state_path.data, &st, err,
                                  sizeof(err))
            != 0)
@@ -173,6 +171,7 @@ ngx_http_ai_release_state_restore(ngx_http_ai_release_main_conf_t *amcf,
 /*
  * The state file must be a regular file owned by root or by the workers'
  * user, and writable by nobody else: it decides where traffic goes.
+ * NGX_DECLINED: there is none yet.
  */
 
 static ngx_int_t
@@ -184,6 +183,11 @@ ngx_http_ai_release_state_check_file(ngx_http_ai_release_main_conf_t *amcf,
     ngx_core_conf_t  *ccf;
 
     if (ngx_link_info(amcf->state_path.data, &fi) == NGX_FILE_ERROR) {
+        if (ngx_errno == NGX_ENOENT) {
+            /* nothing decided yet */
+            return NGX_DECLINED;
+        }
+
         ngx_snprintf((u_char *) err, errlen, "%s%Z",
                      strerror(ngx_errno));
         return NGX_ERROR;
@@ -367,13 +371,15 @@ ngx_http_ai_release_state_write(ngx_http_ai_release_main_conf_t *amcf,
     ngx_log_t *log)
 {
     u_char                          *text;
-    size_t                           len, n, i, j, cap;
+    size_t                           len, first, i, j;
     uint64_t                         now_ms, wall_ms;
     ngx_int_t                        rc;
     ngx_uint_t                       w, k, c;
+    ngx_pool_t                      *pool;
+    ngx_array_t                     *entries;
     ngx_atomic_uint_t                version;
     ai_release_state_t               st;
-    ngx_http_ai_release_slot_t     **seen;
+    ai_release_state_entry_t        *e;
     ngx_http_ai_release_target_t    *t;
     ngx_http_ai_release_workflow_t **wfp;
 
@@ -406,17 +412,19 @@ ngx_http_ai_release_state_write(ngx_http_ai_release_main_conf_t *amcf,
         return NGX_AGAIN;
     }
 
-    cap = amcf->nslots;
-    st.entries = ngx_alloc(cap * sizeof(ai_release_state_entry_t)
-                           + cap * sizeof(ngx_http_ai_release_slot_t *),
-                           log);
-    if (st.entries == NULL) {
+    /* as many entries as there are decisions, not one per slot */
+
+    pool = ngx_create_pool(NGX_DEFAULT_POOL_SIZE, log);
+    if (pool == NULL) {
         (void) flock(ngx_http_ai_release_state_lock_fd, LOCK_UN);
         return NGX_ERROR;
     }
 
-    seen = (ngx_http_ai_release_slot_t **) (st.entries + cap);
-    rc = NGX_OK;
+    entries = ngx_array_create(pool, 8, sizeof(ai_release_state_entry_t));
+    if (entries == NULL) {
+        rc = NGX_ERROR;
+        goto done;
+    }
 
 again:
 
@@ -427,10 +435,11 @@ again:
     wall_ms = (uint64_t) ngx_time() * 1000;
 
     wfp = amcf->workflows.elts;
-    n = 0;
+    entries->nelts = 0;
 
     for (w = 0; w < amcf->workflows.nelts; w++) {
         c = ngx_http_ai_release_target_count(wfp[w]);
+        first = entries->nelts;
 
         for (j = 0; j < c; j++) {
             t = ngx_http_ai_release_target_at(wfp[w], j);
@@ -439,13 +448,23 @@ again:
                 continue;
             }
 
-            for (i = 0; i < n; i++) {
-                if (seen[i] == t->slot) {
+            /*
+             * two roles of one workflow with the same bundle share a slot
+             * (slots are keyed by workflow and digest): one entry
+             */
+
+            e = entries->elts;
+
+            for (i = first; i < entries->nelts; i++) {
+                if (ngx_memcmp(e[i].digest, t->bundle->digest,
+                               AI_RELEASE_SHA256_LEN)
+                    == 0)
+                {
                     break;
                 }
             }
 
-            if (i < n || n == cap) {
+            if (i < entries->nelts) {
                 continue;
             }
 
@@ -462,14 +481,18 @@ again:
                 continue;
             }
 
-            seen[n] = t->slot;
-            ngx_http_ai_release_state_snapshot_slot(t, &st.entries[n],
-                                                    now_ms, wall_ms);
-            n++;
+            e = ngx_array_push(entries);
+            if (e == NULL) {
+                rc = NGX_ERROR;
+                goto done;
+            }
+
+            ngx_http_ai_release_state_snapshot_slot(t, e, now_ms, wall_ms);
         }
     }
 
-    st.n = n;
+    st.entries = entries->elts;
+    st.n = entries->nelts;
 
     text = (u_char *) ai_release_state_format(&st, (long long) ngx_time(),
                                               &len);
@@ -495,7 +518,7 @@ again:
 
 done:
 
-    ngx_free(st.entries);
+    ngx_destroy_pool(pool);
 
     (void) flock(ngx_http_ai_release_state_lock_fd, LOCK_UN);
 
