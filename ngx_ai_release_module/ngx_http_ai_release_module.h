@@ -228,10 +228,6 @@ typedef struct ngx_http_ai_release_main_conf_s {
     ngx_log_t                       *log;
     ngx_cycle_t                     *cycle;
 
-    /* while init_zone carries slots over from a zone of another size */
-    struct ngx_http_ai_release_main_conf_s  *migrate;
-    ngx_uint_t                       carried;
-
     ngx_uint_t                       eval_gate;
 
     ngx_str_t                        state_path;  /* ai_release_state */

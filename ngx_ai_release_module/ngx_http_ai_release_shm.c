@@ -44,8 +44,12 @@ typedef char  ngx_http_ai_release_latency_fits_1k_t
 
 static ngx_int_t ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_int_t ngx_http_ai_release_bind_all(
+    ngx_http_ai_release_main_conf_t *amcf, ngx_http_ai_release_shctx_t *from,
+    ngx_uint_t *carried);
 static ngx_int_t ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
-    ngx_http_ai_release_workflow_t *wf, ngx_http_ai_release_target_t *t);
+    ngx_http_ai_release_shctx_t *from, ngx_http_ai_release_workflow_t *wf,
+    ngx_http_ai_release_target_t *t);
 static ngx_http_ai_release_node_t *ngx_http_ai_release_lookup(
     ngx_http_ai_release_shctx_t *sh, ngx_uint_t hash, ngx_str_t *name,
     u_char *digest);
@@ -225,9 +229,7 @@ ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_ai_release_main_conf_t  *oamcf = data;
 
     ngx_int_t                         rc;
-    ngx_uint_t                        i, j;
-    ngx_http_ai_release_target_t     *t;
-    ngx_http_ai_release_workflow_t  **wfp, *wf;
+    ngx_uint_t                        carried;
     ngx_http_ai_release_main_conf_t  *amcf, *from;
 
     amcf = shm_zone->data;
@@ -262,36 +264,16 @@ ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         amcf->sh->generation = from->sh->generation;
         amcf->sh->loaded = from->sh->loaded;
         amcf->sh->serial = from->sh->serial;
-
-        amcf->migrate = from;
     }
 
     amcf->sh->generation++;
     amcf->generation = amcf->sh->generation;
-    amcf->carried = 0;
 
-    rc = NGX_OK;
-    wfp = amcf->workflows.elts;
-
-    for (i = 0; i < amcf->workflows.nelts && rc == NGX_OK; i++) {
-        wf = wfp[i];
-
-        rc = ngx_http_ai_release_bind(amcf, wf, wf->stable);
-
-        if (rc == NGX_OK && wf->fallback) {
-            rc = ngx_http_ai_release_bind(amcf, wf, wf->fallback);
-        }
-
-        t = wf->canaries.elts;
-
-        for (j = 0; j < wf->canaries.nelts && rc == NGX_OK; j++) {
-            rc = ngx_http_ai_release_bind(amcf, wf, &t[j]);
-        }
-    }
+    rc = ngx_http_ai_release_bind_all(amcf, from ? from->sh : NULL,
+                                      &carried);
 
     if (from) {
         ngx_shmtx_unlock(&from->shpool->mutex);
-        amcf->migrate = NULL;
     }
 
     if (rc == NGX_OK) {
@@ -316,7 +298,7 @@ ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                       "bytes: %ui slots carried over with their counters, "
                       "breakers and overrides", &amcf->zone_name,
                       from->shm_zone->shm.size, shm_zone->shm.size,
-                      amcf->carried);
+                      carried);
     }
 
     return rc;
@@ -415,15 +397,67 @@ ngx_http_ai_release_resized_from(ngx_http_ai_release_main_conf_t *amcf)
 }
 
 
+/*
+ * Every target of the configuration gets its slot; from is the zone of
+ * another size the running configuration used (NULL but on a resize), and
+ * *carried counts the slots copied from it.
+ */
+
+static ngx_int_t
+ngx_http_ai_release_bind_all(ngx_http_ai_release_main_conf_t *amcf,
+    ngx_http_ai_release_shctx_t *from, ngx_uint_t *carried)
+{
+    ngx_int_t                         rc;
+    ngx_uint_t                        i, j;
+    ngx_http_ai_release_target_t     *t, *c;
+    ngx_http_ai_release_workflow_t  **wfp, *wf;
+
+    *carried = 0;
+    wfp = amcf->workflows.elts;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        wf = wfp[i];
+        c = wf->canaries.elts;
+
+        /* stable first, then the fallback, then the canaries */
+
+        for (j = 0; j < 2 + wf->canaries.nelts; j++) {
+            t = (j == 0) ? wf->stable : (j == 1) ? wf->fallback : &c[j - 2];
+
+            if (t == NULL) {
+                continue;
+            }
+
+            rc = ngx_http_ai_release_bind(amcf, from, wf, t);
+
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (rc == NGX_DONE) {
+                (*carried)++;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* NGX_DONE: the slot was carried over from the old zone */
+
 static ngx_int_t
 ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
-    ngx_http_ai_release_workflow_t *wf, ngx_http_ai_release_target_t *t)
+    ngx_http_ai_release_shctx_t *from, ngx_http_ai_release_workflow_t *wf,
+    ngx_http_ai_release_target_t *t)
 {
     uint32_t                     hash;
     uint64_t                    *latency;
+    ngx_int_t                    rc;
     ngx_http_ai_release_node_t  *node, *old;
     ngx_http_ai_release_slot_t  *slot;
 
+    rc = NGX_OK;
     hash = ai_release_hash32(wf->seed, t->bundle->digest,
                              AI_RELEASE_SHA256_LEN);
 
@@ -465,14 +499,13 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
         slot = &node->slot;
         slot->latency = latency;
 
-        old = amcf->migrate
-              ? ngx_http_ai_release_lookup(amcf->migrate->sh, hash,
-                                           &wf->name, t->bundle->digest)
-              : NULL;
+        old = from ? ngx_http_ai_release_lookup(from, hash, &wf->name,
+                                                t->bundle->digest)
+                   : NULL;
 
         if (old) {
             ngx_http_ai_release_carry_over(slot, &old->slot);
-            amcf->carried++;
+            rc = NGX_DONE;
 
         } else {
             ai_release_window_init(&slot->window, wf->trip.window_ms);
@@ -515,7 +548,7 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
     t->serial = slot->serial;
     t->latency = slot->latency;
 
-    return NGX_OK;
+    return rc;
 }
 
 
