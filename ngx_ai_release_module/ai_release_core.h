@@ -335,6 +335,9 @@ typedef struct {
 void ai_release_window_init(ai_release_window_t *w, uint64_t window_ms);
 void ai_release_window_add(ai_release_window_t *w, unsigned counter,
     uint64_t now_ms);
+/* an outcome: its class, the total and, for an error, the errors */
+void ai_release_window_count(ai_release_window_t *w, unsigned cls, int error,
+    uint64_t now_ms);
 void ai_release_window_sum(const ai_release_window_t *w, uint64_t now_ms,
     uint64_t out[AI_RELEASE_NCOUNTERS]);
 /* the sum of one counter */

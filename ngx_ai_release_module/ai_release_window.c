@@ -66,16 +66,13 @@ ai_release_window_init(ai_release_window_t *w, uint64_t window_ms)
 }
 
 
-void
-ai_release_window_add(ai_release_window_t *w, unsigned counter,
-    uint64_t now_ms)
-{
-    int32_t    d;
-    uint32_t   epoch;
-    uint64_t  *cell, old, new;
+/* one more in a cell of the current bucket */
 
-    epoch = (uint32_t) (now_ms / w->width_ms);
-    cell = &w->cell[epoch % AI_RELEASE_WINDOW_BUCKETS][counter];
+static void
+ai_release_window_inc(uint64_t *cell, uint32_t epoch)
+{
+    int32_t   d;
+    uint64_t  old, new;
 
     old = __atomic_load_n(cell, __ATOMIC_RELAXED);
 
@@ -96,6 +93,43 @@ ai_release_window_add(ai_release_window_t *w, unsigned counter,
         {
             return;
         }
+    }
+}
+
+
+void
+ai_release_window_add(ai_release_window_t *w, unsigned counter,
+    uint64_t now_ms)
+{
+    uint32_t  epoch;
+
+    epoch = (uint32_t) (now_ms / w->width_ms);
+
+    ai_release_window_inc(&w->cell[epoch % AI_RELEASE_WINDOW_BUCKETS][counter],
+                          epoch);
+}
+
+
+/*
+ * An outcome of class cls: its counter, the total and, when it is an
+ * error, the errors, in one bucket computed once.
+ */
+
+void
+ai_release_window_count(ai_release_window_t *w, unsigned cls, int error,
+    uint64_t now_ms)
+{
+    uint32_t   epoch;
+    uint64_t  *bucket;
+
+    epoch = (uint32_t) (now_ms / w->width_ms);
+    bucket = w->cell[epoch % AI_RELEASE_WINDOW_BUCKETS];
+
+    ai_release_window_inc(&bucket[cls], epoch);
+    ai_release_window_inc(&bucket[AI_RELEASE_CNT_TOTAL], epoch);
+
+    if (error) {
+        ai_release_window_inc(&bucket[AI_RELEASE_CNT_ERRORS], epoch);
     }
 }
 

@@ -225,7 +225,7 @@ ngx_http_ai_release_api_handler(ngx_http_request_t *r)
     ngx_http_ai_release_workflow_t   *wf;
     ngx_http_ai_release_main_conf_t  *amcf;
 
-    amcf = ngx_http_ai_release_amcf();
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_release_module);
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_release_module);
 
@@ -622,7 +622,7 @@ ngx_http_ai_release_api_action(ngx_http_request_t *r,
     ngx_uint_t                        i;
     ngx_http_ai_release_main_conf_t  *amcf;
 
-    amcf = ngx_http_ai_release_amcf();
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_release_module);
 
     /* ".../workflows/NAME/ACTION": the last two segments */
 
@@ -866,8 +866,9 @@ ngx_http_ai_release_api_act(ngx_http_request_t *r,
 
     /* kept across restarts before the client hears it is done */
 
-    ngx_http_ai_release_state_changed(ngx_http_ai_release_amcf(),
-                                      r->connection->log, 1);
+    ngx_http_ai_release_state_changed(
+        ngx_http_get_module_main_conf(r, ngx_http_ai_release_module),
+        r->connection->log, 1);
 
     if (t) {
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
@@ -902,7 +903,7 @@ ngx_http_ai_release_api_override(ngx_http_ai_release_target_t *t,
     ngx_http_ai_release_main_conf_t  *amcf;
 
     slot = t->slot;
-    amcf = ngx_http_ai_release_amcf();
+    amcf = t->shm_zone->data;
 
     ngx_shmtx_lock(&amcf->shpool->mutex);
 
@@ -914,10 +915,10 @@ ngx_http_ai_release_api_override(ngx_http_ai_release_target_t *t,
     if (k == NGX_HTTP_AI_RELEASE_OVR_PIN && !slot->override[k] != !on) {
         /* requests look for a pin only while one is set somewhere */
         if (on) {
-            ngx_atomic_fetch_add(&amcf->sh->pins, 1);
+            ai_release_atomic_add(&amcf->sh->pins, 1);
 
         } else {
-            ngx_atomic_fetch_add(&amcf->sh->pins, -1);
+            ai_release_atomic_add(&amcf->sh->pins, (uint64_t) -1);
         }
     }
 

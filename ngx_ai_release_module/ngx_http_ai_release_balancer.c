@@ -56,8 +56,6 @@ static ngx_uint_t ngx_http_ai_release_may_fail_over(
     ngx_http_ai_release_ctx_t *ctx, ngx_uint_t cls);
 static ngx_int_t ngx_http_ai_release_failover(ngx_peer_connection_t *pc,
     ngx_http_ai_release_ctx_t *ctx);
-static ngx_uint_t ngx_http_ai_release_classify(ngx_http_ai_release_ctx_t *ctx,
-    ngx_http_upstream_t *u);
 static ngx_int_t ngx_http_ai_release_failover_conf(ngx_http_request_t *r);
 static void ngx_http_ai_release_finalize(ngx_http_request_t *r, ngx_int_t rc);
 #if (NGX_HTTP_SSL)
@@ -229,9 +227,9 @@ ngx_http_ai_release_init_peer(ngx_http_request_t *r,
 {
     ngx_http_ai_release_ctx_t  *ctx;
 
-    ctx = ngx_http_ai_release_select(r);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
 
-    if (ctx == NULL) {
+    if (ctx == NULL || ctx->target == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "upstream \"" NGX_HTTP_AI_RELEASE_UPSTREAM "\" is used "
                       "in a location without \"ai_release\"");
@@ -291,7 +289,7 @@ ngx_http_ai_release_init_balanced(ngx_http_request_t *r,
          */
 
         r->upstream->peer.tries++;
-        ctx->extra_try = 1;
+        ctx->spare_try = 1;
 
         return ngx_http_ai_release_failover_conf(r);
     }
@@ -358,14 +356,14 @@ ngx_http_ai_release_get_peer(ngx_peer_connection_t *pc, void *data)
     }
 
     ctx->start = ngx_current_msec;
-    ctx->timedout = 0;
+    ctx->timed_out = 0;
 
     rc = ctx->get(pc, ctx->data);
 
     if (rc == NGX_BUSY) {
         /* no live server in the bundle's upstream */
 
-        ngx_http_ai_release_record(ctx, AI_RELEASE_CONNECT, 0);
+        ngx_http_ai_release_outcome(ctx, AI_RELEASE_CONNECT, 0);
 
         if (!ngx_http_ai_release_may_fail_over(ctx, AI_RELEASE_CONNECT)) {
             return rc;
@@ -379,13 +377,13 @@ ngx_http_ai_release_get_peer(ngx_peer_connection_t *pc, void *data)
         rc = ctx->get(pc, ctx->data);
 
         if (rc == NGX_BUSY) {
-            ngx_http_ai_release_record(ctx, AI_RELEASE_CONNECT, 0);
+            ngx_http_ai_release_outcome(ctx, AI_RELEASE_CONNECT, 0);
             return rc;
         }
     }
 
     if (rc == NGX_OK || rc == NGX_DONE || rc == NGX_AGAIN) {
-        ctx->attempt = 1;
+        ctx->attempt_open = 1;
     }
 
     return rc;
@@ -402,53 +400,51 @@ ngx_http_ai_release_free_peer(ngx_peer_connection_t *pc, void *data,
     ngx_connection_t     *c;
     ngx_http_upstream_t  *u;
 
-    if (!ctx->attempt) {
+    if (!ctx->attempt_open) {
         ctx->free(pc, ctx->data, state);
         return;
     }
 
-    ctx->attempt = 0;
+    ctx->attempt_open = 0;
     u = ctx->request->upstream;
     c = pc->connection;
 
     if (c && (c->read->timedout || c->write->timedout)) {
-        ctx->timedout = 1;
+        ctx->timed_out = 1;
     }
 
     if (!(state & NGX_PEER_FAILED)) {
 
         if (state & NGX_PEER_NEXT) {
             /* 403 or 404 with proxy_next_upstream: an answer, not an error */
-            ngx_http_ai_release_record(ctx, AI_RELEASE_OK,
+            ngx_http_ai_release_outcome(ctx, AI_RELEASE_OK,
                                        ngx_current_msec - ctx->start);
 
         } else {
             /* the last attempt: its outcome is known in the log phase */
-            ctx->final = 1;
+            ctx->verdict_in_log = 1;
         }
 
         ctx->free(pc, ctx->data, state);
         return;
     }
 
-    cls = ngx_http_ai_release_classify(ctx, u);
-
-    ngx_http_ai_release_record(ctx, cls, ngx_current_msec - ctx->start);
+    cls = ngx_http_ai_release_attempt_failed(ctx, u);
 
     ctx->free(pc, ctx->data, state);
 
     if (ngx_http_ai_release_may_fail_over(ctx, cls)) {
         /* one more attempt, at the known-good bundle */
         pc->tries = 1;
-        ctx->extra_try = 0;
+        ctx->spare_try = 0;
 
-    } else if (ctx->extra_try) {
+    } else if (ctx->spare_try) {
         /* the try kept for failover is not needed */
         if (pc->tries) {
             pc->tries--;
         }
 
-        ctx->extra_try = 0;
+        ctx->spare_try = 0;
     }
 }
 
@@ -492,35 +488,6 @@ ngx_http_ai_release_may_fail_over(ngx_http_ai_release_ctx_t *ctx,
     ctx->next = next;
 
     return 1;
-}
-
-
-/* a failed attempt: why (free_peer has noted a timeout in ctx) */
-
-static ngx_uint_t
-ngx_http_ai_release_classify(ngx_http_ai_release_ctx_t *ctx,
-    ngx_http_upstream_t *u)
-{
-    ngx_uint_t  cls;
-
-    if (ctx->timedout) {
-        return AI_RELEASE_TIMEOUT;
-    }
-
-    cls = ngx_http_ai_release_status_class(u->headers_in.status_n);
-
-    if (cls != AI_RELEASE_OK) {
-        return cls;
-    }
-
-    if (u->headers_in.status_n == 0
-        && u->buffer.start && u->buffer.last > u->buffer.start)
-    {
-        /* bytes came, but no valid status line and header */
-        return AI_RELEASE_INVALID;
-    }
-
-    return AI_RELEASE_CONNECT;
 }
 
 

@@ -41,36 +41,6 @@ ngx_str_t  ngx_http_ai_release_state_names[] = {
 };
 
 
-/* the class of an upstream's answer by its status: 5xx, 429 or ok */
-
-ngx_uint_t
-ngx_http_ai_release_status_class(ngx_uint_t status)
-{
-    switch (status) {
-
-    case NGX_HTTP_INTERNAL_SERVER_ERROR:
-    case NGX_HTTP_BAD_GATEWAY:
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-    case NGX_HTTP_GATEWAY_TIME_OUT:
-        return AI_RELEASE_5XX;
-
-    case NGX_HTTP_TOO_MANY_REQUESTS:
-        return AI_RELEASE_429;
-
-    default:
-        return AI_RELEASE_OK;
-    }
-}
-
-
-ngx_http_ai_release_main_conf_t *
-ngx_http_ai_release_amcf(void)
-{
-    return ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_ai_release_module);
-}
-
-
 /*
  * Where a request goes, given the bundle its weight or sticky key chose:
  * that bundle if its breaker lets it through, else the known-good path
@@ -189,7 +159,7 @@ ngx_http_ai_release_admit(ngx_http_ai_release_target_t *t, ngx_log_t *log)
             return NGX_HTTP_AI_RELEASE_DENY;
         }
 
-        amcf = ngx_http_ai_release_amcf();
+        amcf = t->shm_zone->data;
 
         ngx_shmtx_lock(&amcf->shpool->mutex);
 
@@ -243,7 +213,7 @@ ngx_http_ai_release_admit(ngx_http_ai_release_target_t *t, ngx_log_t *log)
         return NGX_HTTP_AI_RELEASE_DENY;
     }
 
-    amcf = ngx_http_ai_release_amcf();
+    amcf = t->shm_zone->data;
 
     ngx_shmtx_lock(&amcf->shpool->mutex);
 
@@ -275,89 +245,43 @@ ngx_http_ai_release_release_probe(ngx_http_ai_release_target_t *t)
 {
     /* a probe that ended without a verdict (the client went away) */
 
-    __atomic_sub_fetch(&t->slot->probes_admitted, 1, __ATOMIC_RELAXED);
+    ai_release_atomic_add(&t->slot->probes_admitted, (uint64_t) -1);
 }
 
 
 /*
- * The outcome of the request's attempt at its current bundle; a probe's
- * verdict is given once, so the request is no probe any more afterwards.
+ * The breaker's verdict on an attempt the outcome step has counted, past
+ * the fast path of ngx_http_ai_release_breaker_judge(): a probe's settles
+ * the half-open state; otherwise a closed breaker trips when the
+ * workflow's rules say so.
  */
 
 void
-ngx_http_ai_release_record(ngx_http_ai_release_ctx_t *ctx, ngx_uint_t cls,
-    ngx_msec_t latency)
+ngx_http_ai_release_breaker_check(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log, ngx_uint_t cls, ngx_uint_t counted, uint64_t consecutive,
+    ngx_uint_t probe, uint64_t now)
 {
-    uint64_t                         now, consecutive, w[AI_RELEASE_NCOUNTERS];
-    uint64_t                         sw[2], *stable;
-    ngx_uint_t                       counted, probe;
+    uint64_t                         w[AI_RELEASE_NCOUNTERS], sw[2], *stable;
     ai_release_trip_e                why;
-    ngx_http_request_t              *r;
     ngx_http_ai_release_slot_t      *slot, *ss;
-    ngx_http_ai_release_target_t    *t;
     ngx_http_ai_release_workflow_t  *wf;
 
-    r = ctx->request;
-    t = ctx->target;
-    probe = ctx->probe;
-    ctx->probe = 0;
-
-    wf = t->workflow;
-    slot = t->slot;
-    now = ngx_current_msec;
-
-    if (ai_release_atomic_load(&slot->serial) != t->serial) {
-        /* a reload freed this configuration's slot */
-        return;
-    }
-
-    counted = (wf->trip.errors_mask >> cls) & 1;
-
-    ai_release_window_add(&slot->window, (unsigned) cls, now);
-    ai_release_window_add(&slot->window, AI_RELEASE_CNT_TOTAL, now);
-    ai_release_atomic_add(&slot->total[cls], 1);
-    ai_release_atomic_add(&t->latency[ai_release_latency_bucket(latency)],
-                          1);
-    ai_release_atomic_add(&slot->latency_sum_ms, latency);
-
-    if (counted) {
-        ai_release_window_add(&slot->window, AI_RELEASE_CNT_ERRORS, now);
-        ai_release_atomic_store(&slot->error_ms, now);
-        consecutive = ai_release_atomic_add(&slot->consecutive, 1);
-
-    } else {
-        consecutive = 0;
-
-        if (ai_release_atomic_load(&slot->consecutive)) {
-            ai_release_atomic_store(&slot->consecutive, 0);
-        }
-    }
-
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "ai_release: \"%V\" outcome %s latency %M probe %ui",
-                   &t->id, ai_release_class_name(cls), latency, probe);
-
     if (probe) {
-        ngx_http_ai_release_probe_done(t, r->connection->log, cls, counted);
+        ngx_http_ai_release_probe_done(t, log, cls, counted);
         return;
     }
+
+    slot = t->slot;
 
     if (ai_release_atomic_load(&slot->state) != NGX_HTTP_AI_RELEASE_CLOSED) {
         return;
     }
 
-    /*
-     * a success may complete min_requests too; but no rule can trip a
-     * bundle without errors in its window, and most of the time there are
-     * none: then the check costs one pass over the error buckets
-     */
+    wf = t->workflow;
 
     if (!counted
-        && (now - ai_release_atomic_load(&slot->error_ms)
-            > wf->trip.window_ms + slot->window.width_ms
-            || ai_release_window_get(&slot->window, AI_RELEASE_CNT_ERRORS,
-                                     now)
-               == 0))
+        && ai_release_window_get(&slot->window, AI_RELEASE_CNT_ERRORS, now)
+           == 0)
     {
         return;
     }
@@ -377,8 +301,7 @@ ngx_http_ai_release_record(ngx_http_ai_release_ctx_t *ctx, ngx_uint_t cls,
                                 w[AI_RELEASE_CNT_ERRORS], consecutive, stable);
 
     if (why != AI_RELEASE_TRIP_NONE) {
-        ngx_http_ai_release_trip(t, r->connection->log, why,
-                                 w[AI_RELEASE_CNT_TOTAL],
+        ngx_http_ai_release_trip(t, log, why, w[AI_RELEASE_CNT_TOTAL],
                                  w[AI_RELEASE_CNT_ERRORS], stable);
     }
 }
@@ -397,7 +320,7 @@ ngx_http_ai_release_trip(ngx_http_ai_release_target_t *t, ngx_log_t *log,
 
     slot = t->slot;
     conf = &t->workflow->trip;
-    amcf = ngx_http_ai_release_amcf();
+    amcf = t->shm_zone->data;
     now = ngx_current_msec;
 
     ngx_shmtx_lock(&amcf->shpool->mutex);
@@ -481,7 +404,7 @@ ngx_http_ai_release_probe_done(ngx_http_ai_release_target_t *t,
 
     slot = t->slot;
     conf = &t->workflow->trip;
-    amcf = ngx_http_ai_release_amcf();
+    amcf = t->shm_zone->data;
 
     if (!failed) {
         ok = ai_release_atomic_add(&slot->probes_ok, 1);
@@ -574,7 +497,7 @@ ngx_http_ai_release_log_change(ngx_http_ai_release_target_t *t,
     /* a decision the state file keeps */
 
     t->slot->restored &= ~(uint64_t) NGX_HTTP_AI_RELEASE_RESTORED_BREAKER;
-    ngx_http_ai_release_state_changed(ngx_http_ai_release_amcf(), log, 0);
+    ngx_http_ai_release_state_changed(t->shm_zone->data, log, 0);
 
     if (to == NGX_HTTP_AI_RELEASE_OPEN) {
         dest = NULL;
@@ -764,7 +687,7 @@ ngx_http_ai_release_manual_trip(ngx_http_ai_release_target_t *t,
     ngx_http_ai_release_main_conf_t  *amcf;
 
     slot = t->slot;
-    amcf = ngx_http_ai_release_amcf();
+    amcf = t->shm_zone->data;
 
     ngx_shmtx_lock(&amcf->shpool->mutex);
 
@@ -801,7 +724,7 @@ ngx_http_ai_release_manual_reset(ngx_http_ai_release_target_t *t,
     ngx_http_ai_release_main_conf_t  *amcf;
 
     slot = t->slot;
-    amcf = ngx_http_ai_release_amcf();
+    amcf = t->shm_zone->data;
 
     ngx_shmtx_lock(&amcf->shpool->mutex);
 

@@ -91,7 +91,7 @@ ngx_http_ai_release_send_workflows(ngx_http_request_t *r, json_t *root,
 
     rc = ngx_http_ai_release_text_add(&tx, (u_char *) text, tail - text, 0);
 
-    amcf = ngx_http_ai_release_amcf();
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_release_module);
     wfp = amcf->workflows.elts;
     n = only ? 1 : amcf->workflows.nelts;
 
@@ -169,13 +169,10 @@ ngx_http_ai_release_iso_time(time_t t)
 /* everything of the status but the workflows */
 
 json_t *
-ngx_http_ai_release_status_json(void)
+ngx_http_ai_release_status_json(ngx_http_ai_release_main_conf_t *amcf)
 {
     size_t                            used;
     json_t                           *root, *o;
-    ngx_http_ai_release_main_conf_t  *amcf;
-
-    amcf = ngx_http_ai_release_amcf();
 
     root = json_object();
     if (root == NULL) {

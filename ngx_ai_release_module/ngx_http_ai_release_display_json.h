@@ -18,7 +18,8 @@
 #include "ngx_http_ai_release_module.h"
 
 
-json_t *ngx_http_ai_release_status_json(void);
+json_t *ngx_http_ai_release_status_json(
+    ngx_http_ai_release_main_conf_t *amcf);
 json_t *ngx_http_ai_release_workflow_json(ngx_http_ai_release_workflow_t *wf);
 ngx_int_t ngx_http_ai_release_send_workflows(ngx_http_request_t *r,
     json_t *root, ngx_http_ai_release_workflow_t *only);

@@ -74,7 +74,7 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
     ngx_http_ai_release_workflow_t  **wfp, *wf;
     ngx_http_ai_release_main_conf_t  *amcf;
 
-    amcf = ngx_http_ai_release_amcf();
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_release_module);
     wfp = amcf->workflows.elts;
 
 #define AI_FOREACH_BUNDLE(body)                                              \

@@ -3,6 +3,41 @@
  *
  * Directives and configuration: behaviour bundles, workflows and the
  * locations that serve them.
+ *
+ * Words used throughout:
+ *   bundle    a behaviour bundle: one manifest, one version, one digest
+ *             (ai_release_bundle_t);
+ *   workflow  a named AI workflow of nginx.conf with its bundles
+ *             (ngx_http_ai_release_workflow_t);
+ *   role      what a bundle is to a workflow: stable, canary or fallback
+ *             (the "variant" field and status key);
+ *   target    a bundle in its role for one workflow, resolved at
+ *             configuration time (ngx_http_ai_release_target_t);
+ *   slot      a target's counters and breaker in shared memory, one per
+ *             (workflow, bundle digest), kept across reloads
+ *             (ngx_http_ai_release_slot_t).
+ *
+ * The request path, in order (each step names its function):
+ *   1. choose     ngx_http_ai_release_choose_handler (choose.c), rewrite
+ *                 phase: sticky key or weight, override, breakers
+ *                 (ngx_http_ai_release_route, breaker.c); fills the
+ *                 request context and sends the bundle's headers upstream.
+ *   2. balancer   ngx_http_ai_release_init_peer / _init_bundle_peer
+ *                 (balancer.c) wrap the bundle upstream's balancer;
+ *                 per attempt _get_peer and _free_peer; a failed attempt
+ *                 may fail over once (_may_fail_over, _failover) to the
+ *                 known-good bundle.
+ *   3. outcome    ngx_http_ai_release_attempt_failed (a failed attempt) or
+ *                 the log handler (the last attempt), both through
+ *                 ngx_http_ai_release_classify (outcome.c); then
+ *                 ngx_http_ai_release_outcome counts it in the slot.
+ *   4. breaker    ngx_http_ai_release_breaker_judge (breaker.c): probes,
+ *                 trips, cooldowns.
+ *   5. header     ngx_http_ai_release_header_filter (variables.c): the
+ *                 X-AI-Release response header; the $ai_release_*
+ *                 variables read the same context.
+ *   6. log        ngx_http_ai_release_log_handler (outcome.c): the last
+ *                 attempt's outcome, once the answer is whole.
  */
 
 
@@ -164,7 +199,15 @@ ngx_http_ai_release_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    return ngx_http_ai_release_init_request_handlers(cf);
+    if (ngx_http_ai_release_choose_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_ai_release_outcome_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ai_release_variables_init(cf);
 }
 
 

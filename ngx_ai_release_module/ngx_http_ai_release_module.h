@@ -131,12 +131,12 @@ typedef struct {
     ngx_uint_t                       nslots;
     time_t                           reloaded;
     ngx_uint_t                       loaded;      /* configurations loaded */
-    ngx_atomic_t                     pins;        /* pin overrides set */
+    uint64_t                         pins;        /* pin overrides set */
     uint64_t                         serial;
 
     /* the state file: changes made, and the last change written */
-    ngx_atomic_t                     state_version;
-    ngx_atomic_t                     state_written;
+    uint64_t                         state_version;
+    uint64_t                         state_written;
 } ngx_http_ai_release_shctx_t;
 
 
@@ -172,6 +172,8 @@ typedef struct {
     /* why it may not be pinned: a 0% canary short of its workflow's gate */
     u_char                          *ungated;
 
+    /* the zone of its slot: shm_zone->data is the main configuration */
+    ngx_shm_zone_t                  *shm_zone;
     ngx_http_ai_release_slot_t      *slot;        /* set by init_zone */
     uint64_t                         serial;      /* slot->serial then */
 
@@ -257,13 +259,43 @@ typedef struct {
 } ngx_http_ai_release_loc_conf_t;
 
 
+/*
+ * A request on a workflow, from the choice of its bundle to the log phase:
+ * what was chosen, what happened to each attempt, and what is still to be
+ * counted.  Each field is set by one step of the request path (the map at
+ * the top of ngx_http_ai_release_module.c).
+ */
 typedef struct {
-    ngx_http_ai_release_workflow_t  *workflow;
-    ngx_http_ai_release_target_t    *target;      /* serving */
-    ngx_http_ai_release_target_t    *failed;      /* failed over from */
-    ngx_http_ai_release_target_t    *next;        /* failover pending */
-    ngx_uint_t                       reason;
     ngx_http_request_t              *request;
+    ngx_http_ai_release_workflow_t  *workflow;
+
+    /* choose: the bundle serving the request, and why */
+    ngx_http_ai_release_target_t    *target;
+    ngx_uint_t                       reason;      /* REASON_* */
+
+    /* a probe of a half-open bundle whose verdict is not yet counted */
+    u_char                           probe;
+
+    /* balancer: the "ai_release" balancer took the request */
+    u_char                           balanced;
+
+    /* an attempt is under way: its outcome is not yet counted */
+    u_char                           attempt_open;
+
+    /* the last attempt ended well enough: the log phase counts it */
+    u_char                           verdict_in_log;
+
+    /* the attempt's connection timed out */
+    u_char                           timed_out;
+
+    /* the try added for failover, not yet used */
+    u_char                           spare_try;
+
+    /* failover: the bundle that failed, and the one to take over */
+    ngx_http_ai_release_target_t    *failed;
+    ngx_http_ai_release_target_t    *next;
+
+    ngx_msec_t                       start;       /* of the attempt */
 
     /* the bundle upstream's own balancer */
     void                            *data;
@@ -274,20 +306,10 @@ typedef struct {
     ngx_event_save_peer_session_pt   save_session;
 #endif
 
-    ngx_msec_t                       start;
-
     /* how the upstream module finalized the request */
     void                           (*finalize)(ngx_http_request_t *r,
                                                ngx_int_t rc);
     ngx_int_t                        final_rc;
-
-    unsigned                         headers_set:1;
-    unsigned                         probe:1;
-    unsigned                         balanced:1;
-    unsigned                         attempt:1;     /* not yet recorded */
-    unsigned                         final:1;       /* for the log phase */
-    unsigned                         timedout:1;
-    unsigned                         extra_try:1;
 } ngx_http_ai_release_ctx_t;
 
 
@@ -300,7 +322,9 @@ char *ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_ai_release_init_workflows(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf);
 
-ngx_http_ai_release_ctx_t *ngx_http_ai_release_select(ngx_http_request_t *r);
+ngx_int_t ngx_http_ai_release_choose_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_release_outcome_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_release_variables_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_release_set_headers(ngx_http_request_t *r,
     ngx_http_ai_release_target_t *t);
 ngx_int_t ngx_http_ai_release_switch_headers(ngx_http_request_t *r,
@@ -316,15 +340,18 @@ ngx_http_ai_release_target_t *ngx_http_ai_release_route(
     ngx_http_ai_release_target_t *failed);
 ngx_http_ai_release_target_t *ngx_http_ai_release_known_good(
     ngx_http_ai_release_target_t *t);
-void ngx_http_ai_release_record(ngx_http_ai_release_ctx_t *ctx,
+void ngx_http_ai_release_outcome(ngx_http_ai_release_ctx_t *ctx,
     ngx_uint_t cls, ngx_msec_t latency);
-ngx_uint_t ngx_http_ai_release_status_class(ngx_uint_t status);
+ngx_uint_t ngx_http_ai_release_attempt_failed(ngx_http_ai_release_ctx_t *ctx,
+    ngx_http_upstream_t *u);
+void ngx_http_ai_release_breaker_check(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log, ngx_uint_t cls, ngx_uint_t counted, uint64_t consecutive,
+    ngx_uint_t probe, uint64_t now);
 ngx_table_elt_t *ngx_http_ai_release_header_in(ngx_http_request_t *r,
     u_char *lowcase, size_t len, ngx_uint_t hash);
 void ngx_http_ai_release_release_probe(ngx_http_ai_release_target_t *t);
 extern ngx_str_t  ngx_http_ai_release_state_names[];
 
-ngx_http_ai_release_main_conf_t *ngx_http_ai_release_amcf(void);
 ngx_http_ai_release_target_t *ngx_http_ai_release_pinned(
     ngx_http_ai_release_workflow_t *wf);
 ngx_uint_t ngx_http_ai_release_target_count(ngx_http_ai_release_workflow_t *wf);
@@ -347,7 +374,6 @@ ngx_int_t ngx_http_ai_release_check_gates(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf);
 extern ngx_conf_enum_t  ngx_http_ai_release_gate_modes[];
 ngx_int_t ngx_http_ai_release_add_variables(ngx_conf_t *cf);
-ngx_int_t ngx_http_ai_release_init_request_handlers(ngx_conf_t *cf);
 
 ngx_int_t ngx_http_ai_release_balancer_add(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf);
@@ -364,6 +390,30 @@ void ngx_http_ai_release_state_changed(ngx_http_ai_release_main_conf_t *amcf,
     ngx_log_t *log, ngx_uint_t now);
 ngx_int_t ngx_http_ai_release_state_init_process(ngx_cycle_t *cycle);
 void ngx_http_ai_release_state_exit_process(ngx_cycle_t *cycle);
+
+
+/*
+ * The breaker's verdict on a counted attempt.  Its fast path, inline: a
+ * success of a bundle without errors in its window cannot trip anything
+ * (the case of nearly every request); a success may complete min_requests
+ * too, but no rule trips a bundle without errors.
+ */
+
+static ngx_inline void
+ngx_http_ai_release_breaker_judge(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log, ngx_uint_t cls, ngx_uint_t counted, uint64_t consecutive,
+    ngx_uint_t probe, uint64_t now)
+{
+    if (!probe && !counted
+        && now - ai_release_atomic_load(&t->slot->error_ms)
+           > t->workflow->trip.window_ms + t->slot->window.width_ms)
+    {
+        return;
+    }
+
+    ngx_http_ai_release_breaker_check(t, log, cls, counted, consecutive,
+                                      probe, now);
+}
 
 
 #endif /* _NGX_HTTP_AI_RELEASE_MODULE_H_INCLUDED_ */

@@ -520,7 +520,7 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
         amcf->sh->nslots++;
 
         if (slot->override[NGX_HTTP_AI_RELEASE_OVR_PIN]) {
-            (void) ngx_atomic_fetch_add(&amcf->sh->pins, 1);
+            ai_release_atomic_add(&amcf->sh->pins, 1);
         }
     }
 
@@ -536,7 +536,7 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
     if (t->ungated && slot->override[NGX_HTTP_AI_RELEASE_OVR_PIN]) {
         ai_release_atomic_store(&slot->override[NGX_HTTP_AI_RELEASE_OVR_PIN],
                                 0);
-        (void) ngx_atomic_fetch_add(&amcf->sh->pins, -1);
+        ai_release_atomic_add(&amcf->sh->pins, (uint64_t) -1);
 
         ngx_log_error(NGX_LOG_WARN, amcf->log, 0,
                       "ai_release: workflow \"%V\": the pin on bundle "
@@ -544,6 +544,7 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
                       t->ungated);
     }
 
+    t->shm_zone = amcf->shm_zone;
     t->slot = slot;
     t->serial = slot->serial;
     t->latency = slot->latency;
@@ -701,7 +702,7 @@ ngx_http_ai_release_free_slots(ngx_http_ai_release_main_conf_t *amcf,
 
         if (n->mark != mark) {
             if (n->slot.override[NGX_HTTP_AI_RELEASE_OVR_PIN]) {
-                (void) ngx_atomic_fetch_add(&sh->pins, -1);
+                ai_release_atomic_add(&sh->pins, (uint64_t) -1);
             }
 
             ngx_rbtree_delete(&sh->rbtree, node);

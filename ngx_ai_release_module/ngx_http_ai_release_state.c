@@ -298,7 +298,7 @@ ngx_http_ai_release_state_apply(ngx_http_ai_release_main_conf_t *amcf,
         if (k == NGX_HTTP_AI_RELEASE_OVR_PIN
             && !slot->override[NGX_HTTP_AI_RELEASE_OVR_PIN])
         {
-            (void) ngx_atomic_fetch_add(&amcf->sh->pins, 1);
+            ai_release_atomic_add(&amcf->sh->pins, 1);
         }
 
         slot->override[k] = 1;
@@ -358,7 +358,7 @@ ngx_http_ai_release_state_changed(ngx_http_ai_release_main_conf_t *amcf,
         return;
     }
 
-    (void) ngx_atomic_fetch_add(&amcf->sh->state_version, 1);
+    ai_release_atomic_add(&amcf->sh->state_version, 1);
 
     if (now) {
         (void) ngx_http_ai_release_state_write(amcf, log);
@@ -428,7 +428,7 @@ ngx_http_ai_release_state_write(ngx_http_ai_release_main_conf_t *amcf,
 
 again:
 
-    version = amcf->sh->state_version;
+    version = ai_release_atomic_load(&amcf->sh->state_version);
 
     ngx_time_update();
     now_ms = ngx_current_msec;
@@ -509,9 +509,9 @@ again:
         goto done;
     }
 
-    amcf->sh->state_written = version;
+    ai_release_atomic_store(&amcf->sh->state_written, version);
 
-    if (amcf->sh->state_version != version) {
+    if (ai_release_atomic_load(&amcf->sh->state_version) != version) {
         /* changed while this worker wrote */
         goto again;
     }
@@ -524,7 +524,9 @@ done:
 
     /* a change between the last check and the unlock: write it too */
 
-    if (rc == NGX_OK && amcf->sh->state_version != version) {
+    if (rc == NGX_OK
+        && ai_release_atomic_load(&amcf->sh->state_version) != version)
+    {
         return ngx_http_ai_release_state_write(amcf, log);
     }
 
@@ -716,7 +718,9 @@ ngx_http_ai_release_state_timer(ngx_event_t *ev)
 {
     ngx_http_ai_release_main_conf_t *amcf = ev->data;
 
-    if (amcf->sh->state_written != amcf->sh->state_version) {
+    if (ai_release_atomic_load(&amcf->sh->state_written)
+        != ai_release_atomic_load(&amcf->sh->state_version))
+    {
         (void) ngx_http_ai_release_state_write(amcf, ev->log);
     }
 
@@ -738,7 +742,9 @@ ngx_http_ai_release_state_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
-    if (amcf->sh->state_written != amcf->sh->state_version) {
+    if (ai_release_atomic_load(&amcf->sh->state_written)
+        != ai_release_atomic_load(&amcf->sh->state_version))
+    {
         (void) ngx_http_ai_release_state_write(amcf, cycle->log);
     }
 }

@@ -52,6 +52,7 @@ ngx_http_ai_release_status_handler(ngx_http_request_t *r)
     ngx_str_t                         type, name;
     ngx_uint_t                        format;
     ngx_http_ai_release_workflow_t   *only;
+    ngx_http_ai_release_main_conf_t  *amcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         if (ngx_http_ai_release_header_out(r, &ngx_http_ai_release_allow,
@@ -71,6 +72,7 @@ ngx_http_ai_release_status_handler(ngx_http_request_t *r)
     }
 
     format = ngx_http_ai_release_status_format(r);
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_release_module);
 
     /* ?workflow=NAME: that workflow only */
 
@@ -79,8 +81,8 @@ ngx_http_ai_release_status_handler(ngx_http_request_t *r)
     if (format != NGX_HTTP_AI_RELEASE_FORMAT_HTML
         && ngx_http_arg(r, (u_char *) "workflow", 8, &name) == NGX_OK)
     {
-        only = ngx_http_ai_release_find_workflow(ngx_http_ai_release_amcf(),
-                                                 name.data, name.len);
+        only = ngx_http_ai_release_find_workflow(amcf, name.data,
+                                                 name.len);
         if (only == NULL) {
             return ngx_http_ai_release_json_error(r, NGX_HTTP_NOT_FOUND,
                                                   "unknown workflow \"%V\"",
@@ -102,8 +104,8 @@ ngx_http_ai_release_status_handler(ngx_http_request_t *r)
 
     default: /* NGX_HTTP_AI_RELEASE_FORMAT_JSON */
         return ngx_http_ai_release_send_workflows(r,
-                                            ngx_http_ai_release_status_json(),
-                                            only);
+                                        ngx_http_ai_release_status_json(amcf),
+                                        only);
     }
 }
 

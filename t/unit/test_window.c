@@ -387,6 +387,20 @@ main(void)
     ok(ai_release_window_get(&win, AI_RELEASE_CNT_TOTAL, 110000) == 0,
        "reset empties the window");
 
+    /* an outcome counts its class, the total and, if an error, errors */
+
+    ai_release_window_count(&win, AI_RELEASE_OK, 0, 200000);
+    ai_release_window_count(&win, AI_RELEASE_5XX, 1, 200500);
+    ai_release_window_count(&win, AI_RELEASE_SLOW, 0, 201000);
+    ai_release_window_sum(&win, 201000, w);
+    ok(w[AI_RELEASE_OK] == 1 && w[AI_RELEASE_5XX] == 1
+       && w[AI_RELEASE_SLOW] == 1, "count: one per class");
+    ok(w[AI_RELEASE_CNT_TOTAL] == 3, "count: the total of three outcomes");
+    ok(w[AI_RELEASE_CNT_ERRORS] == 1, "count: only the error in errors");
+    ok(ai_release_window_get(&win, AI_RELEASE_CNT_TOTAL, 216500) == 1,
+       "count: 16 s later the first second's two outcomes left the window");
+    ai_release_window_reset(&win);
+
     /* concurrent adds are exact */
 
     ai_release_window_init(&shared, 1000000);
