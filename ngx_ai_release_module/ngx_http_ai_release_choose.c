@@ -19,38 +19,18 @@
 #include "ngx_http_ai_release_module.h"
 
 
-static ngx_int_t ngx_http_ai_release_choose_handler(ngx_http_request_t *r);
 static ngx_http_ai_release_target_t *ngx_http_ai_release_choose(
     ngx_http_request_t *r, ngx_http_ai_release_ctx_t *ctx);
 
 
 /*
- * The rewrite phase rather than preaccess: "return", "if" and "set" run
- * there, and may read $ai_release_* variables.  The handler is added after
- * the rewrite module's (modules load before this one), so it runs before
- * the location's rewrite directives.
+ * A handler of the rewrite phase rather than preaccess: "return", "if" and
+ * "set" run there, and may read $ai_release_* variables.  It is added
+ * after the rewrite module's (modules load before this one), so it runs
+ * before the location's rewrite directives.
  */
 
 ngx_int_t
-ngx_http_ai_release_choose_init(ngx_conf_t *cf)
-{
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ngx_http_ai_release_choose_handler;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
 ngx_http_ai_release_choose_handler(ngx_http_request_t *r)
 {
     ngx_http_ai_release_ctx_t       *ctx;

@@ -189,6 +189,8 @@ ngx_http_ai_release_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ai_release_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt              *h;
+    ngx_http_core_main_conf_t        *cmcf;
     ngx_http_ai_release_main_conf_t  *amcf;
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_release_module);
@@ -199,13 +201,23 @@ ngx_http_ai_release_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (ngx_http_ai_release_choose_init(cf) != NGX_OK) {
+    /* as ngx_http_limit_req_init adds its handler */
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_ai_release_outcome_init(cf) != NGX_OK) {
+    *h = ngx_http_ai_release_choose_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
         return NGX_ERROR;
     }
+
+    *h = ngx_http_ai_release_log_handler;
 
     return ngx_http_ai_release_variables_init(cf);
 }

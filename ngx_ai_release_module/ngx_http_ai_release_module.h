@@ -322,8 +322,8 @@ char *ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_ai_release_init_workflows(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf);
 
-ngx_int_t ngx_http_ai_release_choose_init(ngx_conf_t *cf);
-ngx_int_t ngx_http_ai_release_outcome_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_ai_release_choose_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_ai_release_log_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ai_release_variables_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_ai_release_set_headers(ngx_http_request_t *r,
     ngx_http_ai_release_target_t *t);

@@ -28,27 +28,7 @@ typedef struct {
 
 static ngx_uint_t ngx_http_ai_release_classify(
     ngx_http_ai_release_ctx_t *ctx, ngx_http_ai_release_attempt_t *a);
-static ngx_int_t ngx_http_ai_release_log_handler(ngx_http_request_t *r);
 static void ngx_http_ai_release_no_verdict(ngx_http_ai_release_ctx_t *ctx);
-
-
-ngx_int_t
-ngx_http_ai_release_outcome_init(ngx_conf_t *cf)
-{
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ngx_http_ai_release_log_handler;
-
-    return NGX_OK;
-}
 
 
 /* the class of an answer by its status: 5xx, 429 or ok */
@@ -144,7 +124,7 @@ ngx_http_ai_release_attempt_failed(ngx_http_ai_release_ctx_t *ctx,
  * streamed answer may have been cut short after its header.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_ai_release_log_handler(ngx_http_request_t *r)
 {
     ngx_uint_t                      cls;
