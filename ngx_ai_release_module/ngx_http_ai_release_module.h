@@ -299,6 +299,17 @@ char *ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_ai_release_init_workflows(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf);
+ngx_uint_t ngx_http_ai_release_target_count(ngx_http_ai_release_workflow_t *wf);
+ngx_http_ai_release_target_t *ngx_http_ai_release_target_at(
+    ngx_http_ai_release_workflow_t *wf, ngx_uint_t i);
+ngx_http_ai_release_target_t *ngx_http_ai_release_find_target(
+    ngx_http_ai_release_workflow_t *wf, u_char *id, size_t len);
+ngx_http_ai_release_workflow_t *ngx_http_ai_release_find_workflow(
+    ngx_http_ai_release_main_conf_t *amcf, u_char *name, size_t len);
+ngx_http_ai_release_target_t *ngx_http_ai_release_pinned(
+    ngx_http_ai_release_workflow_t *wf);
+ngx_uint_t ngx_http_ai_release_effective_weight(
+    ngx_http_ai_release_target_t *t);
 
 ngx_http_ai_release_ctx_t *ngx_http_ai_release_select(ngx_http_request_t *r);
 ngx_int_t ngx_http_ai_release_set_headers(ngx_http_request_t *r,
@@ -325,21 +336,10 @@ void ngx_http_ai_release_release_probe(ngx_http_ai_release_target_t *t);
 extern ngx_str_t  ngx_http_ai_release_state_names[];
 
 ngx_http_ai_release_main_conf_t *ngx_http_ai_release_amcf(void);
-ngx_http_ai_release_target_t *ngx_http_ai_release_pinned(
-    ngx_http_ai_release_workflow_t *wf);
-ngx_uint_t ngx_http_ai_release_target_count(ngx_http_ai_release_workflow_t *wf);
-ngx_http_ai_release_target_t *ngx_http_ai_release_target_at(
-    ngx_http_ai_release_workflow_t *wf, ngx_uint_t i);
-ngx_http_ai_release_target_t *ngx_http_ai_release_find_target(
-    ngx_http_ai_release_workflow_t *wf, u_char *id, size_t len);
-ngx_http_ai_release_workflow_t *ngx_http_ai_release_find_workflow(
-    ngx_http_ai_release_main_conf_t *amcf, u_char *name, size_t len);
 void ngx_http_ai_release_manual_trip(ngx_http_ai_release_target_t *t,
     ngx_log_t *log, u_char *by);
 void ngx_http_ai_release_manual_reset(ngx_http_ai_release_target_t *t,
     ngx_log_t *log);
-ngx_uint_t ngx_http_ai_release_effective_weight(
-    ngx_http_ai_release_target_t *t);
 
 char *ngx_http_ai_release_lock(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

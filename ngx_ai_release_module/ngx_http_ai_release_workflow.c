@@ -3,7 +3,8 @@
  *
  * The ai_release_workflow block: a stable bundle, weighted canaries, a
  * fallback and an optional sticky key, all resolved at configuration time
- * so that a request does O(1) work.
+ * so that a request does O(1) work; and the lookups of a workflow and its
+ * targets (by name, by position, the pinned one, the current shares).
  */
 
 
@@ -639,4 +640,135 @@ ngx_http_ai_release_init_workflows(ngx_conf_t *cf,
     }
 
     return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_ai_release_target_count(ngx_http_ai_release_workflow_t *wf)
+{
+    return 1 + wf->canaries.nelts + (wf->fallback ? 1 : 0);
+}
+
+
+/* 0: stable, then the canaries in order, then the fallback */
+
+ngx_http_ai_release_target_t *
+ngx_http_ai_release_target_at(ngx_http_ai_release_workflow_t *wf,
+    ngx_uint_t i)
+{
+    ngx_http_ai_release_target_t  *canary;
+
+    if (i == 0) {
+        return wf->stable;
+    }
+
+    if (i <= wf->canaries.nelts) {
+        canary = wf->canaries.elts;
+        return &canary[i - 1];
+    }
+
+    return wf->fallback;
+}
+
+
+ngx_http_ai_release_target_t *
+ngx_http_ai_release_find_target(ngx_http_ai_release_workflow_t *wf,
+    u_char *id, size_t len)
+{
+    ngx_uint_t                     i, n;
+    ngx_http_ai_release_target_t  *t;
+
+    n = ngx_http_ai_release_target_count(wf);
+
+    for (i = 0; i < n; i++) {
+        t = ngx_http_ai_release_target_at(wf, i);
+
+        if (t->id.len == len && ngx_strncmp(t->id.data, id, len) == 0) {
+            return t;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_http_ai_release_workflow_t *
+ngx_http_ai_release_find_workflow(ngx_http_ai_release_main_conf_t *amcf,
+    u_char *name, size_t len)
+{
+    return ngx_hash_find(&amcf->workflow_hash, ngx_hash_key(name, len), name,
+                         len);
+}
+
+
+/* the bundle an operator pinned the workflow to, if any */
+
+ngx_http_ai_release_target_t *
+ngx_http_ai_release_pinned(ngx_http_ai_release_workflow_t *wf)
+{
+    ngx_uint_t                     i, n;
+    ngx_http_ai_release_target_t  *t;
+
+    n = ngx_http_ai_release_target_count(wf);
+
+    for (i = 0; i < n; i++) {
+        t = ngx_http_ai_release_target_at(wf, i);
+
+        if (t->slot
+            && ai_release_atomic_load(
+                   &t->slot->override[NGX_HTTP_AI_RELEASE_OVR_PIN]))
+        {
+            return t;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the share of new traffic the bundle gets now, in 0.01% steps */
+
+ngx_uint_t
+ngx_http_ai_release_effective_weight(ngx_http_ai_release_target_t *t)
+{
+    ngx_uint_t                       i, share;
+    ngx_http_ai_release_target_t    *c, *pinned;
+    ngx_http_ai_release_workflow_t  *wf;
+
+    wf = t->workflow;
+    pinned = ngx_http_ai_release_pinned(wf);
+
+    if (pinned) {
+        return t == pinned ? AI_RELEASE_WEIGHT_SCALE : 0;
+    }
+
+    if (t->variant == NGX_HTTP_AI_RELEASE_CANARY) {
+        if (ai_release_atomic_load(&t->slot->state)
+            != NGX_HTTP_AI_RELEASE_CLOSED
+            || ai_release_atomic_load(
+                   &t->slot->override[NGX_HTTP_AI_RELEASE_OVR_ROLLBACK]))
+        {
+            return 0;
+        }
+
+        return t->weight;
+    }
+
+    share = AI_RELEASE_WEIGHT_SCALE;
+    c = wf->canaries.elts;
+
+    for (i = 0; i < wf->canaries.nelts; i++) {
+        share -= ngx_http_ai_release_effective_weight(&c[i]);
+    }
+
+    if (ai_release_atomic_load(&wf->stable->slot->state)
+        == NGX_HTTP_AI_RELEASE_CLOSED
+        || wf->fallback == NULL
+        || ai_release_atomic_load(&wf->fallback->slot->state)
+           != NGX_HTTP_AI_RELEASE_CLOSED)
+    {
+        return t->variant == NGX_HTTP_AI_RELEASE_STABLE ? share : 0;
+    }
+
+    return t->variant == NGX_HTTP_AI_RELEASE_FALLBACK ? share : 0;
 }
