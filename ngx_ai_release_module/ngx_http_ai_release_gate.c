@@ -3,8 +3,9 @@
  *
  * At configuration load: every bundle that can receive traffic must pass
  * its eval gate (ai_release_eval_gate), and every bundle's digest must be
- * the one its lock file records (ai_release_lock).  The checks themselves
- * are the plain-C core's, the same the ai-release tool runs in CI.
+ * the one its lock file records (ai_release_lock, read by the directive in
+ * ngx_http_ai_release_bundles.c).  The checks themselves are the plain-C
+ * core's, the same the ai-release tool runs in CI.
  */
 
 
@@ -30,31 +31,6 @@ ngx_conf_enum_t  ngx_http_ai_release_gate_modes[] = {
     { ngx_string("require"), NGX_HTTP_AI_RELEASE_GATE_REQUIRE },
     { ngx_null_string, 0 }
 };
-
-
-char *
-ngx_http_ai_release_lock(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_ai_release_main_conf_t *amcf = conf;
-
-    ngx_str_t  *value;
-
-    if (amcf->lock_path.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    amcf->lock_path = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &amcf->lock_path, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->lock_file = cf->conf_file->file.name.data;
-    amcf->lock_line = cf->conf_file->line;
-
-    return NGX_CONF_OK;
-}
 
 
 ngx_int_t

@@ -341,8 +341,6 @@ void ngx_http_ai_release_manual_trip(ngx_http_ai_release_target_t *t,
 void ngx_http_ai_release_manual_reset(ngx_http_ai_release_target_t *t,
     ngx_log_t *log);
 
-char *ngx_http_ai_release_lock(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 ngx_int_t ngx_http_ai_release_check_gates(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf);
 extern ngx_conf_enum_t  ngx_http_ai_release_gate_modes[];
