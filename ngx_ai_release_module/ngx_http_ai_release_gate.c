@@ -42,18 +42,13 @@ ngx_http_ai_release_check_gates(ngx_conf_t *cf,
     ngx_http_ai_release_target_t     *t;
     ngx_http_ai_release_workflow_t  **wfp, *wf;
 
-    if (amcf->eval_gate == NGX_CONF_UNSET_UINT) {
-        amcf->eval_gate = NGX_HTTP_AI_RELEASE_GATE_ON;
-    }
-
     rc = NGX_OK;
     wfp = amcf->workflows.elts;
 
     for (i = 0; i < amcf->workflows.nelts; i++) {
         wf = wfp[i];
 
-        mode = (wf->eval_gate == NGX_CONF_UNSET_UINT) ? amcf->eval_gate
-                                                      : wf->eval_gate;
+        mode = wf->eval_gate;
 
         if (mode == NGX_HTTP_AI_RELEASE_GATE_OFF) {
             continue;

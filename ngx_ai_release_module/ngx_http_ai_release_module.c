@@ -242,6 +242,8 @@ ngx_http_ai_release_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_ai_release_main_conf_t  *amcf = conf;
 
+    ngx_conf_init_uint_value(amcf->eval_gate, NGX_HTTP_AI_RELEASE_GATE_ON);
+
     if (ngx_http_ai_release_init_workflows(cf, amcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }

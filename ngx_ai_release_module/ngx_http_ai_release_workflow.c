@@ -8,7 +8,9 @@
  *
  * The block is parsed from its own command table, as the upstream {} block
  * is: stock slots where a value fits one, a handler of its own where a
- * value needs one.
+ * value needs one.  Every default of a workflow is set in
+ * ngx_http_ai_release_merge_workflow(), once the whole configuration is
+ * read.
  */
 
 
@@ -38,6 +40,8 @@ static ngx_http_ai_release_target_t *ngx_http_ai_release_target(
     ngx_uint_t variant, ngx_http_ai_release_target_t *t);
 static ngx_int_t ngx_http_ai_release_target_used(
     ngx_http_ai_release_workflow_t *wf, ai_release_bundle_t *bundle);
+static void ngx_http_ai_release_merge_workflow(
+    ngx_http_ai_release_main_conf_t *amcf, ngx_http_ai_release_workflow_t *wf);
 
 
 /* the argument counts of ngx_conf_handler(), by NGX_CONF_TAKE* bit */
@@ -213,14 +217,6 @@ ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (rv != NGX_CONF_OK) {
         return rv;
-    }
-
-    if (wf->failover == NGX_CONF_UNSET) {
-        wf->failover = 0;
-    }
-
-    if (wf->trip.max_cooldown_ms < wf->trip.cooldown_ms) {
-        wf->trip.max_cooldown_ms = wf->trip.cooldown_ms;
     }
 
     if (wf->stable == NULL) {
@@ -711,11 +707,25 @@ ngx_http_ai_release_target_used(ngx_http_ai_release_workflow_t *wf,
 }
 
 
+/*
+ * Once the whole configuration is read (the http block's init_main_conf,
+ * after the main ai_release_eval_gate's own default): the workflows' hash
+ * and every workflow's defaults.
+ */
+
 ngx_int_t
 ngx_http_ai_release_init_workflows(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf)
 {
-    ngx_hash_init_t  hash;
+    ngx_uint_t                        i;
+    ngx_hash_init_t                   hash;
+    ngx_http_ai_release_workflow_t  **wfp;
+
+    wfp = amcf->workflows.elts;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        ngx_http_ai_release_merge_workflow(amcf, wfp[i]);
+    }
 
     hash.hash = &amcf->workflow_hash;
     hash.key = ngx_hash_key;
@@ -733,6 +743,24 @@ ngx_http_ai_release_init_workflows(ngx_conf_t *cf,
     }
 
     return NGX_OK;
+}
+
+
+/* the defaults of what a workflow block did not set */
+
+static void
+ngx_http_ai_release_merge_workflow(ngx_http_ai_release_main_conf_t *amcf,
+    ngx_http_ai_release_workflow_t *wf)
+{
+    ngx_conf_init_value(wf->failover, 0);
+    ngx_conf_merge_uint_value(wf->eval_gate, amcf->eval_gate,
+                              NGX_HTTP_AI_RELEASE_GATE_ON);
+
+    /* the cooldown's cap is never below the cooldown */
+
+    if (wf->trip.max_cooldown_ms < wf->trip.cooldown_ms) {
+        wf->trip.max_cooldown_ms = wf->trip.cooldown_ms;
+    }
 }
 
 
