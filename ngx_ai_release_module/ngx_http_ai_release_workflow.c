@@ -239,8 +239,7 @@ ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *
 ngx_http_ai_release_workflow(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
 {
-    ngx_http_ai_release_workflow_t  *wf = (ngx_http_ai_release_workflow_t *)
-                                          conf;
+    ngx_http_ai_release_workflow_t  *wf = conf;
 
     char           *rv;
     ngx_str_t      *name;
