@@ -3,8 +3,9 @@
  *
  * At configuration load: every bundle that can receive traffic must pass
  * its eval gate (ai_release_eval_gate), and every bundle's digest must be
- * the one its lock file records (ai_release_lock).  The checks themselves
- * are the plain-C core's, the same the ai-release tool runs in CI.
+ * the one its lock file records (ai_release_lock, read by the directive in
+ * ngx_http_ai_release_bundles.c).  The checks themselves are the plain-C
+ * core's, the same the ai-release tool runs in CI.
  */
 
 
@@ -32,31 +33,6 @@ ngx_conf_enum_t  ngx_http_ai_release_gate_modes[] = {
 };
 
 
-char *
-ngx_http_ai_release_lock(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_ai_release_main_conf_t *amcf = conf;
-
-    ngx_str_t  *value;
-
-    if (amcf->lock_path.data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    amcf->lock_path = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &amcf->lock_path, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    amcf->lock_file = cf->conf_file->file.name.data;
-    amcf->lock_line = cf->conf_file->line;
-
-    return NGX_CONF_OK;
-}
-
-
 ngx_int_t
 ngx_http_ai_release_check_gates(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf)
@@ -66,18 +42,13 @@ ngx_http_ai_release_check_gates(ngx_conf_t *cf,
     ngx_http_ai_release_target_t     *t;
     ngx_http_ai_release_workflow_t  **wfp, *wf;
 
-    if (amcf->eval_gate == NGX_CONF_UNSET_UINT) {
-        amcf->eval_gate = NGX_HTTP_AI_RELEASE_GATE_ON;
-    }
-
     rc = NGX_OK;
     wfp = amcf->workflows.elts;
 
     for (i = 0; i < amcf->workflows.nelts; i++) {
         wf = wfp[i];
 
-        mode = (wf->eval_gate == NGX_CONF_UNSET_UINT) ? amcf->eval_gate
-                                                      : wf->eval_gate;
+        mode = wf->eval_gate;
 
         if (mode == NGX_HTTP_AI_RELEASE_GATE_OFF) {
             continue;

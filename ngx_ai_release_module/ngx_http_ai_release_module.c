@@ -1,8 +1,10 @@
 /*
  * Copyright (C) ngx_ai_release authors
  *
- * Directives and configuration: behaviour bundles, workflows and the
- * locations that serve them.
+ * Directives and configuration: the command table, the main and location
+ * configurations, and the ai_release directive of a location.  The
+ * handlers of the bundle, workflow, zone, state, status and API directives
+ * live in the files named after them.
  *
  * Words used throughout:
  *   bundle    a behaviour bundle: one manifest, one version, one digest
@@ -46,6 +48,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_release_module.h"
+#include "ngx_http_ai_release_bundles.h"
 #include "ngx_http_ai_release_status.h"
 #include "ngx_http_ai_release_api.h"
 
@@ -59,8 +62,6 @@ static char *ngx_http_ai_release_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static void ngx_http_ai_release_cleanup_set(void *data);
 
-static char *ngx_http_ai_release_bundles(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 static char *ngx_http_ai_release(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -296,6 +297,8 @@ ngx_http_ai_release_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_ai_release_main_conf_t  *amcf = conf;
 
+    ngx_conf_init_uint_value(amcf->eval_gate, NGX_HTTP_AI_RELEASE_GATE_ON);
+
     if (ngx_http_ai_release_init_workflows(cf, amcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
@@ -376,51 +379,6 @@ ngx_http_ai_release_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_ai_release_bundles(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_ai_release_main_conf_t *amcf = conf;
-
-    u_char               buf[2048];
-    size_t               i;
-    ngx_str_t           *value, path;
-    ai_release_errors_t  errs;
-
-    value = cf->args->elts;
-    path = value[1];
-
-    if (path.len == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "empty bundles path");
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    ai_release_errors_init(&errs);
-
-    if (ai_release_set_load_glob(amcf->set, (char *) path.data, &errs) == 0) {
-        ai_release_errors_free(&errs);
-        return NGX_CONF_OK;
-    }
-
-    for (i = 0; i < errs.n; i++) {
-        ai_release_error_format(&errs.items[i], (char *) buf, sizeof(buf));
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "ai_release bundle: %s", buf);
-    }
-
-    if (errs.n == 0) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "ai_release bundle: cannot load \"%V\"", &path);
-    }
-
-    ai_release_errors_free(&errs);
-
-    return NGX_CONF_ERROR;
 }
 
 

@@ -148,11 +148,17 @@ typedef struct {
 } ngx_http_ai_release_header_t;
 
 
-/* a bundle in the role it plays for one workflow, resolved at config time */
+/*
+ * A target: a bundle in the role it plays for one workflow, resolved at
+ * configuration time.  The role is stable, canary or fallback; the code
+ * and the status JSON call it "variant" (NGX_HTTP_AI_RELEASE_STABLE,
+ * _CANARY, _FALLBACK; ngx_http_ai_release_variant_names).  A bundle named
+ * in two workflows is two targets, each with a slot of its own.
+ */
 typedef struct {
     ai_release_bundle_t             *bundle;
     ngx_http_ai_release_workflow_t  *workflow;
-    ngx_uint_t                       variant;
+    ngx_uint_t                       variant;     /* the role */
     ngx_uint_t                       weight;      /* canary, 0..10000 */
     ngx_uint_t                       edge;        /* canary: range's end */
 
@@ -188,6 +194,14 @@ typedef struct {
 } ngx_http_ai_release_target_t;
 
 
+/*
+ * A workflow: one ai_release_workflow block, which locations name with
+ * "ai_release NAME": the bundles in service and their shares of the
+ * traffic.  It holds its targets (a stable, weighted canaries, a fallback:
+ * its bundles in their roles), how a request is assigned to one (sticky
+ * key, canary ranges), when a target's breaker trips (trip, errors) and
+ * whether a failed request is retried on another (failover).
+ */
 struct ngx_http_ai_release_workflow_s {
     ngx_str_t                        name;
     ngx_uint_t                       index;
@@ -202,9 +216,10 @@ struct ngx_http_ai_release_workflow_s {
     ngx_array_t                      canaries;    /* of target */
     ngx_uint_t                       canary_total;
 
+    /* unset ones get their defaults in ngx_http_ai_release_merge_workflow */
     ai_release_trip_conf_t           trip;
     ngx_flag_t                       failover;
-    ngx_uint_t                       eval_gate;
+    ngx_uint_t                       eval_gate;   /* or the main one's */
 
     u_char                          *file_name;
     ngx_uint_t                       line;
@@ -321,6 +336,17 @@ char *ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_ai_release_init_workflows(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf);
+ngx_uint_t ngx_http_ai_release_target_count(ngx_http_ai_release_workflow_t *wf);
+ngx_http_ai_release_target_t *ngx_http_ai_release_target_at(
+    ngx_http_ai_release_workflow_t *wf, ngx_uint_t i);
+ngx_http_ai_release_target_t *ngx_http_ai_release_find_target(
+    ngx_http_ai_release_workflow_t *wf, u_char *id, size_t len);
+ngx_http_ai_release_workflow_t *ngx_http_ai_release_find_workflow(
+    ngx_http_ai_release_main_conf_t *amcf, u_char *name, size_t len);
+ngx_http_ai_release_target_t *ngx_http_ai_release_pinned(
+    ngx_http_ai_release_workflow_t *wf);
+ngx_uint_t ngx_http_ai_release_effective_weight(
+    ngx_http_ai_release_target_t *t);
 
 ngx_int_t ngx_http_ai_release_choose_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ai_release_log_handler(ngx_http_request_t *r);
@@ -352,24 +378,11 @@ ngx_table_elt_t *ngx_http_ai_release_header_in(ngx_http_request_t *r,
 void ngx_http_ai_release_release_probe(ngx_http_ai_release_target_t *t);
 extern ngx_str_t  ngx_http_ai_release_state_names[];
 
-ngx_http_ai_release_target_t *ngx_http_ai_release_pinned(
-    ngx_http_ai_release_workflow_t *wf);
-ngx_uint_t ngx_http_ai_release_target_count(ngx_http_ai_release_workflow_t *wf);
-ngx_http_ai_release_target_t *ngx_http_ai_release_target_at(
-    ngx_http_ai_release_workflow_t *wf, ngx_uint_t i);
-ngx_http_ai_release_target_t *ngx_http_ai_release_find_target(
-    ngx_http_ai_release_workflow_t *wf, u_char *id, size_t len);
-ngx_http_ai_release_workflow_t *ngx_http_ai_release_find_workflow(
-    ngx_http_ai_release_main_conf_t *amcf, u_char *name, size_t len);
 void ngx_http_ai_release_manual_trip(ngx_http_ai_release_target_t *t,
     ngx_log_t *log, u_char *by);
 void ngx_http_ai_release_manual_reset(ngx_http_ai_release_target_t *t,
     ngx_log_t *log);
-ngx_uint_t ngx_http_ai_release_effective_weight(
-    ngx_http_ai_release_target_t *t);
 
-char *ngx_http_ai_release_lock(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
 ngx_int_t ngx_http_ai_release_check_gates(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf);
 extern ngx_conf_enum_t  ngx_http_ai_release_gate_modes[];

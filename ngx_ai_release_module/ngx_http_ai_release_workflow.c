@@ -3,7 +3,14 @@
  *
  * The ai_release_workflow block: a stable bundle, weighted canaries, a
  * fallback and an optional sticky key, all resolved at configuration time
- * so that a request does O(1) work.
+ * so that a request does O(1) work; and the lookups of a workflow and its
+ * targets (by name, by position, the pinned one, the current shares).
+ *
+ * The block is parsed from its own command table, as the upstream {} block
+ * is: stock slots where a value fits one, a handler of its own where a
+ * value needs one.  Every default of a workflow is set in
+ * ngx_http_ai_release_merge_workflow(), once the whole configuration is
+ * read.
  */
 
 
@@ -16,15 +23,109 @@
 
 static char *ngx_http_ai_release_workflow(ngx_conf_t *cf, ngx_command_t *dummy,
     void *conf);
+static ngx_uint_t ngx_http_ai_release_workflow_nargs(ngx_command_t *cmd,
+    ngx_uint_t nelts);
+static char *ngx_http_ai_release_set_target(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_ai_release_set_canary(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_ai_release_set_sticky(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_ai_release_set_trip(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_ai_release_set_errors(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_http_ai_release_target_t *ngx_http_ai_release_target(
     ngx_conf_t *cf, ngx_http_ai_release_workflow_t *wf, ngx_str_t *id,
     ngx_uint_t variant, ngx_http_ai_release_target_t *t);
-static char *ngx_http_ai_release_trip_directive(ngx_conf_t *cf,
-    ngx_http_ai_release_workflow_t *wf);
-static char *ngx_http_ai_release_errors_directive(ngx_conf_t *cf,
-    ngx_http_ai_release_workflow_t *wf);
 static ngx_int_t ngx_http_ai_release_target_used(
     ngx_http_ai_release_workflow_t *wf, ai_release_bundle_t *bundle);
+static void ngx_http_ai_release_merge_workflow(
+    ngx_http_ai_release_main_conf_t *amcf, ngx_http_ai_release_workflow_t *wf);
+
+
+/* the argument counts of ngx_conf_handler(), by NGX_CONF_TAKE* bit */
+static ngx_uint_t  ngx_http_ai_release_argument_number[] = {
+    NGX_CONF_NOARGS,
+    NGX_CONF_TAKE1,
+    NGX_CONF_TAKE2,
+    NGX_CONF_TAKE3,
+    NGX_CONF_TAKE4,
+    NGX_CONF_TAKE5,
+    NGX_CONF_TAKE6,
+    NGX_CONF_TAKE7
+};
+
+
+/* the role of a "stable" or "fallback" target, the commands' post */
+static ngx_uint_t  ngx_http_ai_release_role_stable =
+    NGX_HTTP_AI_RELEASE_STABLE;
+static ngx_uint_t  ngx_http_ai_release_role_fallback =
+    NGX_HTTP_AI_RELEASE_FALLBACK;
+
+
+/* the directives of an ai_release_workflow block; conf is the workflow */
+
+static ngx_command_t  ngx_http_ai_release_workflow_commands[] = {
+
+    { ngx_string("stable"),
+      NGX_CONF_TAKE1,
+      ngx_http_ai_release_set_target,
+      0,
+      offsetof(ngx_http_ai_release_workflow_t, stable),
+      &ngx_http_ai_release_role_stable },
+
+    { ngx_string("canary"),
+      NGX_CONF_TAKE2,
+      ngx_http_ai_release_set_canary,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("fallback"),
+      NGX_CONF_TAKE1,
+      ngx_http_ai_release_set_target,
+      0,
+      offsetof(ngx_http_ai_release_workflow_t, fallback),
+      &ngx_http_ai_release_role_fallback },
+
+    { ngx_string("sticky"),
+      NGX_CONF_TAKE1,
+      ngx_http_ai_release_set_sticky,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("trip"),
+      NGX_CONF_1MORE,
+      ngx_http_ai_release_set_trip,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("errors"),
+      NGX_CONF_1MORE,
+      ngx_http_ai_release_set_errors,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("failover"),
+      NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      0,
+      offsetof(ngx_http_ai_release_workflow_t, failover),
+      NULL },
+
+    { ngx_string("ai_release_eval_gate"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      0,
+      offsetof(ngx_http_ai_release_workflow_t, eval_gate),
+      &ngx_http_ai_release_gate_modes },
+
+      ngx_null_command
+};
 
 
 char *
@@ -57,13 +158,25 @@ ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     wf->sticky = NULL;
+     *     wf->sticky_header = { 0, NULL };
+     *     wf->stable = NULL;
+     *     wf->fallback = NULL;
+     *     wf->canary_total = 0;
+     */
+
     wf->name = name;
     wf->index = amcf->workflows.nelts;
     wf->seed = ai_release_hash32(0x61697265, name.data, name.len);
     wf->file_name = cf->conf_file->file.name.data;
     wf->line = cf->conf_file->line;
 
+    /* "trip" and "errors" change these one parameter at a time */
     ai_release_trip_defaults(&wf->trip);
+
     wf->failover = NGX_CONF_UNSET;
     wf->eval_gate = NGX_CONF_UNSET_UINT;
 
@@ -106,14 +219,6 @@ ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
         return rv;
     }
 
-    if (wf->failover == NGX_CONF_UNSET) {
-        wf->failover = 0;
-    }
-
-    if (wf->trip.max_cooldown_ms < wf->trip.cooldown_ms) {
-        wf->trip.max_cooldown_ms = wf->trip.cooldown_ms;
-    }
-
     if (wf->stable == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "ai_release_workflow \"%V\" has no \"stable\" bundle "
@@ -125,249 +230,243 @@ ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * A directive inside the block: found in the block's command table, its
+ * arguments counted as ngx_conf_handler() counts them, and set on the
+ * workflow.
+ */
+
 static char *
 ngx_http_ai_release_workflow(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
 {
-    ngx_http_ai_release_workflow_t  *wf = (ngx_http_ai_release_workflow_t *)
-                                          conf;
+    ngx_http_ai_release_workflow_t  *wf = conf;
 
-    unsigned                           weight;
-    ngx_str_t                         *value;
-    ngx_uint_t                         i, variant;
-    ngx_http_ai_release_target_t      *t, **slot;
-    ngx_http_compile_complex_value_t   ccv;
+    char           *rv;
+    ngx_str_t      *name;
+    ngx_command_t  *cmd;
 
-    value = cf->args->elts;
+    name = cf->args->elts;
 
-    slot = NULL;
-
-    if (value[0].len == 6
-        && ngx_strncmp(value[0].data, "stable", 6) == 0)
-    {
-        slot = &wf->stable;
-        variant = NGX_HTTP_AI_RELEASE_STABLE;
-
-    } else if (value[0].len == 8
-               && ngx_strncmp(value[0].data, "fallback", 8) == 0)
-    {
-        slot = &wf->fallback;
-        variant = NGX_HTTP_AI_RELEASE_FALLBACK;
-    }
-
-    if (slot) {
-        if (cf->args->nelts != 2) {
-            goto invalid_args;
-        }
-
-        if (*slot) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate \"%V\" in workflow \"%V\"",
-                               &value[0], &wf->name);
-            return NGX_CONF_ERROR;
-        }
-
-        *slot = ngx_http_ai_release_target(cf, wf, &value[1], variant, NULL);
-
-        return *slot ? NGX_CONF_OK : NGX_CONF_ERROR;
-    }
-
-    if (value[0].len == 6
-        && ngx_strncmp(value[0].data, "canary", 6) == 0)
-    {
-        if (cf->args->nelts != 3) {
-            goto invalid_args;
-        }
-
-        if (ai_release_parse_weight((char *) value[2].data, value[2].len,
-                                    &weight)
-            != 0)
+    for (cmd = ngx_http_ai_release_workflow_commands; cmd->name.len; cmd++) {
+        if (cmd->name.len == name->len
+            && ngx_strncmp(cmd->name.data, name->data, name->len) == 0)
         {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid canary weight \"%V\": expected a "
-                               "percentage from 0%% to 100%% in 0.01%% steps, "
-                               "e.g. \"5%%\" or \"0.25%%\"", &value[2]);
-            return NGX_CONF_ERROR;
+            break;
         }
-
-        if (wf->canary_total + weight > AI_RELEASE_WEIGHT_SCALE) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "canary weights of workflow \"%V\" add up to "
-                               "more than 100%%", &wf->name);
-            return NGX_CONF_ERROR;
-        }
-
-        t = ngx_array_push(&wf->canaries);
-        if (t == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        /* the target is not yet in the array if resolving it fails */
-        wf->canaries.nelts--;
-
-        if (ngx_http_ai_release_target(cf, wf, &value[1],
-                                       NGX_HTTP_AI_RELEASE_CANARY, t)
-            == NULL)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        wf->canaries.nelts++;
-        t->weight = weight;
-        wf->canary_total += weight;
-
-        /* its range ends here: requests add nothing up (split_clients) */
-        t->edge = wf->canary_total;
-
-        return NGX_CONF_OK;
     }
 
-    if (value[0].len == 6
-        && ngx_strncmp(value[0].data, "sticky", 6) == 0)
-    {
-        if (cf->args->nelts != 2) {
-            goto invalid_args;
-        }
-
-        if (wf->sticky) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate \"sticky\" in workflow \"%V\"",
-                               &wf->name);
-            return NGX_CONF_ERROR;
-        }
-
-        wf->sticky = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
-        if (wf->sticky == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
-
-        ccv.cf = cf;
-        ccv.value = &value[1];
-        ccv.complex_value = wf->sticky;
-
-        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        /*
-         * the common case, a single request header: looked up by its hash
-         * rather than through the variable (which compares every header's
-         * name byte by byte)
-         */
-
-        if (value[1].len > 6
-            && ngx_strncmp(value[1].data, "$http_", 6) == 0)
-        {
-            for (i = 6; i < value[1].len; i++) {
-                if (!((value[1].data[i] >= 'a' && value[1].data[i] <= 'z')
-                      || (value[1].data[i] >= '0' && value[1].data[i] <= '9')
-                      || value[1].data[i] == '_'))
-                {
-                    break;
-                }
-            }
-
-            if (i == value[1].len) {
-                wf->sticky_header.len = value[1].len - 6;
-                wf->sticky_header.data = ngx_pnalloc(cf->pool,
-                                                     wf->sticky_header.len);
-                if (wf->sticky_header.data == NULL) {
-                    return NGX_CONF_ERROR;
-                }
-
-                for (i = 0; i < wf->sticky_header.len; i++) {
-                    wf->sticky_header.data[i] = value[1].data[i + 6] == '_'
-                                                ? '-' : value[1].data[i + 6];
-                }
-
-                wf->sticky_hash = ngx_hash_key(wf->sticky_header.data,
-                                               wf->sticky_header.len);
-            }
-        }
-
-        return NGX_CONF_OK;
-    }
-
-    if (value[0].len == 4
-        && ngx_strncmp(value[0].data, "trip", 4) == 0)
-    {
-        return ngx_http_ai_release_trip_directive(cf, wf);
-    }
-
-    if (value[0].len == 6
-        && ngx_strncmp(value[0].data, "errors", 6) == 0)
-    {
-        return ngx_http_ai_release_errors_directive(cf, wf);
-    }
-
-    if (value[0].len == 20
-        && ngx_strncmp(value[0].data, "ai_release_eval_gate", 20) == 0)
-    {
-        if (cf->args->nelts != 2) {
-            goto invalid_args;
-        }
-
-        for (i = 0; ngx_http_ai_release_gate_modes[i].name.len; i++) {
-            if (ngx_strcmp(ngx_http_ai_release_gate_modes[i].name.data,
-                           value[1].data)
-                == 0)
-            {
-                wf->eval_gate = ngx_http_ai_release_gate_modes[i].value;
-                return NGX_CONF_OK;
-            }
-        }
-
+    if (cmd->name.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid value \"%V\" in \"ai_release_eval_gate\" "
-                           "of workflow \"%V\": use on, require, warn or off",
-                           &value[1], &wf->name);
+                           "unknown directive \"%V\" in ai_release_workflow "
+                           "\"%V\"", name, &wf->name);
         return NGX_CONF_ERROR;
     }
 
-    if (value[0].len == 8
-        && ngx_strncmp(value[0].data, "failover", 8) == 0)
-    {
-        if (cf->args->nelts != 2) {
-            goto invalid_args;
-        }
+    if (!ngx_http_ai_release_workflow_nargs(cmd, cf->args->nelts)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of arguments in \"%V\" of "
+                           "ai_release_workflow \"%V\"", name, &wf->name);
+        return NGX_CONF_ERROR;
+    }
 
-        if (wf->failover != NGX_CONF_UNSET) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate \"failover\" in workflow \"%V\"",
-                               &wf->name);
-            return NGX_CONF_ERROR;
-        }
+    rv = cmd->set(cf, cmd, wf);
 
-        if (ngx_strcmp(value[1].data, "on") == 0) {
-            wf->failover = 1;
-
-        } else if (ngx_strcmp(value[1].data, "off") == 0) {
-            wf->failover = 0;
-
-        } else {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid value \"%V\" in \"failover\", it "
-                               "must be \"on\" or \"off\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-
-        return NGX_CONF_OK;
+    if (rv == NGX_CONF_OK || rv == NGX_CONF_ERROR) {
+        return rv;
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "unknown directive \"%V\" in ai_release_workflow "
-                       "\"%V\"", &value[0], &wf->name);
+                       "\"%V\" directive %s in ai_release_workflow \"%V\"",
+                       name, rv, &wf->name);
 
     return NGX_CONF_ERROR;
+}
 
-invalid_args:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid number of arguments in \"%V\" of "
-                       "ai_release_workflow \"%V\"", &value[0], &wf->name);
+static ngx_uint_t
+ngx_http_ai_release_workflow_nargs(ngx_command_t *cmd, ngx_uint_t nelts)
+{
+    if (cmd->type & NGX_CONF_ANY) {
+        return 1;
+    }
 
-    return NGX_CONF_ERROR;
+    if (cmd->type & NGX_CONF_FLAG) {
+        return nelts == 2;
+    }
+
+    if (cmd->type & NGX_CONF_1MORE) {
+        return nelts >= 2;
+    }
+
+    if (cmd->type & NGX_CONF_2MORE) {
+        return nelts >= 3;
+    }
+
+    if (nelts > NGX_CONF_MAX_ARGS) {
+        return 0;
+    }
+
+    return (cmd->type & ngx_http_ai_release_argument_number[nelts - 1]) != 0;
+}
+
+
+/* stable ID; fallback ID; */
+
+static char *
+ngx_http_ai_release_set_target(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ai_release_workflow_t  *wf = conf;
+
+    ngx_str_t                      *value;
+    ngx_uint_t                     *role;
+    ngx_http_ai_release_target_t  **tp;
+
+    tp = (ngx_http_ai_release_target_t **) ((char *) wf + cmd->offset);
+
+    if (*tp) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    role = cmd->post;
+
+    *tp = ngx_http_ai_release_target(cf, wf, &value[1], *role, NULL);
+
+    return *tp ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+/*
+ * canary ID WEIGHT;
+ *
+ * Each canary's range of the 10000 points ends where the weights so far
+ * add up, so that a request adds nothing up (as split_clients does).
+ */
+
+static char *
+ngx_http_ai_release_set_canary(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ai_release_workflow_t  *wf = conf;
+
+    unsigned                       weight;
+    ngx_str_t                     *value;
+    ngx_http_ai_release_target_t  *t;
+
+    value = cf->args->elts;
+
+    if (ai_release_parse_weight((char *) value[2].data, value[2].len,
+                                &weight)
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid canary weight \"%V\": expected a "
+                           "percentage from 0%% to 100%% in 0.01%% steps, "
+                           "e.g. \"5%%\" or \"0.25%%\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (wf->canary_total + weight > AI_RELEASE_WEIGHT_SCALE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "canary weights of workflow \"%V\" add up to "
+                           "more than 100%%", &wf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    t = ngx_array_push(&wf->canaries);
+    if (t == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the target is not yet in the array if resolving it fails */
+    wf->canaries.nelts--;
+
+    if (ngx_http_ai_release_target(cf, wf, &value[1],
+                                   NGX_HTTP_AI_RELEASE_CANARY, t)
+        == NULL)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    wf->canaries.nelts++;
+    t->weight = weight;
+    wf->canary_total += weight;
+    t->edge = wf->canary_total;
+
+    return NGX_CONF_OK;
+}
+
+
+/* sticky KEY; a complex value, e.g. $http_x_user_id */
+
+static char *
+ngx_http_ai_release_set_sticky(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ai_release_workflow_t  *wf = conf;
+
+    ngx_str_t                         *value;
+    ngx_uint_t                         i;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (wf->sticky) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    wf->sticky = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (wf->sticky == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = wf->sticky;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * the common case, a single request header: looked up by its hash
+     * rather than through the variable (which compares every header's
+     * name byte by byte)
+     */
+
+    if (value[1].len <= 6
+        || ngx_strncmp(value[1].data, "$http_", 6) != 0)
+    {
+        return NGX_CONF_OK;
+    }
+
+    for (i = 6; i < value[1].len; i++) {
+        if (!((value[1].data[i] >= 'a' && value[1].data[i] <= 'z')
+              || (value[1].data[i] >= '0' && value[1].data[i] <= '9')
+              || value[1].data[i] == '_'))
+        {
+            return NGX_CONF_OK;
+        }
+    }
+
+    wf->sticky_header.len = value[1].len - 6;
+    wf->sticky_header.data = ngx_pnalloc(cf->pool, wf->sticky_header.len);
+    if (wf->sticky_header.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < wf->sticky_header.len; i++) {
+        wf->sticky_header.data[i] = value[1].data[i + 6] == '_'
+                                    ? '-' : value[1].data[i + 6];
+    }
+
+    wf->sticky_hash = ngx_hash_key(wf->sticky_header.data,
+                                   wf->sticky_header.len);
+
+    return NGX_CONF_OK;
 }
 
 
@@ -440,7 +539,8 @@ ngx_http_ai_release_target(ngx_conf_t *cf, ngx_http_ai_release_workflow_t *wf,
     t->upstream.len = ngx_strlen(b->upstream);
 
     len = t->id.len + sizeof("; digest=") - 1 + t->digest_short.len
-          + sizeof("; variant=") - 1 + ngx_http_ai_release_variant_names[variant].len;
+          + sizeof("; variant=") - 1
+          + ngx_http_ai_release_variant_names[variant].len;
 
     p = ngx_pnalloc(cf->pool, len);
     if (p == NULL) {
@@ -498,21 +598,15 @@ ngx_http_ai_release_target(ngx_conf_t *cf, ngx_http_ai_release_workflow_t *wf,
  */
 
 static char *
-ngx_http_ai_release_trip_directive(ngx_conf_t *cf,
-    ngx_http_ai_release_workflow_t *wf)
+ngx_http_ai_release_set_trip(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_ai_release_workflow_t  *wf = conf;
+
     char         err[256];
     ngx_str_t   *value;
     ngx_uint_t   i;
 
     value = cf->args->elts;
-
-    if (cf->args->nelts < 2) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"trip\" of workflow \"%V\" needs parameters",
-                           &wf->name);
-        return NGX_CONF_ERROR;
-    }
 
     for (i = 1; i < cf->args->nelts; i++) {
         if (ai_release_trip_parse(&wf->trip, (char *) value[i].data,
@@ -533,9 +627,11 @@ ngx_http_ai_release_trip_directive(ngx_conf_t *cf,
 /* errors 5xx connect timeout invalid 429 slow=20s; */
 
 static char *
-ngx_http_ai_release_errors_directive(ngx_conf_t *cf,
-    ngx_http_ai_release_workflow_t *wf)
+ngx_http_ai_release_set_errors(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
 {
+    ngx_http_ai_release_workflow_t  *wf = conf;
+
     int          cls;
     uint64_t     ms;
     unsigned     mask;
@@ -544,13 +640,6 @@ ngx_http_ai_release_errors_directive(ngx_conf_t *cf,
 
     value = cf->args->elts;
     mask = 0;
-
-    if (cf->args->nelts < 2) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"errors\" of workflow \"%V\" needs at least "
-                           "one class", &wf->name);
-        return NGX_CONF_ERROR;
-    }
 
     for (i = 1; i < cf->args->nelts; i++) {
 
@@ -617,11 +706,25 @@ ngx_http_ai_release_target_used(ngx_http_ai_release_workflow_t *wf,
 }
 
 
+/*
+ * Once the whole configuration is read (the http block's init_main_conf,
+ * after the main ai_release_eval_gate's own default): the workflows' hash
+ * and every workflow's defaults.
+ */
+
 ngx_int_t
 ngx_http_ai_release_init_workflows(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf)
 {
-    ngx_hash_init_t  hash;
+    ngx_uint_t                        i;
+    ngx_hash_init_t                   hash;
+    ngx_http_ai_release_workflow_t  **wfp;
+
+    wfp = amcf->workflows.elts;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        ngx_http_ai_release_merge_workflow(amcf, wfp[i]);
+    }
 
     hash.hash = &amcf->workflow_hash;
     hash.key = ngx_hash_key;
@@ -639,4 +742,153 @@ ngx_http_ai_release_init_workflows(ngx_conf_t *cf,
     }
 
     return NGX_OK;
+}
+
+
+/* the defaults of what a workflow block did not set */
+
+static void
+ngx_http_ai_release_merge_workflow(ngx_http_ai_release_main_conf_t *amcf,
+    ngx_http_ai_release_workflow_t *wf)
+{
+    ngx_conf_init_value(wf->failover, 0);
+    ngx_conf_merge_uint_value(wf->eval_gate, amcf->eval_gate,
+                              NGX_HTTP_AI_RELEASE_GATE_ON);
+
+    /* the cooldown's cap is never below the cooldown */
+
+    if (wf->trip.max_cooldown_ms < wf->trip.cooldown_ms) {
+        wf->trip.max_cooldown_ms = wf->trip.cooldown_ms;
+    }
+}
+
+
+ngx_uint_t
+ngx_http_ai_release_target_count(ngx_http_ai_release_workflow_t *wf)
+{
+    return 1 + wf->canaries.nelts + (wf->fallback ? 1 : 0);
+}
+
+
+/* 0: stable, then the canaries in order, then the fallback */
+
+ngx_http_ai_release_target_t *
+ngx_http_ai_release_target_at(ngx_http_ai_release_workflow_t *wf,
+    ngx_uint_t i)
+{
+    ngx_http_ai_release_target_t  *canary;
+
+    if (i == 0) {
+        return wf->stable;
+    }
+
+    if (i <= wf->canaries.nelts) {
+        canary = wf->canaries.elts;
+        return &canary[i - 1];
+    }
+
+    return wf->fallback;
+}
+
+
+ngx_http_ai_release_target_t *
+ngx_http_ai_release_find_target(ngx_http_ai_release_workflow_t *wf,
+    u_char *id, size_t len)
+{
+    ngx_uint_t                     i, n;
+    ngx_http_ai_release_target_t  *t;
+
+    n = ngx_http_ai_release_target_count(wf);
+
+    for (i = 0; i < n; i++) {
+        t = ngx_http_ai_release_target_at(wf, i);
+
+        if (t->id.len == len && ngx_strncmp(t->id.data, id, len) == 0) {
+            return t;
+        }
+    }
+
+    return NULL;
+}
+
+
+ngx_http_ai_release_workflow_t *
+ngx_http_ai_release_find_workflow(ngx_http_ai_release_main_conf_t *amcf,
+    u_char *name, size_t len)
+{
+    return ngx_hash_find(&amcf->workflow_hash, ngx_hash_key(name, len), name,
+                         len);
+}
+
+
+/* the bundle an operator pinned the workflow to, if any */
+
+ngx_http_ai_release_target_t *
+ngx_http_ai_release_pinned(ngx_http_ai_release_workflow_t *wf)
+{
+    ngx_uint_t                     i, n;
+    ngx_http_ai_release_target_t  *t;
+
+    n = ngx_http_ai_release_target_count(wf);
+
+    for (i = 0; i < n; i++) {
+        t = ngx_http_ai_release_target_at(wf, i);
+
+        if (t->slot
+            && ai_release_atomic_load(
+                   &t->slot->override[NGX_HTTP_AI_RELEASE_OVR_PIN]))
+        {
+            return t;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the share of new traffic the bundle gets now, in 0.01% steps */
+
+ngx_uint_t
+ngx_http_ai_release_effective_weight(ngx_http_ai_release_target_t *t)
+{
+    ngx_uint_t                       i, share;
+    ngx_http_ai_release_target_t    *c, *pinned;
+    ngx_http_ai_release_workflow_t  *wf;
+
+    wf = t->workflow;
+    pinned = ngx_http_ai_release_pinned(wf);
+
+    if (pinned) {
+        return t == pinned ? AI_RELEASE_WEIGHT_SCALE : 0;
+    }
+
+    if (t->variant == NGX_HTTP_AI_RELEASE_CANARY) {
+        if (ai_release_atomic_load(&t->slot->state)
+            != NGX_HTTP_AI_RELEASE_CLOSED
+            || ai_release_atomic_load(
+                   &t->slot->override[NGX_HTTP_AI_RELEASE_OVR_ROLLBACK]))
+        {
+            return 0;
+        }
+
+        return t->weight;
+    }
+
+    share = AI_RELEASE_WEIGHT_SCALE;
+    c = wf->canaries.elts;
+
+    for (i = 0; i < wf->canaries.nelts; i++) {
+        share -= ngx_http_ai_release_effective_weight(&c[i]);
+    }
+
+    if (ai_release_atomic_load(&wf->stable->slot->state)
+        == NGX_HTTP_AI_RELEASE_CLOSED
+        || wf->fallback == NULL
+        || ai_release_atomic_load(&wf->fallback->slot->state)
+           != NGX_HTTP_AI_RELEASE_CLOSED)
+    {
+        return t->variant == NGX_HTTP_AI_RELEASE_STABLE ? share : 0;
+    }
+
+    return t->variant == NGX_HTTP_AI_RELEASE_FALLBACK ? share : 0;
 }
