@@ -29,9 +29,12 @@ CORE_SRCS  := ngx_ai_release_module/ai_release_sha256.c \
               ngx_ai_release_module/ai_release_gate.c \
               ngx_ai_release_module/ai_release_lock.c \
               ngx_ai_release_module/ai_release_api.c \
-              ngx_ai_release_module/ai_release_state.c
+              ngx_ai_release_module/ai_release_state.c \
+              ngx_ai_release_module/ai_release_json.c \
+              ngx_ai_release_module/ai_release_sse.c
 CORE_HDRS  := ngx_ai_release_module/ai_release_core.h \
-              ngx_ai_release_module/ai_release_internal.h
+              ngx_ai_release_module/ai_release_internal.h \
+              ngx_ai_release_module/ai_release_json.h
 # the TAP lines of the unit test programs
 TAP_SRCS   := t/unit/tap.c t/unit/tap.h
 MOD_SRCS   := $(wildcard ngx_ai_release_module/*.c) \
@@ -92,7 +95,7 @@ $(MODULE_SO): $(NGX_BUILD)/Makefile $(MOD_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
 unit: $(BUILD)/unit_core $(BUILD)/unit_window $(BUILD)/unit_gate \
-      $(BUILD)/unit_state $(BUILD)/unit_latency
+      $(BUILD)/unit_state $(BUILD)/unit_latency $(BUILD)/unit_json
 
 $(BUILD)/unit_core: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_core.c
 	@mkdir -p $(BUILD)
@@ -119,6 +122,11 @@ $(BUILD)/unit_state: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_state.c
 	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c t/unit/test_state.c \
 	    $(CORE_LIBS) -o $@
 
+$(BUILD)/unit_json: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_json.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c t/unit/test_json.c \
+	    $(CORE_LIBS) -o $@
+
 # the command-line tool: the same core, a normal optimised build
 cli: $(CLI_BIN)
 
@@ -138,7 +146,7 @@ test: deps
 test-unit: unit
 	cd t/unit && $(BUILD)/unit_core && $(BUILD)/unit_window \
 	    && $(BUILD)/unit_gate && $(BUILD)/unit_state \
-	    && $(BUILD)/unit_latency \
+	    && $(BUILD)/unit_latency && $(BUILD)/unit_json \
 	    && $(BUILD)/unit_fuzz_regress
 
 test-t: module cli
