@@ -217,6 +217,57 @@ $t->upstream_control('a', '');
     close $sock;
 }
 
+# --- request bodies and the Anthropic and Responses formats --------------
+
+{
+    my $direct = { port => $t->port('b') };
+    my @before = $t->upstream_bodies('b');
+    # the last two: the chunked POST /k1, then GET /k2 without a body
+    is_deeply([@before[-2, -1]], ['hello world', ''],
+              'a chunked body is recorded decoded');
+    my $bin = join '', map { chr } 0 .. 255;
+    $t->post('/raw', $bin, {}, $direct);
+    $t->post('/raw', "{\"second\":1}\r\n", {}, $direct);
+    my @after = $t->upstream_bodies('b');
+    is(scalar @after, @before + 2, 'every body is recorded');
+    ok($after[-2] eq $bin, 'a binary body is recorded byte for byte');
+    is($t->upstream_last_body('b'), "{\"second\":1}\r\n",
+       'bodies are recorded in order');
+
+    my $m = $t->json($t->post('/v1/messages',
+                              '{"model":"claude-x","max_tokens":5}',
+                              {}, $direct));
+    is_deeply([@$m{qw(type role model stop_reason)}, $m->{content},
+               $m->{usage}],
+              ['message', 'assistant', 'claude-x', 'end_turn',
+               [{ type => 'text', text => 'Hello from b' }],
+               { input_tokens => 12, output_tokens => 5 }],
+              'POST /v1/messages answers an Anthropic message');
+    my $s = $t->stream('/v1/messages', '{"model":"claude-x","stream":true}',
+                       { 'X-Mock-Interval-Ms' => 1, 'X-Mock-Stream' => 2 },
+                       $direct);
+    my @ev = $s->{body} =~ /^event: (\S+)\ndata: \{/mg;
+    is("@ev", 'message_start content_block_start content_block_delta'
+              . ' content_block_delta content_block_stop message_delta'
+              . ' message_stop', 'its stream has the Anthropic events');
+    like($s->{body}, qr/"model":"claude-x"/, 'message_start has the model');
+
+    my $r = $t->json($t->post('/v1/responses', '{"model":"gpt-r"}', {},
+                              $direct));
+    is_deeply([@$r{qw(object model status)}, $r->{output}[0]{content}[0]],
+              ['response', 'gpt-r', 'completed',
+               { type => 'output_text', text => 'Hello from b',
+                 annotations => [] }],
+              'POST /v1/responses answers an OpenAI response');
+    $s = $t->stream('/v1/responses', '{"model":"gpt-r","stream":true}',
+                    { 'X-Mock-Interval-Ms' => 1, 'X-Mock-Stream' => 1 },
+                    $direct);
+    @ev = $s->{body} =~ /^event: (\S+)\n/mg;
+    is("@ev", 'response.created response.output_text.delta'
+              . ' response.output_text.done response.completed',
+       'its stream has the Responses events');
+}
+
 # --- failure modes -------------------------------------------------------
 
 $t->upstream_control('b', "mode=reset\n");

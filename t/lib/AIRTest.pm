@@ -395,6 +395,23 @@ sub upstream_count {
     return scalar @l;
 }
 
+# the bodies of the requests the upstream read, bytes as received, in the
+# order it read them (t/lib/mock_upstream.pl writes FILE.bodies/SEQ)
+sub upstream_bodies {
+    my ($self, $name) = @_;
+    my $d = "$self->{dir}/upstream-$name.bodies";
+    opendir my $dh, $d or return;
+    my @seq = sort { $a <=> $b } grep { /^\d+$/ } readdir $dh;
+    closedir $dh;
+    return map { slurp("$d/$_") // '' } @seq;
+}
+
+sub upstream_last_body {
+    my ($self, $name) = @_;
+    my @b = $self->upstream_bodies($name);
+    return $b[-1];
+}
+
 sub upstream_pid {
     my ($self, $name) = @_;
     my $u = $self->{upstreams}{$name} or return;

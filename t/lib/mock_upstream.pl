@@ -13,6 +13,17 @@
 #   streaming          request JSON "stream": true, or header X-Mock-Stream: N
 #                      -> N (default 5) SSE events, X-Mock-Interval-Ms apart
 #                      (default 200), then "data: [DONE]"
+#   POST /v1/messages  the same in Anthropic Messages shape: a "message" with
+#                      one text block "Hello from NAME"; streamed, the events
+#                      message_start, content_block_start, N text_delta
+#                      content_block_delta, content_block_stop, message_delta,
+#                      message_stop ("event: X" lines, no [DONE]); errors as
+#                      {"type":"error","error":{...}}
+#   POST /v1/responses the same in OpenAI Responses shape: a "response" with
+#                      one message of output_text "Hello from NAME"; streamed,
+#                      response.created, N response.output_text.delta,
+#                      response.completed
+#                      (every answer's "model" is the request body's "model")
 #   X-Mock-Status: N   answer with status N and a small JSON error body
 #   X-Mock-Delay-Ms: N sleep N ms before the response headers
 #   X-Mock-Mode: M     like mode= in the control file (ok|hang|reset|cut)
@@ -20,6 +31,9 @@
 #                      mode=ok|hang|reset|cut; re-read on every request;
 #                      header overrides win over the control file
 #   FILE.log           one "NAME METHOD URI" line per request (with --control)
+#   FILE.bodies/SEQ    the body of each request, bytes as received (with
+#                      --control); SEQ counts 1, 2, ... per upstream, in the
+#                      order the requests were read (FILE.bodies.seq holds it)
 
 use strict;
 use warnings;
@@ -293,22 +307,207 @@ sub log_request {
         syswrite($fh, $line);
         close $fh;
     }
+    record_body($req->{body});
+}
+
+# FILE.bodies/SEQ: written whole under a temporary name, then renamed, so a
+# reader sees a body complete or not at all
+sub record_body {
+    my ($body) = @_;
+    my $dir = "$control.bodies";
+    mkdir $dir, 0755 unless -d $dir;
+    my $seq = bump("$control.bodies.seq") // return;
+    my $tmp = "$dir/.$seq.tmp";
+    sysopen(my $fh, $tmp, O_WRONLY | O_CREAT, 0644) or return;
+    binmode $fh;
+    my $off = 0;
+    while ($off < length $body) {
+        my $n = syswrite($fh, $body, length($body) - $off, $off);
+        last unless $n;
+        $off += $n;
+    }
+    close $fh;
+    rename $tmp, "$dir/$seq";
+}
+
+# increments the number in FILE under an exclusive lock (shared by every
+# forked child); returns the new value, undef when FILE cannot be opened
+sub bump {
+    my ($file) = @_;
+    sysopen(my $fh, $file, O_RDWR | O_CREAT, 0644) or return undef;
+    flock($fh, LOCK_EX);
+    my $cur = <$fh>;
+    my $n = (defined $cur && $cur =~ /(\d+)/ ? $1 : 0) + 1;
+    seek($fh, 0, 0);
+    truncate($fh, 0);
+    syswrite($fh, "$n\n");
+    close $fh;    # releases the lock
+    return $n;
 }
 
 sub next_id {
-    my $n;
-    if (sysopen(my $fh, $counter_file, O_RDWR | O_CREAT, 0644)) {
-        flock($fh, LOCK_EX);
-        my $cur = <$fh>;
-        $n = (defined $cur && $cur =~ /(\d+)/ ? $1 : 0) + 1;
-        seek($fh, 0, 0);
-        truncate($fh, 0);
-        syswrite($fh, "$n\n");
-        close $fh;    # releases the lock
-    } else {
-        $n = $$;
+    my ($prefix) = @_;
+    my $n = bump($counter_file) // $$;
+    return "$prefix$name-$n";
+}
+
+############################################################################
+# answers in the three wire formats: chat (OpenAI Chat Completions, also
+# every path that is neither of the others), messages (Anthropic Messages,
+# POST /v1/messages) and responses (OpenAI Responses, POST /v1/responses)
+
+sub error_answer {
+    my ($api, $status) = @_;
+    my $message = "mock error $status from $name";
+    if ($api eq 'messages') {
+        return { type => 'error', served_by => $name,
+                 error => { type => 'api_error', message => $message } };
     }
-    return "chatcmpl-$name-$n";
+    return {
+        error => {
+            message => $message,
+            type    => 'mock_error',
+            code    => $status + 0,
+        },
+        served_by => $name,
+    };
+}
+
+sub plain_answer {
+    my ($api, $id, $model, $request) = @_;
+    my $text = "Hello from $name";
+    if ($api eq 'messages') {
+        return {
+            id            => $id,
+            type          => 'message',
+            role          => 'assistant',
+            model         => $model,
+            served_by     => $name,
+            content       => [{ type => 'text', text => $text }],
+            stop_reason   => 'end_turn',
+            stop_sequence => undef,
+            usage         => { input_tokens => 12, output_tokens => 5 },
+            request       => $request,
+        };
+    }
+    if ($api eq 'responses') {
+        return responses_object($id, $model, 'completed', $text,
+                                { request => $request });
+    }
+    return {
+        id        => $id,
+        object    => 'chat.completion',
+        model     => $model,
+        served_by => $name,
+        choices   => [{
+            index         => 0,
+            message       => { role => 'assistant', content => $text },
+            finish_reason => 'stop',
+        }],
+        usage => { prompt_tokens => 12, completion_tokens => 5,
+                   total_tokens => 17 },
+        request => $request,
+    };
+}
+
+sub responses_object {
+    my ($id, $model, $status, $text, $extra) = @_;
+    my $out = defined $text
+        ? [{ type => 'message', id => "msg_$id", status => 'completed',
+             role => 'assistant',
+             content => [{ type => 'output_text', text => $text,
+                           annotations => [] }] }]
+        : [];
+    return {
+        id         => $id,
+        object     => 'response',
+        created_at => int(time),
+        model      => $model,
+        served_by  => $name,
+        status     => $status,
+        output     => $out,
+        usage      => defined $text
+                      ? { input_tokens => 12, output_tokens => 5,
+                          total_tokens => 17 }
+                      : undef,
+        %{ $extra // {} },
+    };
+}
+
+# The events of a streamed answer with $n text pieces "tok0 ", "tok1 ", ...
+# Returns ([the data sent before each piece, each piece after the
+# interval], the data that ends the stream).
+sub stream_events {
+    my ($api, $id, $model, $n) = @_;
+    my (@steps, $head, $last);
+
+    if ($api eq 'chat') {
+        for my $i (0 .. $n - 1) {
+            push @steps, 'data: ' . $JSON->encode({
+                id        => $id,
+                object    => 'chat.completion.chunk',
+                served_by => $name,
+                choices   => [{ index => 0,
+                                delta => { content => "tok$i " } }],
+            }) . "\n\n";
+        }
+        return (\@steps, "data: [DONE]\n\n");
+    }
+
+    my $event = sub {
+        my ($type, $data) = @_;
+        return "event: $type\ndata: "
+            . $JSON->encode({ type => $type, %$data }) . "\n\n";
+    };
+    my $text = join '', map { "tok$_ " } 0 .. $n - 1;
+
+    if ($api eq 'messages') {
+        $head = $event->('message_start', { message => {
+                    id => $id, type => 'message', role => 'assistant',
+                    model => $model, served_by => $name, content => [],
+                    stop_reason => undef, stop_sequence => undef,
+                    usage => { input_tokens => 12, output_tokens => 1 } } })
+              . $event->('content_block_start', { index => 0,
+                    content_block => { type => 'text', text => '' } });
+        for my $i (0 .. $n - 1) {
+            push @steps, $event->('content_block_delta', { index => 0,
+                             delta => { type => 'text_delta',
+                                        text => "tok$i " } });
+        }
+        $last = $event->('content_block_stop', { index => 0 })
+              . $event->('message_delta', {
+                    delta => { stop_reason => 'end_turn',
+                               stop_sequence => undef },
+                    usage => { output_tokens => $n } })
+              . $event->('message_stop', {});
+    } else {
+        my $seq = 0;
+        $head = $event->('response.created', {
+                    sequence_number => $seq++,
+                    response => responses_object($id, $model,
+                                                 'in_progress', undef) });
+        for my $i (0 .. $n - 1) {
+            push @steps, $event->('response.output_text.delta', {
+                             sequence_number => $seq++,
+                             item_id => "msg_$id", output_index => 0,
+                             content_index => 0, delta => "tok$i " });
+        }
+        $last = $event->('response.output_text.done', {
+                    sequence_number => $seq++,
+                    item_id => "msg_$id", output_index => 0,
+                    content_index => 0, text => $text })
+              . $event->('response.completed', {
+                    sequence_number => $seq++,
+                    response => responses_object($id, $model, 'completed',
+                                                 $text) });
+    }
+
+    if (@steps) {
+        $steps[0] = $head . $steps[0];
+    } else {
+        $last = $head . $last;
+    }
+    return (\@steps, $last);
 }
 
 sub msleep {
@@ -381,7 +580,15 @@ sub handle_request {
         $json = undef unless ref $json eq 'HASH';
     }
 
-    my $id = next_id();
+    # the wire format the answer takes, from the request's path
+    my ($path) = $req->{uri} =~ m{^([^?#]*)};
+    my $api = $req->{method} ne 'POST'          ? 'chat'
+            : $path eq '/v1/messages'           ? 'messages'
+            : $path eq '/v1/responses'          ? 'responses'
+            :                                     'chat';
+
+    my $id = next_id($api eq 'messages'  ? 'msg_'
+                   : $api eq 'responses' ? 'resp_' : 'chatcmpl-');
     my @common = (
         "X-Served-By: $name\r\n",
         "Server: mock-upstream\r\n",
@@ -391,14 +598,7 @@ sub handle_request {
     if (defined $status && $status =~ /^\d{3}$/ && $status != 200) {
         my $body = '';
         unless ($status =~ /^1|^204$|^304$/) {
-            $body = $JSON->encode({
-                error => {
-                    message => "mock error $status from $name",
-                    type    => 'mock_error',
-                    code    => $status + 0,
-                },
-                served_by => $name,
-            }) . "\n";
+            $body = $JSON->encode(error_answer($api, $status)) . "\n";
         }
         my $resp = status_line($status) . join('', @common)
             . "Content-Type: application/json\r\n"
@@ -409,6 +609,9 @@ sub handle_request {
         send_all($sock, $resp) or return 0;
         return $keep;
     }
+
+    my $model = ($json && defined $json->{model} && !ref $json->{model})
+              ? $json->{model} : $name;
 
     my $stream_n;
     if (defined $h->{'x-mock-stream'}) {
@@ -439,17 +642,11 @@ sub handle_request {
                             : $data;
         };
 
-        my $events = $mode eq 'cut' ? 1 : $stream_n;
-        for my $i (0 .. $events - 1) {
+        my ($steps, $last) = stream_events($api, $id, $model,
+                                           $mode eq 'cut' ? 1 : $stream_n);
+        for my $i (0 .. $#$steps) {
             msleep($interval) if $i > 0;
-            my $ev = 'data: ' . $JSON->encode({
-                id        => $id,
-                object    => 'chat.completion.chunk',
-                served_by => $name,
-                choices   => [{ index => 0,
-                                delta => { content => "tok$i " } }],
-            }) . "\n\n";
-            send_all($sock, $frame->($ev)) or return 0;
+            send_all($sock, $frame->($steps->[$i])) or return 0;
         }
 
         if ($mode eq 'cut') {
@@ -460,34 +657,20 @@ sub handle_request {
             return 0;
         }
 
-        send_all($sock, $frame->("data: [DONE]\n\n") . ($chunked ? "0\r\n\r\n" : ''))
+        send_all($sock, $frame->($last) . ($chunked ? "0\r\n\r\n" : ''))
             or return 0;
         return $keep;
     }
 
-    # plain JSON completion
-    my $model = ($json && defined $json->{model} && !ref $json->{model})
-              ? $json->{model} : $name;
-    my $body = $JSON->encode({
-        id        => $id,
-        object    => 'chat.completion',
-        model     => $model,
-        served_by => $name,
-        choices   => [{
-            index         => 0,
-            message       => { role => 'assistant',
-                               content => "Hello from $name" },
-            finish_reason => 'stop',
-        }],
-        usage => { prompt_tokens => 12, completion_tokens => 5,
-                   total_tokens => 17 },
-        request => {
-            method      => $req->{method},
-            uri         => $req->{uri},
-            headers     => $h,
-            body_length => length $req->{body},
-        },
-    }) . "\n";
+    # plain JSON answer
+    my $request = {
+        method      => $req->{method},
+        uri         => $req->{uri},
+        headers     => $h,
+        body_length => length $req->{body},
+    };
+    my $body = $JSON->encode(plain_answer($api, $id, $model, $request))
+             . "\n";
 
     my $resp = status_line(200) . join('', @common)
         . "Content-Type: application/json\r\n"
