@@ -4,7 +4,8 @@
 #   make            build build/nginx/objs/ngx_http_ai_release_module.so,
 #                   the ai-release command-line tool and the unit tests
 #   make cli        build build/ai-release only
-#   make deps       install what is missing from Debian's packages
+#   make deps       install what is missing from Debian's packages (and
+#                   the SDKs of t/50-sdk.t: make sdk-deps)
 #   make test       deps + build + unit tests + the prove suite in t/
 #   make demo       deps + build + nginx in the foreground with demo.conf
 #   NGINX_SRC=/path/to/nginx-1.x make   build against another nginx tree
@@ -55,9 +56,15 @@ CLI_CFLAGS := -O2 \
 
 DEB_PKGS   := nginx nginx-dev libjansson-dev libyaml-dev gcc make perl \
               libpcre2-dev libssl-dev zlib1g-dev prometheus chromium \
-              chromium-driver
+              chromium-driver openssl ca-certificates
 
-.PHONY: asan all module unit cli deps test test-unit test-t demo clean
+# the official OpenAI and Anthropic Node SDKs that t/50-sdk.t drives, at the
+# versions t/sdk/package-lock.json pins
+SDK_DIR    := t/sdk
+SDK_STAMP  := $(SDK_DIR)/node_modules/.installed
+
+.PHONY: asan all module unit cli deps sdk-deps test test-unit test-t demo \
+        clean
 
 all: module unit cli
 
@@ -138,6 +145,18 @@ $(CLI_BIN): $(CORE_SRCS) $(CORE_HDRS) cli/ai-release.c \
 
 deps:
 	tools/apt-install $(DEB_PKGS)
+	$(MAKE) sdk-deps
+
+# node and npm from Debian, then the locked packages; npm runs only when
+# the lock or package.json is newer than the last install, so a tree that
+# has them needs no network
+sdk-deps:
+	tools/apt-install nodejs npm
+	$(MAKE) $(SDK_STAMP)
+
+$(SDK_STAMP): $(SDK_DIR)/package.json $(SDK_DIR)/package-lock.json
+	npm ci --prefix $(SDK_DIR) --ignore-scripts --no-audit --no-fund
+	touch $@
 
 test: deps
 	$(MAKE) all
