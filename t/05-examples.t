@@ -3,6 +3,20 @@
 # conf-examples/production.conf, with the manifests in conf-examples/bundles,
 # started for real against mock upstreams (paths and ports rewritten for the
 # test, nothing else).
+#
+# conf-examples/hosted-openai.conf proxies to https://api.openai.com, which
+# these machines can neither resolve nor reach.  The test puts a TLS server
+# of its own in the provider's place: the same nginx also listens with a
+# certificate for api.openai.com issued by a CA the test makes, refuses any
+# handshake without that server name, and passes the requests to a mock
+# model server, adding the server name it saw.  Rewritten: the paths, the
+# listen port, the upstream's "server api.openai.com:443" (to that TLS
+# server's loopback address) and the CA file (Debian's bundle to the test
+# CA).  So the test checks everything of the example but the name lookup and
+# the real provider's certificate chain: https through ai_release, SNI and
+# the name the certificate is verified against, the Host and Authorization
+# headers the provider gets, the 5% canary, the model and params applied to
+# each body, the status and a rollback through the API.
 
 use strict;
 use warnings;
@@ -10,6 +24,7 @@ use Test::More;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use AIRTest qw(slurp);
+use JSON::PP ();
 
 sub start_with {
     my ($t, $text) = @_;
@@ -112,6 +127,146 @@ my $bundles = "$repo/conf-examples/bundles";
     is($t->post('/ai-release/api/workflows/support-drafts/rollback', '',
                 { Authorization => "Bearer $token" })->{status},
        200, 'production: the API answers loopback with the token');
+    $t->done;
+}
+
+# hosted-openai.conf
+{
+    my $t = AIRTest->new;
+    $t->upstream('model');
+    my $dir = $t->dir;
+    my $hosted = "$bundles/hosted";
+
+    # a CA and a certificate for api.openai.com that it issued
+    my @ec = ('-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+              '-nodes');
+    $t->write_file('san.ext', "subjectAltName=DNS:api.openai.com\n");
+    for my $cmd (
+        [ 'openssl', 'req', '-x509', @ec, '-keyout', "$dir/ca.key",
+          '-out', "$dir/ca.crt", '-subj', '/CN=ngx_ai_release test CA',
+          '-days', '2' ],
+        [ 'openssl', 'req', @ec, '-keyout', "$dir/api.key",
+          '-out', "$dir/api.csr", '-subj', '/CN=api.openai.com' ],
+        [ 'openssl', 'x509', '-req', '-in', "$dir/api.csr",
+          '-CA', "$dir/ca.crt", '-CAkey', "$dir/ca.key", '-CAcreateserial',
+          '-out', "$dir/api.crt", '-days', '2', '-extfile', "$dir/san.ext" ],
+    ) {
+        my ($rc, $out) = $t->_run(@$cmd);
+        is($rc, 0, "hosted: $cmd->[1] $cmd->[2]") or diag($out);
+    }
+
+    my $c = slurp("$repo/conf-examples/hosted-openai.conf")
+        // die "conf-examples/hosted-openai.conf: $!";
+    my $tls = $t->port('provider');
+    my $n = 0;
+    $n += $c =~ s{^load_module \S+;}{$t->load_module_line}me;
+    $n += $c =~ s{^user \S+;\n}{}m;
+    $n += $c =~ s{^pid \S+;}{pid $dir/nginx.pid;}m;
+    $n += $c =~ s{^error_log \S+}{error_log $dir/error.log}m;
+    $n += $c =~ s{^(\s*)include +/etc/nginx/mime\.types;\n}{}m;
+    $n += $c =~ s{access_log /var/log/nginx/}{access_log $dir/}g;
+    $n += $c =~ s{ai_release_bundles /etc/nginx/ai-release/bundles/hosted/}{ai_release_bundles $hosted/};
+    $n += $c =~ s{server api\.openai\.com:443;}{server 127.0.0.1:$tls;};
+    $n += $c =~ s{proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates\.crt;}{proxy_ssl_trusted_certificate $dir/ca.crt;};
+    $n += $c =~ s{listen 8080;}{"listen 127.0.0.1:" . $t->port('nginx') . ";"}e;
+    my $token = 'hosted-example-token-' . int(rand(1e9));
+    $t->write_file('api.token', "$token\n");
+    $n += $c =~ s{token_file=/etc/nginx/ai-release/api\.token;}{token_file=$dir/api.token;}g;
+    my $model_port = $t->port('model');
+    $n += $c =~ s|^http \{|http {
+    client_body_temp_path $dir/tmp/body;
+    proxy_temp_path $dir/tmp/proxy;
+
+    # the provider's place: TLS for api.openai.com only
+    server {
+        listen 127.0.0.1:$tls ssl default_server;
+        ssl_reject_handshake on;
+    }
+    server {
+        listen 127.0.0.1:$tls ssl;
+        server_name api.openai.com;
+        ssl_certificate     $dir/api.crt;
+        ssl_certificate_key $dir/api.key;
+        access_log $dir/provider.log;
+        location / {
+            proxy_pass http://127.0.0.1:$model_port;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Test-SNI \$ssl_server_name;
+            proxy_buffering off;
+        }
+    }
+|m;
+    is($n, 12, 'hosted: every path, port, address and CA file rewritten');
+
+    start_with($t, $c);
+
+    my %model = (1 => 'gpt-4o-2024-08-06', 2 => 'gpt-4.1-2025-04-14');
+    my $key = 'sk-test-' . int(rand(1e9));
+    my $ask = sub {
+        my ($user) = @_;
+        my $r = $t->post('/v1/chat/completions',
+                         '{"model":"gpt-4o","messages":'
+                         . '[{"role":"user","content":"Where is my order?"}]}',
+                         { 'X-User-Id' => $user,
+                           Authorization => "Bearer $key" });
+        my ($v) = ($r->{headers}{'x-ai-release'} // '')
+            =~ /^support-chat\@(\d); digest=sha256:[0-9a-f]{12}; variant=\w+$/;
+        return ($r, $v, $t->json($r));
+    };
+
+    my (%v, %bad);
+    my @canary_users;
+    for my $u (1 .. 400) {
+        my ($r, $v, $j) = $ask->("user$u");
+        if ($r->{status} != 200 || !$v || !$j) {
+            $bad{status}++;
+            diag("user$u: $r->{status} $r->{content}") if $bad{status} < 3;
+            next;
+        }
+        $v{$v}++;
+        push @canary_users, "user$u" if $v == 2;
+        my $h = $j->{request}{headers} // {};
+        $bad{host}++ if ($h->{host} // '') ne 'api.openai.com';
+        $bad{sni}++  if ($h->{'x-test-sni'} // '') ne 'api.openai.com';
+        $bad{auth}++ if ($h->{authorization} // '') ne "Bearer $key";
+        $bad{model}++ if ($j->{model} // '') ne $model{$v};
+    }
+    ok(!$bad{status}, 'hosted: every request answered through TLS');
+    ok(!$bad{sni}, 'hosted: the TLS server name is api.openai.com');
+    ok(!$bad{host}, 'hosted: the provider gets Host: api.openai.com');
+    ok(!$bad{auth}, "hosted: the client's Authorization reaches the provider");
+    ok($v{1} && $v{2} && $v{2} < 60,
+       "hosted: about 5% canary (stable $v{1}, canary " . ($v{2} // 0) . ')');
+    ok(!$bad{model}, "hosted: each variant's model reached the provider"
+                     . ' (the answer names the model it read)');
+
+    my @bodies = map { JSON::PP->new->decode($_) }
+                 grep { length } $t->upstream_bodies('model');
+    is(scalar(grep { ($_->{temperature} // -1) == 0.3
+                     && ($_->{max_tokens} // -1) == 800 } @bodies),
+       scalar @bodies, 'hosted: every body has the bundle\'s params');
+
+    my $st = $t->json($t->get('/ai-release/status'));
+    my ($wf) = grep { $_->{name} eq 'support-chat' } @{ $st->{workflows} // [] };
+    is(join(' ', map { "$_->{role}=$_->{bundle}" } @{ $wf->{bundles} // [] }),
+       'stable=support-chat@1 canary=support-chat@2 fallback=support-chat@safe-1',
+       'hosted: the status shows the three bundles');
+
+    is($t->post('/ai-release/api/workflows/support-chat/rollback', '',
+                { Authorization => "Bearer $token" })->{status},
+       200, 'hosted: rollback through the API');
+    my @after = map { ($ask->($_))[1] // 0 } @canary_users;
+    is(scalar(grep { $_ == 1 } @after), scalar @canary_users,
+       'hosted: after the rollback the canary users get stable');
+
+    # the rest of the API goes to the provider as it is
+    my $r = $t->get('/v1/models', { Authorization => "Bearer $key" });
+    is($r->{status}, 200, 'hosted: /v1/models passes through');
+    is($t->json($r)->{request}{uri}, '/v1/models',
+       'hosted: ... to the provider');
+    ok(!exists $r->{headers}{'x-ai-release'}, 'hosted: ... without ai_release');
     $t->done;
 }
 
