@@ -12,10 +12,11 @@
  * bytes of every string), the pointer matches, the number readers' results
  * and the verdict must be the same every time.  When the first byte's
  * high bit is set, the handler (JSON) and on_event (SSE) stop the scan at
- * an event it names: where it stops must not depend on the split either.  Fed whole, every event is
- * checked against the document: its span starts and ends with the right
- * bytes, a string's or key's decoded length, characters and first bytes
- * are jansson's decoding of its span, a number's text is its span.
+ * an event it names: where it stops must not depend on the split either.
+ * Fed whole, every event is checked against the document: its span starts
+ * and ends with the right bytes, a string's or key's decoded length,
+ * characters and first bytes are jansson's decoding of its span, a
+ * number's text is its span.
  *
  * The verdict is jansson's (json_loadb() with JSON_DECODE_ANY and
  * JSON_ALLOW_NUL, without which it refuses \u0000), except where jansson
@@ -369,7 +370,8 @@ fuzz_json_event(ai_release_json_t *js, const ai_release_json_event_t *ev,
     }
 
     FUZZ_CHECK(ev->depth == js->depth);
-    FUZZ_CHECK(ev->key_n <= AI_RELEASE_JSON_KEY_MAX && ev->key_n <= ev->key_len);
+    FUZZ_CHECK(ev->key_n <= AI_RELEASE_JSON_KEY_MAX
+               && ev->key_n <= ev->key_len);
     FUZZ_CHECK(ev->text_n <= AI_RELEASE_JSON_STRING_MAX
                && ev->text_n <= ev->len && ev->chars <= ev->len);
     FUZZ_CHECK(ev->truncated == (ev->text_n < ev->len));

@@ -381,8 +381,9 @@ ai_release_json_feed(ai_release_json_t *js, const unsigned char *p,
 
         case sw_escape:
         case sw_hex:
-            rc = (js->state == sw_escape) ? ai_release_json_escape(js, *p, at(p))
-                                          : ai_release_json_hex(js, *p, at(p));
+            rc = (js->state == sw_escape)
+                 ? ai_release_json_escape(js, *p, at(p))
+                 : ai_release_json_hex(js, *p, at(p));
             p++;
 
             if (rc) {

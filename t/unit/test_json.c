@@ -1885,7 +1885,8 @@ test_sse_json(void)
 
     got = sse_run((const unsigned char *) anthropic, 53, FEED_WHOLE, 0, 1);
 
-    if (!ok(strcmp(got, "|message_start/13 L1 n24 \"{\\x22type\\x22:\\x22message\"|"
+    if (!ok(strcmp(got, "|message_start/13 L1 n24 "
+                   "\"{\\x22type\\x22:\\x22message\"|"
                    "\nB object d0 @0\nB string d1 @8 k0:\"type\"/4[1,7)\n"
                    "message_startE string d1 [8,23) k0:\"type\"/4[1,7) len13 "
                    "ch13 \"message_start\"\nE object d0 [0,24) n1\n"
