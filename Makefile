@@ -8,6 +8,7 @@
 #                   the SDKs of t/50-sdk.t: make sdk-deps)
 #   make test       deps + build + unit tests + the prove suite in t/
 #   make demo       deps + build + nginx in the foreground with demo.conf
+#   make bench-json instructions per byte of the JSON scanner and SSE parser
 #   NGINX_SRC=/path/to/nginx-1.x make   build against another nginx tree
 
 SHELL      := /bin/bash
@@ -198,7 +199,7 @@ asan: deps
 # FUZZ_SECONDS on a copy of its seed corpus in build/fuzz/corpus and fails
 # when one crashed; "make fuzz-smoke" is the short run for CI.  The crashes
 # found are replayed by build/unit_fuzz_regress in "make test-unit".
-FUZZ_TARGETS := manifest report lock params api_body state
+FUZZ_TARGETS := manifest report lock params api_body state json
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := $(BUILD)/fuzz
@@ -250,6 +251,34 @@ $(BUILD)/unit_fuzz_regress: $(CORE_SRCS) $(CORE_HDRS) $(FUZZ_SRCS) \
 BENCH_PKGS := nginx nginx-dev libjansson-dev libyaml-dev gcc make perl \
               libpcre2-dev libssl-dev zlib1g-dev wrk haproxy valgrind \
               util-linux
+
+# make bench-json: instructions per byte of the JSON scanner and the SSE
+# parser (bench/json_cost.c), counted by callgrind inside json_cost_run()
+JSON_COST  := $(BUILD)/json_cost
+JSON_COSTS := chat chat-noop chat-splice sse sse-content sse-only
+
+$(JSON_COST): bench/json_cost.c ngx_ai_release_module/ai_release_json.c \
+              ngx_ai_release_module/ai_release_sse.c \
+              ngx_ai_release_module/ai_release_json.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) -O2 bench/json_cost.c \
+	    ngx_ai_release_module/ai_release_json.c \
+	    ngx_ai_release_module/ai_release_sse.c -o $@
+
+.PHONY: bench-json
+bench-json: $(JSON_COST)
+	tools/apt-install valgrind
+	@for s in $(JSON_COSTS); do \
+	    out=$(BUILD)/json_cost.$$s.callgrind; \
+	    valgrind --tool=callgrind --toggle-collect=json_cost_run \
+	        --callgrind-out-file=$$out $(JSON_COST) $$s > /dev/null 2>&1 \
+	    || { echo "json_cost $$s failed"; exit 1; }; \
+	    ir=$$(sed -n 's/^summary: *//p' $$out); \
+	    bytes=$$($(JSON_COST) $$s -n); \
+	    awk -v s=$$s -v ir=$$ir -v b=$$bytes 'BEGIN { \
+	        printf "%-12s %10d bytes %12d instructions %6.2f per byte\n", \
+	               s, b, ir, ir / b }'; \
+	done
 
 .PHONY: bench
 bench:

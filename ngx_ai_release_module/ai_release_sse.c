@@ -40,8 +40,13 @@ enum {
 };
 
 
-#define AI_RELEASE_SSE_ONES   0x0101010101010101ULL
-#define AI_RELEASE_SSE_HIGHS  0x8080808080808080ULL
+#if (defined(__GNUC__) && defined(__BYTE_ORDER__)                            \
+     && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+#define AI_RELEASE_SSE_VECTOR  1
+typedef signed char  ai_release_sse_vector_t __attribute__((vector_size(16)));
+#else
+#define AI_RELEASE_SSE_VECTOR  0
+#endif
 
 
 static int ai_release_sse_run(ai_release_sse_t *sse, const unsigned char *p,
@@ -273,33 +278,37 @@ ai_release_sse_run(ai_release_sse_t *sse, const unsigned char *p,
 static const unsigned char *
 ai_release_sse_eol(const unsigned char *p, const unsigned char *end)
 {
-    uint64_t              w;
-    const unsigned char  *lim;
+#if (AI_RELEASE_SSE_VECTOR)
+    uint64_t                  mark[2];
+    ai_release_sse_vector_t   v;
+#endif
 
-    for ( ;; ) {
+#if (AI_RELEASE_SSE_VECTOR)
 
-        /* eight bytes at a time while none is below 0x0e */
+    /* sixteen bytes at a time (see ai_release_json.c) */
 
-        while (end - p >= 8) {
-            memcpy(&w, p, 8);
+    while (end - p >= 16) {
+        memcpy(&v, p, 16);
 
-            if ((w - 0x0e * AI_RELEASE_SSE_ONES) & ~w & AI_RELEASE_SSE_HIGHS) {
-                break;
-            }
+        v = (v == '\n') | (v == '\r');
 
-            p += 8;
+        memcpy(mark, &v, 16);
+
+        if (mark[0] | mark[1]) {
+            return p + (mark[0] ? __builtin_ctzll(mark[0]) / 8
+                                : 8 + __builtin_ctzll(mark[1]) / 8);
         }
 
-        lim = (end - p > 8) ? p + 8 : end;
-
-        while (p < lim && *p != '\n' && *p != '\r') {
-            p++;
-        }
-
-        if (p < lim || p == end) {
-            return p;
-        }
+        p += 16;
     }
+
+#endif
+
+    while (p < end && *p != '\n' && *p != '\r') {
+        p++;
+    }
+
+    return p;
 }
 
 

@@ -50,6 +50,7 @@ static const fuzz_target_t  targets[] = {
     { "params", fuzz_one_params },
     { "api_body", fuzz_one_api_body },
     { "state", fuzz_one_state },
+    { "json", fuzz_one_json },
     { NULL, NULL }
 };
 
@@ -126,7 +127,8 @@ replay_dir(const char *dir, const fuzz_target_t *only)
 
             if (t->name == NULL) {
                 ok(0, "%s/%s: the name starts with no fuzz target "
-                   "(manifest-, report-, lock-, params-, api_body-, state-)",
+                   "(manifest-, report-, lock-, params-, api_body-, state-, "
+                   "json-)",
                    dir, names[i]->d_name);
                 free(names[i]);
                 continue;

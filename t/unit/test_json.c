@@ -45,6 +45,7 @@ typedef struct {
     buf_t                             out;
     const ai_release_json_pointer_t  *ptrs;
     unsigned                          nptrs;
+    unsigned                          events;
 } rec_t;
 
 /* the pieces a document is fed in */
@@ -113,7 +114,12 @@ static void test_splice(void);
 static void test_answer(void);
 static void test_sse(void);
 static void test_sse_json(void);
+static void test_stop(void);
 static void test_sizes(void);
+
+
+/* when not 0, the recording handler stops at that event */
+static unsigned  rec_stop_at;
 
 
 static const json_case_t  cases[] = {
@@ -269,6 +275,7 @@ main(void)
     test_answer();
     test_sse();
     test_sse_json();
+    test_stop();
     test_sizes();
 
     return tap_done();
@@ -423,6 +430,11 @@ rec_event(ai_release_json_t *js, const ai_release_json_event_t *ev,
     }
 
     buf_add(&r->out, "\n");
+
+    if (rec_stop_at && ++r->events == rec_stop_at) {
+        buf_add(&r->out, "stop\n");
+        return 1;
+    }
 
     return 0;
 }
@@ -1873,7 +1885,8 @@ test_sse_json(void)
 
     got = sse_run((const unsigned char *) anthropic, 53, FEED_WHOLE, 0, 1);
 
-    if (!ok(strcmp(got, "|message_start/13 L1 n24 \"{\\x22type\\x22:\\x22message\"|"
+    if (!ok(strcmp(got, "|message_start/13 L1 n24 "
+                   "\"{\\x22type\\x22:\\x22message\"|"
                    "\nB object d0 @0\nB string d1 @8 k0:\"type\"/4[1,7)\n"
                    "message_startE string d1 [8,23) k0:\"type\"/4[1,7) len13 "
                    "ch13 \"message_start\"\nE object d0 [0,24) n1\n"
@@ -1891,6 +1904,147 @@ test_sse_json(void)
            "the JSON of each event of the %s stream: the same however split",
            i ? "Anthropic" : "OpenAI");
     }
+}
+
+
+static int
+stop_chunk(ai_release_json_t *js, const unsigned char *p, size_t n,
+    void *data)
+{
+    (void) js;
+    (void) p;
+
+    *(size_t *) data += n;
+
+    return *(size_t *) data >= 3;
+}
+
+
+static int
+stop_sse_data(ai_release_sse_t *sse, const unsigned char *p, size_t n,
+    void *data)
+{
+    (void) sse;
+    (void) p;
+    (void) n;
+
+    return data != NULL;
+}
+
+
+static int
+stop_sse_event(ai_release_sse_t *sse, const ai_release_sse_event_t *ev,
+    void *data)
+{
+    (void) sse;
+    (void) ev;
+    (void) data;
+
+    return 1;
+}
+
+
+/* a callback that returns non-zero stops the scan where it is */
+
+static void
+test_stop(void)
+{
+    int                 rc, good;
+    char               *got, *line;
+    rec_t               rec;
+    size_t              seen;
+    unsigned            n, lines;
+    ai_release_sse_t    sse;
+    ai_release_json_t   js;
+
+    static const char   doc[] = "{\"a\":[1,\"x\"],\"b\":{\"c\":null}}";
+
+    /* at each of the 12 events, and after the last */
+
+    for (n = 1; n <= 13; n++) {
+        rec_stop_at = n;
+
+        got = json_run((const unsigned char *) doc, sizeof(doc) - 1,
+                       FEED_WHOLE, 0, NULL, 0);
+
+        for (lines = 0, line = got; (line = strchr(line, '\n')); line++) {
+            lines++;
+        }
+
+        /* the events, "stop" and the verdict */
+
+        good = (n <= 12) ? (lines == n + 2 && strstr(got, "stop\n= 1 -@0"))
+                         : (lines == 13 && strstr(got, "= 0 -@0 off28"));
+
+        if (!ok(good, "a handler that stops at event %u", n)) {
+            printf("# got:\n%s", got);
+        }
+
+        free(got);
+
+        ok(json_splits((const unsigned char *) doc, sizeof(doc) - 1, 1, NULL,
+                       0),
+           "... the same however split");
+    }
+
+    /* a number's END comes at the end of the input */
+
+    rec_stop_at = 2;
+    got = json_run((const unsigned char *) "12", 2, FEED_WHOLE, 0, NULL, 0);
+    ok(strstr(got, "E number d0 [0,2) \"12\"/2\nstop\n= 1 -@0 off2")
+       != NULL, "a handler stops at the END of a number in finish()");
+    free(got);
+    rec_stop_at = 0;
+
+    /* stopped is stopped */
+
+    memset(&rec, 0, sizeof(rec_t));
+    ai_release_json_init(&js, rec_event, &rec);
+    rec_stop_at = 1;
+    rc = ai_release_json_feed(&js, (const unsigned char *) "[1,2]", 5);
+    rec_stop_at = 0;
+    free(rec.out.p);
+
+    ok(rc == AI_RELEASE_JSON_STOP && js.stopped && js.offset == 1
+       && ai_release_json_feed(&js, (const unsigned char *) "]", 1)
+          == AI_RELEASE_JSON_STOP
+       && ai_release_json_finish(&js) == AI_RELEASE_JSON_STOP
+       && js.error == NULL,
+       "stopped at '[': feed() and finish() say so, no error, 1 byte read");
+
+    /* the chunk callback stops too */
+
+    seen = 0;
+    ai_release_json_init(&js, NULL, &seen);
+    js.chunk = stop_chunk;
+
+    rc = ai_release_json_feed(&js, (const unsigned char *) "[\"ab", 4);
+    ok(rc == AI_RELEASE_JSON_OK && seen == 2, "chunks: 2 bytes go on");
+
+    rc = ai_release_json_feed(&js, (const unsigned char *) "cdef\"]", 6);
+    ok(rc == AI_RELEASE_JSON_STOP && js.stopped && seen == 6
+       && ai_release_json_finish(&js) == AI_RELEASE_JSON_STOP,
+       "chunks: the callback stops the scan at 3 bytes or more");
+
+    /* SSE: on_event, on_data */
+
+    ai_release_sse_init(&sse, NULL, stop_sse_event, NULL);
+    rc = ai_release_sse_feed(&sse, (const unsigned char *)
+                             "data: a\n\ndata: b\n\n", 18);
+    ok(rc == AI_RELEASE_JSON_STOP && sse.stopped && sse.events == 1
+       && ai_release_sse_feed(&sse, (const unsigned char *) "\n", 1)
+          == AI_RELEASE_JSON_STOP
+       && ai_release_sse_finish(&sse) == 0,
+       "sse: on_event stops the parser after the first event");
+
+    ai_release_sse_init(&sse, stop_sse_data, NULL, &sse);
+    rc = ai_release_sse_feed(&sse, (const unsigned char *) "data: a\n\n", 9);
+    ok(rc == AI_RELEASE_JSON_STOP && sse.stopped && sse.events == 0,
+       "sse: on_data stops the parser");
+
+    ok(strcmp(ai_release_json_type_name(AI_RELEASE_JSON_FALSE), "false") == 0
+       && strcmp(ai_release_json_type_name(7), "?") == 0,
+       "type names");
 }
 
 
