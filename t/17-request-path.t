@@ -125,5 +125,9 @@ like($r->{headers}{'x-ai-release'} // '', qr/^x\@a;/, 'x@a answers');
 ok(wait_for(5, sub { state_of('wa', 'x@a') eq 'closed' }),
    'that answer was the probe: x@a closed again');
 
-$t->done;
+# after "rewrite ... last", nginx's proxy module copies the empty URI part
+# of "proxy_pass http://ai_release" (a NULL pointer with length 0,
+# ngx_http_proxy_create_request): UBSan reports it in the sanitizer build;
+# the module is not involved
+$t->done(allow => qr/ngx_http_proxy_module\.c:\d+:\d+: runtime error: null pointer passed as argument 2/);
 done_testing();
