@@ -50,6 +50,7 @@ static const fuzz_target_t  targets[] = {
     { "params", fuzz_one_params },
     { "api_body", fuzz_one_api_body },
     { "state", fuzz_one_state },
+    { "apply", fuzz_one_apply },
     { NULL, NULL }
 };
 
