@@ -33,10 +33,12 @@ CORE_SRCS  := ngx_ai_release_module/ai_release_sha256.c \
               ngx_ai_release_module/ai_release_api.c \
               ngx_ai_release_module/ai_release_state.c \
               ngx_ai_release_module/ai_release_json.c \
-              ngx_ai_release_module/ai_release_sse.c
+              ngx_ai_release_module/ai_release_sse.c \
+              ngx_ai_release_module/ai_release_apply.c
 CORE_HDRS  := ngx_ai_release_module/ai_release_core.h \
               ngx_ai_release_module/ai_release_internal.h \
-              ngx_ai_release_module/ai_release_json.h
+              ngx_ai_release_module/ai_release_json.h \
+              ngx_ai_release_module/ai_release_apply.h
 # the TAP lines of the unit test programs
 TAP_SRCS   := t/unit/tap.c t/unit/tap.h
 MOD_SRCS   := $(wildcard ngx_ai_release_module/*.c) \
@@ -103,7 +105,8 @@ $(MODULE_SO): $(NGX_BUILD)/Makefile $(MOD_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
 unit: $(BUILD)/unit_core $(BUILD)/unit_window $(BUILD)/unit_gate \
-      $(BUILD)/unit_state $(BUILD)/unit_latency $(BUILD)/unit_json
+      $(BUILD)/unit_state $(BUILD)/unit_latency $(BUILD)/unit_json \
+      $(BUILD)/unit_apply
 
 $(BUILD)/unit_core: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_core.c
 	@mkdir -p $(BUILD)
@@ -133,6 +136,11 @@ $(BUILD)/unit_state: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_state.c
 $(BUILD)/unit_json: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_json.c
 	@mkdir -p $(BUILD)
 	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c t/unit/test_json.c \
+	    $(CORE_LIBS) -o $@
+
+$(BUILD)/unit_apply: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_apply.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c t/unit/test_apply.c \
 	    $(CORE_LIBS) -o $@
 
 # the command-line tool: the same core, a normal optimised build
@@ -167,7 +175,7 @@ test-unit: unit
 	cd t/unit && $(BUILD)/unit_core && $(BUILD)/unit_window \
 	    && $(BUILD)/unit_gate && $(BUILD)/unit_state \
 	    && $(BUILD)/unit_latency && $(BUILD)/unit_json \
-	    && $(BUILD)/unit_fuzz_regress
+	    && $(BUILD)/unit_apply && $(BUILD)/unit_fuzz_regress
 
 test-t: module cli
 	NGINX_BIN=$(NGINX_BIN) AIR_MODULE=$(MODULE_SO) \
@@ -199,7 +207,7 @@ asan: deps
 # FUZZ_SECONDS on a copy of its seed corpus in build/fuzz/corpus and fails
 # when one crashed; "make fuzz-smoke" is the short run for CI.  The crashes
 # found are replayed by build/unit_fuzz_regress in "make test-unit".
-FUZZ_TARGETS := manifest report lock params api_body state json
+FUZZ_TARGETS := manifest report lock params api_body state json apply
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := $(BUILD)/fuzz

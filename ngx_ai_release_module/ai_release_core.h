@@ -114,6 +114,10 @@ struct ai_release_node_s {
     unsigned                 column;    /* 1-based */
     char                    *value;     /* SCALAR: NUL-terminated text */
     size_t                   len;       /* SCALAR: length of value */
+    unsigned                 quoted:1;  /* SCALAR: not plain (quoted or a
+                                           block scalar) */
+    unsigned                 literal:1; /* SCALAR: a params value that is
+                                           JSON as written (schema) */
     size_t                   nitems;    /* MAP: pairs; SEQ: items */
     ai_release_node_t      **items;     /* MAP: k0,v0,k1,v1...; SEQ: items */
 };

@@ -30,7 +30,11 @@
  * Every scalar is a string (YAML tags are ignored), so quoting style,
  * comments, key order and formatting of the YAML do not change the
  * digest, while any change of a value, or of the bytes of a referenced
- * file, does.  "eval" is left out because it describes how the bundle is
+ * file, does.  One exception: a value of "params" that goes into request
+ * bodies as a JSON number, true, false or null (a plain scalar written so,
+ * marked literal by the schema) is serialized as written, without quotes,
+ * so that temperature: 0.2 and temperature: "0.2", which send different
+ * JSON, have different digests.  "eval" is left out because it describes how the bundle is
  * judged and the eval report records this very digest; "labels" is free
  * metadata.
  *
@@ -177,7 +181,13 @@ ai_release_json_node(ai_release_buf_t *buf, ai_release_node_t *node, int top)
     switch (node->type) {
 
     case AI_RELEASE_NODE_SCALAR:
-        ai_release_json_string(buf, node->value, node->len);
+        if (node->literal) {
+            ai_release_buf_add(buf, node->value, node->len);
+
+        } else {
+            ai_release_json_string(buf, node->value, node->len);
+        }
+
         return;
 
     case AI_RELEASE_NODE_SEQ:

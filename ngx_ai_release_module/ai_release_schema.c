@@ -5,8 +5,9 @@
  * The bundle schema: the top-level keys of a bundle document in a table,
  * each with its type, whether it is required, and what else its value
  * needs (a valid name, upstream or model, the files it names, valid HTTP
- * headers).  Validating a document against it reports every problem
- * with its line and column, reads the referenced files and hashes them.
+ * headers, request parameters).  Validating a document against it
+ * reports every problem with its line and column, reads the referenced
+ * files and hashes them.
  */
 
 
@@ -67,6 +68,9 @@ static void ai_release_check_tool_schema(ai_release_load_t *ld,
 static void ai_release_check_file(ai_release_load_t *ld,
     ai_release_bundle_t *bundle, const char *key, ai_release_node_t *value,
     int json);
+static void ai_release_check_params(ai_release_load_t *ld,
+    ai_release_bundle_t *bundle, ai_release_node_t *map);
+static int ai_release_json_literal(const char *s, size_t len);
 static const char *ai_release_suggest(const char *s, size_t len);
 
 
@@ -109,6 +113,10 @@ static const ai_release_schema_key_t  ai_release_schema[] = {
 
     { "headers", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0,
       ai_release_check_headers },
+
+    /* top-level members of a request body: JSON scalars */
+    { "params", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0,
+      ai_release_check_params },
 
     /* any content */
     { "labels", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0, NULL },
@@ -650,6 +658,153 @@ ai_release_check_file(ai_release_load_t *ld, ai_release_bundle_t *bundle,
     if (file->key == NULL || file->path == NULL) {
         ai_release_error(ld, 0, 0, "out of memory");
     }
+}
+
+
+/*
+ * The members a bundle sets in a request body ("apply params"): a name of
+ * 1 to 64 visible ASCII bytes that apply or the client does not own, a
+ * YAML scalar.  A plain scalar that is a JSON number, true, false or null
+ * is marked literal: it goes into JSON, and into the canonical form, as
+ * written; any other is a string.  An empty plain value is refused rather
+ * than guessed at.
+ */
+
+#define AI_RELEASE_PARAM_NAME_MAX   64
+
+static void
+ai_release_check_params(ai_release_load_t *ld, ai_release_bundle_t *bundle,
+    ai_release_node_t *map)
+{
+    char                q[AI_RELEASE_QUOTE_SIZE];
+    size_t              i, j;
+    ai_release_node_t  *key, *value;
+
+    static const char  *reserved[] = {
+        "model", "messages", "tools", "instructions", "system", "stream",
+        NULL
+    };
+
+    (void) bundle;
+
+    for (i = 0; i < map->nitems; i++) {
+        key = map->items[2 * i];
+        value = map->items[2 * i + 1];
+
+        if (key->type != AI_RELEASE_NODE_SCALAR) {
+            continue;
+        }
+
+        ai_release_quote(key->value, key->len, q);
+
+        if (key->len == 0 || key->len > AI_RELEASE_PARAM_NAME_MAX) {
+            ai_release_error(ld, key->line, key->column,
+                             "params key \"%s\" must be 1 to %d bytes long",
+                             q, AI_RELEASE_PARAM_NAME_MAX);
+            continue;
+        }
+
+        for (j = 0; j < key->len; j++) {
+            if ((unsigned char) key->value[j] < 0x21
+                || (unsigned char) key->value[j] > 0x7e)
+            {
+                break;
+            }
+        }
+
+        if (j < key->len) {
+            ai_release_error(ld, key->line, key->column,
+                             "params key \"%s\" must be visible ASCII "
+                             "(no spaces or control characters)", q);
+            continue;
+        }
+
+        for (j = 0; reserved[j]; j++) {
+            if (strlen(reserved[j]) == key->len
+                && memcmp(reserved[j], key->value, key->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (reserved[j]) {
+            ai_release_error(ld, key->line, key->column,
+                             "params key \"%s\" is reserved: \"apply\" or "
+                             "the client sets it", q);
+            continue;
+        }
+
+        if (value->type != AI_RELEASE_NODE_SCALAR
+            || (value->len == 0 && !value->quoted))
+        {
+            ai_release_error(ld, value->line, value->column,
+                             "params.%s must be a JSON scalar (string, "
+                             "number, true, false or null)%s", q,
+                             value->type == AI_RELEASE_NODE_SCALAR
+                             ? ": it is empty (\"\" is the empty string)"
+                             : "");
+            continue;
+        }
+
+        value->literal = (!value->quoted
+                          && ai_release_json_literal(value->value,
+                                                     value->len));
+    }
+}
+
+
+/* a JSON number (RFC 8259), true, false or null */
+
+static int
+ai_release_json_literal(const char *s, size_t len)
+{
+    size_t  i, digits;
+
+    if ((len == 4 && (memcmp(s, "true", 4) == 0 || memcmp(s, "null", 4) == 0))
+        || (len == 5 && memcmp(s, "false", 5) == 0))
+    {
+        return 1;
+    }
+
+    i = (len > 0 && s[0] == '-');
+
+    /* an integer part: 0, or digits without a leading zero */
+
+    for (digits = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        digits++;
+    }
+
+    if (digits == 0 || (digits > 1 && s[i - digits] == '0')) {
+        return 0;
+    }
+
+    if (i < len && s[i] == '.') {
+        for (i++, digits = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+            digits++;
+        }
+
+        if (digits == 0) {
+            return 0;
+        }
+    }
+
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+
+        if (i < len && (s[i] == '+' || s[i] == '-')) {
+            i++;
+        }
+
+        for (digits = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+            digits++;
+        }
+
+        if (digits == 0) {
+            return 0;
+        }
+    }
+
+    return i == len;
 }
 
 

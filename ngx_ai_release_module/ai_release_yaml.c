@@ -6,7 +6,7 @@
  * document, each node with its line and column.  Aliases and anchors are
  * refused, nesting is at most AI_RELEASE_MAX_DEPTH deep, a file holds at
  * most AI_RELEASE_MAX_NODES nodes at once, mapping keys are scalars and
- * unique.  Node lookup by key.
+ * unique; a scalar remembers whether it was plain.  Node lookup by key.
  */
 
 
@@ -288,6 +288,12 @@ ai_release_builder_event(ai_release_load_t *ld, ai_release_builder_t *b,
         node = ai_release_node_new(AI_RELEASE_NODE_SCALAR, mark,
                                    event->data.scalar.value,
                                    event->data.scalar.length);
+
+        if (node != NULL) {
+            node->quoted = (event->data.scalar.style
+                            != YAML_PLAIN_SCALAR_STYLE);
+        }
+
         break;
 
     case YAML_SEQUENCE_START_EVENT:

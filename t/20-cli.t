@@ -538,6 +538,58 @@ sub gate_fails {
 }
 
 ############################################################################
+# params: JSON values in the canonical form, a part of the lock
+
+{
+    my $yaml = <<'Y';
+name: gen
+version: "1"
+upstream: up
+model: m
+params:
+  temperature: 0.2
+  top_p: "0.9"
+  stop: END
+  logprobs: true
+Y
+    $t->write_file('bundles/gen.yaml', $yaml);
+
+    my $gen_canonical = "ai-release-canonical-v1\n"
+        . '{"model":"m","name":"gen","params":{"logprobs":true,'
+        . '"stop":"END","temperature":0.2,"top_p":"0.9"},"upstream":"up",'
+        . '"version":"1"}' . "\n";
+
+    my ($code, $out, $err) = run('digest', 'bundles/gen.yaml');
+    is($code, 0, 'digest of a bundle with params: exit 0');
+    is($out, 'gen@1 sha256:' . sha256_hex($gen_canonical) . "\n",
+       'params: numbers and true as JSON, the rest as strings');
+
+    ($code, $out) = run('lock', 'bundles/gen.yaml');
+    is($code, 0, 'lock of a bundle with params: exit 0');
+    like($out, qr/^  key params sha256:[0-9a-f]{64}\n/m, 'params is a part');
+    $t->write_file('gen.lock', $out);
+
+    ($code, $out, $err) = run('lock', '--check', 'gen.lock',
+                              'bundles/gen.yaml');
+    is($code, 0, 'lock --check with params unchanged: exit 0');
+
+    (my $quoted = $yaml) =~ s/temperature: 0\.2/temperature: "0.2"/;
+    $t->write_file('bundles/gen.yaml', $quoted);
+    ($code, $out, $err) = run('lock', '--check', 'gen.lock',
+                              'bundles/gen.yaml');
+    is($code, 1, 'a number become a string in params: exit 1');
+    like($err, qr/"gen\@1" changed without a new version: params changed;/,
+         'and params is named');
+
+    $t->write_file('bundles/gen.yaml', $yaml . "  model: x\n");
+    ($code, $out, $err) = run('lint', 'bundles/gen.yaml');
+    is($code, 1, 'lint: a reserved params key: exit 1');
+    like($err, qr{^bundles/gen\.yaml:10:3: params key "model" is reserved}m,
+         'with file:line:column');
+    unlink "$dir/bundles/gen.yaml";
+}
+
+############################################################################
 # at most 50 errors a manifest, then the count of the rest
 
 {

@@ -51,6 +51,7 @@ static const fuzz_target_t  targets[] = {
     { "api_body", fuzz_one_api_body },
     { "state", fuzz_one_state },
     { "json", fuzz_one_json },
+    { "apply", fuzz_one_apply },
     { NULL, NULL }
 };
 
