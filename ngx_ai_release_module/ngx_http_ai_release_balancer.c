@@ -526,6 +526,14 @@ ngx_http_ai_release_failover(ngx_peer_connection_t *pc,
         return NGX_ERROR;
     }
 
+    /* the body for the new bundle, where the workflow applies bundles */
+
+    if (ctx->apply
+        && ngx_http_ai_release_apply_target(r, ctx, to) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     /* build the request again: headers and variables of the new bundle */
 
     u->request_bufs = r->request_body ? r->request_body->bufs : NULL;

@@ -439,7 +439,11 @@ ngx_http_ai_release_counts_json(uint64_t *counts, ngx_uint_t window)
     for (i = 0; i < AI_RELEASE_NCLASSES; i++) {
         json_object_set_new(o, ai_release_class_name(i),
                             json_integer(counts[i]));
-        total += counts[i];
+
+        if (i != AI_RELEASE_REJECTED) {
+            /* refused at the edge: not an attempt of the bundle */
+            total += counts[i];
+        }
     }
 
     if (!window) {

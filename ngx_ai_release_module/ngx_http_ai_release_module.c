@@ -33,6 +33,10 @@
  *                 the log handler (the last attempt), both through
  *                 ngx_http_ai_release_classify (outcome.c); then
  *                 ngx_http_ai_release_outcome counts it in the slot.
+ *   1b. apply     ngx_http_ai_release_apply_handler (apply.c), precontent
+ *                 phase, only where a workflow has "apply": reads the body
+ *                 and splices in the bundle's model, instructions, tools
+ *                 and params (again for the bundle a failover goes to).
  *   4. breaker    ngx_http_ai_release_breaker_judge (breaker.c): probes,
  *                 trips, cooldowns.
  *   5. header     ngx_http_ai_release_header_filter (variables.c): the
@@ -101,6 +105,13 @@ static ngx_command_t  ngx_http_ai_release_commands[] = {
       ngx_http_ai_release_state,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("ai_release_apply_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_ai_release_main_conf_t, apply_max_body),
       NULL },
 
     { ngx_string("ai_release_zone"),
@@ -190,7 +201,9 @@ ngx_http_ai_release_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_ai_release_postconfiguration(ngx_conf_t *cf)
 {
+    ngx_uint_t                        i;
     ngx_http_handler_pt              *h;
+    ngx_http_ai_release_workflow_t  **wfp;
     ngx_http_core_main_conf_t        *cmcf;
     ngx_http_ai_release_main_conf_t  *amcf;
 
@@ -219,6 +232,23 @@ ngx_http_ai_release_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_ai_release_log_handler;
+
+    /* only where a workflow applies its bundles to request bodies */
+
+    wfp = amcf->workflows.elts;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        if (wfp[i]->apply) {
+            h = ngx_array_push(
+                    &cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+            if (h == NULL) {
+                return NGX_ERROR;
+            }
+
+            *h = ngx_http_ai_release_apply_handler;
+            break;
+        }
+    }
 
     return ngx_http_ai_release_variables_init(cf);
 }
@@ -265,6 +295,7 @@ ngx_http_ai_release_create_main_conf(ngx_conf_t *cf)
     }
 
     amcf->eval_gate = NGX_CONF_UNSET_UINT;
+    amcf->apply_max_body = NGX_CONF_UNSET_SIZE;
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
@@ -298,6 +329,7 @@ ngx_http_ai_release_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_ai_release_main_conf_t  *amcf = conf;
 
     ngx_conf_init_uint_value(amcf->eval_gate, NGX_HTTP_AI_RELEASE_GATE_ON);
+    ngx_conf_init_size_value(amcf->apply_max_body, 8 * 1024 * 1024);
 
     if (ngx_http_ai_release_init_workflows(cf, amcf) != NGX_OK) {
         return NGX_CONF_ERROR;

@@ -12,6 +12,7 @@
 #include <ngx_http.h>
 
 #include "ai_release_core.h"
+#include "ai_release_apply.h"
 
 
 #define NGX_HTTP_AI_RELEASE_VERSION       "0.2.0"
@@ -62,6 +63,7 @@
 
 
 typedef struct ngx_http_ai_release_workflow_s  ngx_http_ai_release_workflow_t;
+typedef struct ngx_http_ai_release_apply_s     ngx_http_ai_release_apply_t;
 
 
 /* a bundle's upstream block and the peer.init its balancer set */
@@ -175,6 +177,9 @@ typedef struct {
     ngx_http_ai_release_header_t    *headers;
     ngx_uint_t                       nheaders;
 
+    /* what it sets in request bodies, where its workflow applies it */
+    ai_release_apply_values_t       *apply;
+
     /* why it may not be pinned: a 0% canary short of its workflow's gate */
     u_char                          *ungated;
 
@@ -221,6 +226,14 @@ struct ngx_http_ai_release_workflow_s {
     ngx_flag_t                       failover;
     ngx_uint_t                       eval_gate;   /* or the main one's */
 
+    /* the request body: its wire format, what of the bundle is applied */
+    ngx_uint_t                       format;      /* AI_RELEASE_FORMAT_* */
+    ngx_uint_t                       apply;       /* AI_RELEASE_APPLY_* */
+    ai_release_member_t             *apply_names; /* looked for in bodies */
+    size_t                           apply_nnames;
+    u_char                          *apply_file;
+    ngx_uint_t                       apply_line;
+
     u_char                          *file_name;
     ngx_uint_t                       line;
 };
@@ -246,6 +259,7 @@ typedef struct ngx_http_ai_release_main_conf_s {
     ngx_cycle_t                     *cycle;
 
     ngx_uint_t                       eval_gate;
+    size_t                           apply_max_body;
 
     ngx_str_t                        state_path;  /* ai_release_state */
     ngx_str_t                        state_tmp;
@@ -306,6 +320,9 @@ typedef struct {
     /* the try added for failover, not yet used */
     u_char                           spare_try;
 
+    /* the request body, where the workflow applies its bundles */
+    ngx_http_ai_release_apply_t     *apply;
+
     /* failover: the bundle that failed, and the one to take over */
     ngx_http_ai_release_target_t    *failed;
     ngx_http_ai_release_target_t    *next;
@@ -351,6 +368,18 @@ ngx_uint_t ngx_http_ai_release_effective_weight(
 ngx_int_t ngx_http_ai_release_choose_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ai_release_log_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_ai_release_variables_init(ngx_conf_t *cf);
+void ngx_http_ai_release_rejected(ngx_http_ai_release_ctx_t *ctx);
+
+char *ngx_http_ai_release_set_apply(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_release_apply_init_workflow(ngx_conf_t *cf,
+    ngx_http_ai_release_workflow_t *wf);
+ngx_int_t ngx_http_ai_release_apply_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_ai_release_apply_target(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx, ngx_http_ai_release_target_t *t);
+ngx_int_t ngx_http_ai_release_apply_client_model(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx, ngx_str_t *s);
+extern ngx_conf_enum_t  ngx_http_ai_release_formats[];
 ngx_int_t ngx_http_ai_release_set_headers(ngx_http_request_t *r,
     ngx_http_ai_release_target_t *t);
 ngx_int_t ngx_http_ai_release_switch_headers(ngx_http_request_t *r,

@@ -254,3 +254,29 @@ ngx_http_ai_release_outcome(ngx_http_ai_release_ctx_t *ctx, ngx_uint_t cls,
     ngx_http_ai_release_breaker_judge(t, ctx->request->connection->log, cls,
                                       counted, consecutive, probe, now);
 }
+
+
+/*
+ * A request refused at the edge before any upstream was tried (a body the
+ * bundle cannot be applied to): counted for the chosen bundle as
+ * "rejected", in its totals and window, never in the window's total or
+ * errors: the bundle was never asked.
+ */
+
+void
+ngx_http_ai_release_rejected(ngx_http_ai_release_ctx_t *ctx)
+{
+    ngx_http_ai_release_slot_t    *slot;
+    ngx_http_ai_release_target_t  *t;
+
+    t = ctx->target;
+    slot = t->slot;
+
+    if (slot == NULL || ai_release_atomic_load(&slot->serial) != t->serial) {
+        return;
+    }
+
+    ai_release_window_add(&slot->window, AI_RELEASE_REJECTED,
+                          ngx_current_msec);
+    ai_release_atomic_add(&slot->total[AI_RELEASE_REJECTED], 1);
+}

@@ -24,6 +24,7 @@
 #define NGX_HTTP_AI_RELEASE_VAR_STATE     6
 #define NGX_HTTP_AI_RELEASE_VAR_REASON    7
 #define NGX_HTTP_AI_RELEASE_VAR_FAILOVER  8
+#define NGX_HTTP_AI_RELEASE_VAR_CLIENT_MODEL  9
 
 
 static ngx_int_t ngx_http_ai_release_header_filter(ngx_http_request_t *r);
@@ -85,6 +86,10 @@ static ngx_http_variable_t  ngx_http_ai_release_vars[] = {
       ngx_http_ai_release_variable, NGX_HTTP_AI_RELEASE_VAR_FAILOVER,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("ai_release_client_model"), NULL,
+      ngx_http_ai_release_variable, NGX_HTTP_AI_RELEASE_VAR_CLIENT_MODEL,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -122,7 +127,7 @@ static ngx_int_t
 ngx_http_ai_release_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_str_t                     *s;
+    ngx_str_t                     *s, cm;
     ngx_http_ai_release_ctx_t     *ctx;
     ngx_http_ai_release_target_t  *t;
 
@@ -173,6 +178,15 @@ ngx_http_ai_release_variable(ngx_http_request_t *r,
 
     case NGX_HTTP_AI_RELEASE_VAR_REASON:
         s = &ngx_http_ai_release_reason_names[ctx->reason];
+        break;
+
+    case NGX_HTTP_AI_RELEASE_VAR_CLIENT_MODEL:
+        if (ngx_http_ai_release_apply_client_model(r, ctx, &cm) != NGX_OK) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        s = &cm;
         break;
 
     default: /* NGX_HTTP_AI_RELEASE_VAR_FAILOVER */

@@ -124,6 +124,20 @@ static ngx_command_t  ngx_http_ai_release_workflow_commands[] = {
       offsetof(ngx_http_ai_release_workflow_t, eval_gate),
       &ngx_http_ai_release_gate_modes },
 
+    { ngx_string("format"),
+      NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      0,
+      offsetof(ngx_http_ai_release_workflow_t, format),
+      &ngx_http_ai_release_formats },
+
+    { ngx_string("apply"),
+      NGX_CONF_1MORE,
+      ngx_http_ai_release_set_apply,
+      0,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -179,6 +193,7 @@ ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
 
     wf->failover = NGX_CONF_UNSET;
     wf->eval_gate = NGX_CONF_UNSET_UINT;
+    wf->format = NGX_CONF_UNSET_UINT;
 
     if (ngx_array_init(&wf->canaries, cf->pool, 2,
                        sizeof(ngx_http_ai_release_target_t))
@@ -661,7 +676,9 @@ ngx_http_ai_release_set_errors(ngx_conf_t *cf, ngx_command_t *cmd,
 
         cls = ai_release_class_parse((char *) value[i].data, value[i].len);
 
-        if (cls <= AI_RELEASE_OK || cls == AI_RELEASE_SLOW) {
+        if (cls <= AI_RELEASE_OK || cls == AI_RELEASE_SLOW
+            || cls == AI_RELEASE_REJECTED)
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "unknown error class \"%V\" in \"errors\" of "
                                "workflow \"%V\": use 5xx, connect, timeout, "
@@ -724,6 +741,10 @@ ngx_http_ai_release_init_workflows(ngx_conf_t *cf,
 
     for (i = 0; i < amcf->workflows.nelts; i++) {
         ngx_http_ai_release_merge_workflow(amcf, wfp[i]);
+
+        if (ngx_http_ai_release_apply_init_workflow(cf, wfp[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     hash.hash = &amcf->workflow_hash;
@@ -752,6 +773,7 @@ ngx_http_ai_release_merge_workflow(ngx_http_ai_release_main_conf_t *amcf,
     ngx_http_ai_release_workflow_t *wf)
 {
     ngx_conf_init_value(wf->failover, 0);
+    ngx_conf_init_uint_value(wf->format, AI_RELEASE_FORMAT_NONE);
     ngx_conf_merge_uint_value(wf->eval_gate, amcf->eval_gate,
                               NGX_HTTP_AI_RELEASE_GATE_ON);
 

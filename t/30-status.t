@@ -222,12 +222,13 @@ is(join(',', map { $_->{name} } @{ $doc->{workflows} || [] }),
 
     is_deeply($b->{window}, { ok => 30, '5xx' => 0, connect => 0,
                               timeout => 0, invalid => 0, 429 => 0,
-                              slow => 0, total => 30, errors => 0,
+                              slow => 0, rejected => 0, total => 30,
+                              errors => 0,
                               error_rate => 0 },
               'only: window: 30 ok');
     is_deeply($b->{totals}, { ok => 30, '5xx' => 0, connect => 0,
                               timeout => 0, invalid => 0, 429 => 0,
-                              slow => 0, total => 30 },
+                              slow => 0, rejected => 0, total => 30 },
               'only: totals: 30 ok, total 30');
 
     my $l = $b->{latency} || {};
@@ -290,7 +291,7 @@ is(join(',', map { $_->{name} } @{ $doc->{workflows} || [] }),
        . ($win->{error_rate} // 'undef') . ')');
     is_deeply($b->{totals}, { ok => 12, '5xx' => 10, connect => 0,
                               timeout => 0, invalid => 0, 429 => 3,
-                              slow => 0, total => 25 },
+                              slow => 0, rejected => 0, total => 25 },
               'mixed: totals');
     is($b->{latency}{count}, 25, 'mixed: every answer has a latency');
     is($b->{breaker}{state}, 'closed', 'mixed: trip off: still closed');
