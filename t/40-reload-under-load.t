@@ -301,8 +301,11 @@ $doc1 ||= {};
     is_deeply($j->{workflow}{overrides}, [], 'rolled: no overrides left');
 }
 
+# not a speed check (the machines are shared): only that the run ended,
+# far from any hang; the time is reported
 my $elapsed = time - $T0;
-ok($elapsed < 40, sprintf 'finished in %.1f s', $elapsed);
+note(sprintf 'finished in %.1f s', $elapsed);
+ok($elapsed < 300, 'the run ended by itself (no hang)');
 diag sprintf 'RESULT reloads=%d requests=%d ok=%d failed=%d retried_reused=%d '
     . 'retried_fresh=%d polls=%d', $reloads, $sum->{counts}{requests},
     $sum->{counts}{ok}, $sum->{counts}{bad} + $sum->{counts}{err},
