@@ -3,26 +3,108 @@
 # chat POSTs (the same body as chat.lua, a different X-User-Id each) one
 # after the other on one connection, and checks every answer is a 200.
 #
-#   client.pl PORT N [PATH [PREFIX]]
+#   client.pl PORT N [PATH [PREFIX [BYTES]]]
+#   client.pl body BYTES
 #
 # Prints "requests=N ok=N other=N" and how many answers named each model
 # ("model:NAME=COUNT": which model server answered); exits 1 if any answer
 # was not 200 or the connection broke.  PREFIX (default "c-") starts the
-# user ids.
+# user ids.  BYTES (at least 512) sends instead a longer conversation of
+# exactly that many bytes: the same system message, then user and
+# assistant turns of support chat text that grow longer as the
+# conversation goes on (escaped newlines and quotes, some UTF-8), a last
+# user turn that fills it to the size, and the same temperature and
+# max_tokens.  "client.pl body BYTES" prints that body.
 use strict;
 use warnings;
 use IO::Socket::INET;
 
-my ($port, $n, $path, $prefix) = @ARGV;
-die "usage: $0 PORT N [PATH [PREFIX]]\n" unless defined $n && $n =~ /^\d+$/;
+my $head = '{"model":"gpt-bench","messages":['
+  . '{"role":"system","content":"You write short, polite replies to customer support tickets."}';
+my $tail = '],"temperature":0.2,"max_tokens":300}';
+
+# the text of the turns: JSON string content, escapes included, in pieces
+# that are cut only where they are plain ASCII (bytes, not characters)
+my @pieces = map { split /(?<= )/ } (
+    'Hello, I ordered a pair of winter boots (order 48213) last week and the tracking page has not changed since Monday. ',
+    '\n\n',
+    'The parcel was handed to the carrier in São Paulo and the last scan says \"in transit\" without a date. ',
+    'Could you check whether it is stuck at customs, and if so what I need to send? ',
+    'Thank you for your patience. I looked up order 48213: it left our warehouse on Friday and the carrier confirmed the pickup. ',
+    '\n- ',
+    'Parcels to your region usually take four to six business days; ',
+    '\n- ',
+    'a customs check can add two days, and you need not send anything unless the carrier writes to you. ',
+    '\n\n',
+    'I have asked the carrier for an update and will write again when they answer. ',
+    'The size was 42 and the colour \"café brown\"; my neighbour Müller can take the parcel if I am out. ',
+    'If it has not arrived by Thursday, we will send a replacement at no cost, or refund you in full if you prefer. ',
+);
+
+# LEN bytes of content from piece K on; returns the text and the next K
+sub text {
+    my ($len, $k) = @_;
+    my $t = '';
+    while (length $t < $len) {
+        my $p = $pieces[$k++ % @pieces];
+        if (length($t) + length($p) > $len) {
+            $p = 'x' x length $p unless $p =~ /^[A-Za-z0-9 ,.;:()?-]+$/;
+            $p = substr($p, 0, $len - length $t);
+        }
+        $t .= $p;
+    }
+    return ($t, $k);
+}
+
+sub turn {
+    my ($role, $content) = @_;
+    return ',{"role":"' . $role . '","content":"' . $content . '"}';
+}
+
+sub chat_body {
+    my ($size) = @_;
+    my @want = (120, 260, 300, 700, 420, 1200, 600, 1800);
+    my $last = length(turn('user', '')) + length $tail;
+    my ($b, $k, $i) = ($head, 0, 0);
+    while (1) {
+        # a user and an assistant turn, if the last user turn still gets
+        # at least the length of the next one
+        my ($u, $a, $next) = map { $want[$_ < @want ? $_ : @want - 2 + $_ % 2] }
+                                 $i, $i + 1, $i + 2;
+        my $pair = length(turn('user', '')) + length(turn('assistant', ''))
+                 + $u + $a;
+        last if length($b) + $pair + $last + $next > $size;
+        (my $t, $k) = text($u, $k);
+        $b .= turn('user', $t);
+        ($t, $k) = text($a, $k);
+        $b .= turn('assistant', $t);
+        $i += 2;
+    }
+    my ($t) = text($size - length($b) - $last, $k);
+    $b .= turn('user', $t) . $tail;
+    die "a chat body of $size bytes came out " . length($b) . " bytes\n"
+        unless length $b == $size;
+    return $b;
+}
+
+if (($ARGV[0] // '') eq 'body') {
+    die "usage: $0 body BYTES\n"
+        unless defined $ARGV[1] && $ARGV[1] =~ /^\d+$/ && $ARGV[1] >= 512;
+    print chat_body($ARGV[1]);
+    exit 0;
+}
+
+my ($port, $n, $path, $prefix, $bytes) = @ARGV;
+die "usage: $0 PORT N [PATH [PREFIX [BYTES]]]\n"
+    unless defined $n && $n =~ /^\d+$/
+        && (!defined $bytes || ($bytes =~ /^\d+$/ && $bytes >= 512));
 $path //= '/v1/chat/completions';
 $prefix //= 'c-';
 my %model;
 
-my $body = '{"model":"gpt-bench","messages":['
-  . '{"role":"system","content":"You write short, polite replies to customer support tickets."},'
+my $body = defined $bytes ? chat_body($bytes) : $head . ','
   . '{"role":"user","content":"Hello, I ordered a pair of boots last week and the tracking page has not changed since Monday. Where is my order?"}'
-  . '],"temperature":0.2,"max_tokens":300}';
+  . $tail;
 
 my ($ok, $other) = (0, 0);
 if ($n == 0) {

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # Generates the configuration of N ngx_ai_release workflows for the benchmark:
 #
-#   gen.pl N DIR
+#   gen.pl N DIR [apply|noapply]
 #
 # writes DIR/bundles.yaml (3N YAML documents in one file: for workflow i a
 # stable, a canary and a fallback bundle, all on the three shared upstreams
@@ -9,11 +9,71 @@
 # ai_release_workflow blocks: stable, 5% canary, fallback, sticky on
 # X-User-Id, default error budget).  Prints the name of the workflow that
 # gets the load (the one in the middle).
+#
+# With "apply" or "noapply" every bundle also has system instructions, a
+# tool_schema (DIR/tools.json, two tools) and params (temperature,
+# max_tokens); with "apply" every workflow has "format openai-chat;" and
+# "apply model system_instructions tools params;", with "noapply" neither.
 use strict;
 use warnings;
 
-my ($n, $dir) = @ARGV;
-die "usage: $0 N DIR\n" unless defined $dir && $n && $n =~ /^\d+$/;
+my ($n, $dir, $mode) = @ARGV;
+die "usage: $0 N DIR [apply|noapply]\n"
+    unless defined $dir && $n && $n =~ /^\d+$/
+        && (!defined $mode || $mode =~ /^(?:no)?apply$/);
+
+my ($extra, $wf_extra) = ('', '');
+if (defined $mode) {
+    open my $t, '>', "$dir/tools.json" or die "$dir/tools.json: $!\n";
+    print $t <<'JSON';
+[
+  {
+    "type": "function",
+    "function": {
+      "name": "lookup_order",
+      "description": "Find an order by its number: status, carrier, tracking number, items",
+      "parameters": {
+        "type": "object",
+        "properties": {"order_id": {"type": "string"}},
+        "required": ["order_id"]
+      }
+    }
+  },
+  {
+    "type": "function",
+    "function": {
+      "name": "refund_order",
+      "description": "Refund an order in full or in part; needs a human agent's approval",
+      "parameters": {
+        "type": "object",
+        "properties": {
+          "order_id": {"type": "string"},
+          "amount": {"type": "number"},
+          "reason": {"type": "string"}
+        },
+        "required": ["order_id", "reason"]
+      }
+    }
+  }
+]
+JSON
+    close $t or die "$dir/tools.json: $!\n";
+    $extra = <<'YAML';
+system_instructions: >-
+  You are the support assistant of Example Ltd. You write short, polite
+  replies to customer support tickets. Look an order up before you say
+  anything about it, never promise a date the carrier has not given, and
+  offer a refund only through the refund tool. If unsure, say that a human
+  agent will follow up.
+tool_schema: tools.json
+params:
+  temperature: 0.3
+  max_tokens: 800
+YAML
+    $wf_extra = "    format   openai-chat;\n"
+              . "    apply    model system_instructions tools params;\n"
+        if $mode eq 'apply';
+}
 
 open my $y, '>', "$dir/bundles.yaml" or die "$dir/bundles.yaml: $!\n";
 open my $w, '>', "$dir/workflows.conf" or die "$dir/workflows.conf: $!\n";
@@ -30,24 +90,25 @@ name: $name
 version: "1"
 upstream: bench_stable
 model: gpt-bench-stable-2026-10
----
+$extra---
 name: $name
 version: "2"
 upstream: bench_canary
 model: gpt-bench-canary-2026-11
----
+$extra---
 name: $name
 version: safe-1
 upstream: bench_fallback
 model: small-bench-2026-06
 YAML
+    print $y $extra;
     print $w <<"CONF";
 ai_release_workflow $name {
     stable   $name\@1;
     canary   $name\@2 5%;
     fallback $name\@safe-1;
     sticky   \$http_x_user_id;
-}
+$wf_extra}
 CONF
 }
 

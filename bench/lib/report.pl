@@ -209,6 +209,31 @@ sub cg_functions {
 }
 
 my $mod_re = qr/^(?:ngx_http_ai_release_|ai_release_)/;
+
+# cg_pair G WITH WITHOUT N: from the profiles WITH.out and WITHOUT.out (and
+# their .self.txt), a run with N requests and one with none, fills in G the
+# totals, the instructions per request, each function's self cost per
+# request (self) and the module's part of it; 0, with G->{error}, if a
+# profile has no totals
+sub cg_pair {
+    my ($g, $with, $without, $n) = @_;
+    my ($tn, $t0) = (cg_totals("$with.out"), cg_totals("$without.out"));
+    if (!defined $tn || !defined $t0 || !$n) {
+        $g->{error} = 'no totals in the callgrind output';
+        return 0;
+    }
+    $g->{ir_total_n} = $tn;
+    $g->{ir_total_0} = $t0;
+    $g->{ir_per_request} = ($tn - $t0) / $n;
+    my ($sn, $s0) = (cg_functions("$with.self.txt"),
+                     cg_functions("$without.self.txt"));
+    my %self = map { $_ => ($sn->{$_} - ($s0->{$_} // 0)) / $n } keys %$sn;
+    $g->{self} = \%self;
+    $g->{module_self_ir_per_request} = sum(0,
+        grep { $_ > 0.05 } map { $self{$_} } grep { /$mod_re/ } keys %self);
+    return 1;
+}
+
 my %cg;
 for my $id (qw(c1 c2 c3 c4)) {
     my $g = $cg{$id} = { id => $id };
@@ -216,25 +241,9 @@ for my $id (qw(c1 c2 c3 c4)) {
         $g->{error} = $f{"$id.cg_error"} // 'not run';
         next;
     }
-    my $tn = cg_totals("$run/cg/$id-$N.out");
-    my $t0 = cg_totals("$run/cg/$id-0.out");
-    if (!defined $tn || !defined $t0 || !$N) {
-        $g->{error} = 'no totals in the callgrind output';
-        next;
-    }
-    $g->{ir_total_n} = $tn;
-    $g->{ir_total_0} = $t0;
-    $g->{ir_per_request} = ($tn - $t0) / $N;
-
-    my $sn = cg_functions("$run/cg/$id-$N.self.txt");
-    my $s0 = cg_functions("$run/cg/$id-0.self.txt");
-    my %self;
-    for my $fn (keys %$sn) {
-        $self{$fn} = ($sn->{$fn} - ($s0->{$fn} // 0)) / $N;
-    }
-    $g->{self} = \%self;
+    cg_pair($g, "$run/cg/$id-$N", "$run/cg/$id-0", $N) or next;
+    my %self = %{ $g->{self} };
     my @mod = grep { /$mod_re/ && $self{$_} > 0.05 } keys %self;
-    $g->{module_self_ir_per_request} = sum(0, map { $self{$_} } @mod);
     $g->{module_functions} = [
         map { { function => $_, self => num(r1($self{$_})) } }
         sort { $self{$b} <=> $self{$a} } @mod
@@ -255,6 +264,75 @@ if ($cg{c1}{self} && $cg{c3}{self}) {
         push @diff, [$fn, $d] if abs($d) >= 1;
     }
     @diff = sort { $b->[1] <=> $a->[1] } @diff;
+}
+
+# --- applying the bundle: 1 KB and 64 KB bodies, with and without apply -------
+
+# the runs: key, body size (small or large), the configuration of the run
+# without requests (client_body_buffer_size default, or mem: the phase's)
+my @apply_keys = (
+    [small => small => 'default'],
+    [large => large => 'default'],
+    [mem   => large => 'mem'],
+);
+my %apply;
+my $apply_target = 4;        # instructions per body byte
+
+for my $k (@apply_keys) {
+    my ($key, $size, $zero) = @$k;
+    my $bytes = $f{"apply.${size}_bytes"};
+    my $n = $f{"apply.${size}_n"};
+    next unless defined $n && defined $bytes
+        && grep { defined $f{"apply.$key.$_"} }
+                map { ("$_.cg", "$_.cg_error") } qw(apply noapply);
+    my $a = $apply{$key} = {
+        body_bytes => num($bytes), requests => num($n),
+        client_body_buffer_size => $zero eq 'mem' ? $f{'apply.buffer'}
+            : 'default (' . (2 * ($f{'apply.page_size'} // 4096) / 1024) . 'k)',
+    };
+    if (my $ap = $f{"apply.$key.applied"}) {
+        my ($from, $to) = $ap =~ /(\d+) -> (\d+)/;
+        $a->{applied_bytes} = num($to) if defined $to;
+    }
+    for my $mode (qw(noapply apply)) {
+        my $r = $a->{$mode} = {};
+        $r->{to_file} = num($f{"apply.$key.$mode.to_file"});
+        if (($f{"apply.$key.$mode.cg"} // '') ne 'ok'
+            || ($f{"apply.zero.$mode-$zero.cg"} // '') ne 'ok')
+        {
+            $r->{error} = $f{"apply.$key.$mode.cg_error"}
+                // $f{"apply.zero.$mode-$zero.cg_error"} // 'not run';
+            next;
+        }
+        cg_pair($r, "$run/cg/apply-$key-$mode",
+                "$run/cg/apply-zero-$mode-$zero", $n);
+    }
+    if (defined $a->{apply}{ir_per_request} && defined $a->{noapply}{ir_per_request}) {
+        $a->{ir_difference} = $a->{apply}{ir_per_request} - $a->{noapply}{ir_per_request};
+        $a->{ir_per_body_byte} = $a->{ir_difference} / $bytes if $bytes;
+        # function by function, with apply - without
+        my ($sa, $sw) = ($a->{apply}{self}, $a->{noapply}{self});
+        my %d;
+        for my $fn (keys %{ { %$sa, %$sw } }) {
+            my $v = ($sa->{$fn} // 0) - ($sw->{$fn} // 0);
+            $d{$fn} = $v if abs($v) >= 1;
+        }
+        $a->{self_difference} = \%d;
+    }
+}
+
+# between the two sizes, both bodies in memory: the cost of one more byte,
+# and what is left for each request whatever its size
+my %apply_slope;
+if ($apply{small} && $apply{mem} && defined $apply{small}{ir_difference}
+    && defined $apply{mem}{ir_difference}
+    && $apply{mem}{body_bytes} != $apply{small}{body_bytes})
+{
+    my ($s, $m) = ($apply{small}, $apply{mem});
+    $apply_slope{ir_per_byte} = ($m->{ir_difference} - $s->{ir_difference})
+                              / ($m->{body_bytes} - $s->{body_bytes});
+    $apply_slope{ir_fixed} = $s->{ir_difference}
+                           - $apply_slope{ir_per_byte} * $s->{body_bytes};
 }
 
 # --- scale -----------------------------------------------------------------------
@@ -405,6 +483,32 @@ sub busy_doubt {
                'within 2%', undef, undef, $cg{c4}{error} // $cg{c3}{error});
     }
 }
+for my $key (map { $_->[0] } @apply_keys) {
+    my $a = $apply{$key} or next;
+    my $nf = $a->{noapply}{to_file};
+    my $af = $a->{apply}{to_file};
+    my $n = $a->{requests};
+    my $where = !defined $nf ? 'unknown'
+        : $nf == 0 && ($af // 0) == 0 ? 'memory'
+        : $nf >= $n && ($af // 0) >= $n ? 'temporary file'
+        : "temporary file for $nf (without apply) and " . ($af // '?')
+          . " (with apply) of $n requests";
+    $a->{body_held_in} = $where;
+    my $what = sprintf('apply, instructions per body byte (apply - without) / '
+        . 'body, %s-byte body in %s', commify($a->{body_bytes}), $where);
+    if (defined $a->{ir_per_body_byte}) {
+        target($what, "<= $apply_target",
+               sprintf('%.2f (%s - %s = %s per request / %s bytes)',
+                       $a->{ir_per_body_byte}, commify($a->{apply}{ir_per_request}),
+                       commify($a->{noapply}{ir_per_request}),
+                       commify($a->{ir_difference}), commify($a->{body_bytes})),
+               $a->{ir_per_body_byte} <= $apply_target);
+    } else {
+        target($what, "<= $apply_target", undef, undef,
+               $a->{apply}{error} // $a->{noapply}{error});
+    }
+}
+
 if ($big && defined $big->{nginx_t_ms}) {
     target('configuration load (nginx -t), ' . commify($nwf) . ' workflows',
            '< 2 s', sprintf('%.2f s', $big->{nginx_t_ms} / 1000),
@@ -460,58 +564,155 @@ push @md, "Load: wrk -c $f{connections} -t $f{threads}, POST of a 302-byte chat 
         . ($f{cg_toggle} ? ", counted inside $f{cg_toggle}() only (so no configuration "
                            . "parsing, start-up or shutdown)" : '') . '.'), '';
 
-push @md, '| # | Contender | canary share | req/s median | spread (min-max) | vs #1 | p50 ms | p99 ms | proxy busy | CPU µs/request | vs #1 | instructions/request | vs #1 | in the module\'s functions |';
-push @md, '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
-my $i = 0;
+# the contenders' table, unless only the apply phase ran
 my @notes;
-for my $id (@ids) {
-    $i++;
-    my $e = $c{$id};
-    my $g = $cg{$id} // {};
-    my @row = ($i, $e->{name},
-               defined $e->{canary_share} ? sprintf('%.1f%%', 100 * $e->{canary_share}) : '-');
-    if ($e->{status} eq 'ok') {
-        push @row, commify($e->{rps_median}),
-            commify($e->{rps_min}) . ' - ' . commify($e->{rps_max}),
-            defined $e->{rps_ratio} ? sprintf('%.3f', $e->{rps_ratio}) : '-',
-            defined $e->{p50_ms} ? sprintf('%.2f', $e->{p50_ms}) : '-',
-            defined $e->{p99_ms} ? sprintf('%.2f', $e->{p99_ms}) : '-',
-            defined $e->{busy} ? sprintf('%.0f%%', 100 * $e->{busy}) : '-',
-            defined $e->{cpu_us} ? sprintf('%.2f', $e->{cpu_us}) : '-',
-            defined $e->{cpu_ratio} ? sprintf('%.3f', $e->{cpu_ratio}) : '-';
-    } else {
-        my $st = $e->{status} =~ /^FAILED/ ? 'FAILED' : $e->{status};
-        push @row, "**$st**", '-', '-', '-', '-', '-', '-', '-';
-        push @notes, "Contender $i ($e->{name}): $e->{status}";
+if (grep { $c{$_}{status} ne 'not run' || defined $cg{$_}{ir_per_request}
+           || ($cg{$_}{error} // 'not run') ne 'not run' } @ids) {
+    push @md, '| # | Contender | canary share | req/s median | spread (min-max) | vs #1 | p50 ms | p99 ms | proxy busy | CPU µs/request | vs #1 | instructions/request | vs #1 | in the module\'s functions |';
+    push @md, '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+    my $i = 0;
+    for my $id (@ids) {
+        $i++;
+        my $e = $c{$id};
+        my $g = $cg{$id} // {};
+        my @row = ($i, $e->{name},
+                   defined $e->{canary_share} ? sprintf('%.1f%%', 100 * $e->{canary_share}) : '-');
+        if ($e->{status} eq 'ok') {
+            push @row, commify($e->{rps_median}),
+                commify($e->{rps_min}) . ' - ' . commify($e->{rps_max}),
+                defined $e->{rps_ratio} ? sprintf('%.3f', $e->{rps_ratio}) : '-',
+                defined $e->{p50_ms} ? sprintf('%.2f', $e->{p50_ms}) : '-',
+                defined $e->{p99_ms} ? sprintf('%.2f', $e->{p99_ms}) : '-',
+                defined $e->{busy} ? sprintf('%.0f%%', 100 * $e->{busy}) : '-',
+                defined $e->{cpu_us} ? sprintf('%.2f', $e->{cpu_us}) : '-',
+                defined $e->{cpu_ratio} ? sprintf('%.3f', $e->{cpu_ratio}) : '-';
+        } else {
+            my $st = $e->{status} =~ /^FAILED/ ? 'FAILED' : $e->{status};
+            push @row, "**$st**", '-', '-', '-', '-', '-', '-', '-';
+            push @notes, "Contender $i ($e->{name}): $e->{status}";
+        }
+        if (defined $g->{ir_per_request}) {
+            push @row, commify($g->{ir_per_request}),
+                sprintf('%.3f', $g->{ratio_c1} // 0),
+                ($id =~ /^c[34]$/ ? commify($g->{module_self_ir_per_request}) : '-');
+        } else {
+            push @row, '-', '-', '-';
+            push @notes, "Contender $i: instructions not measured: $g->{error}"
+                if $g->{error} && $g->{error} ne 'not run';
+        }
+        push @md, '| ' . join(' | ', @row) . ' |';
     }
-    if (defined $g->{ir_per_request}) {
-        push @row, commify($g->{ir_per_request}),
-            sprintf('%.3f', $g->{ratio_c1} // 0),
-            ($id =~ /^c[34]$/ ? commify($g->{module_self_ir_per_request}) : '-');
-    } else {
-        push @row, '-', '-', '-';
-        push @notes, "Contender $i: instructions not measured: $g->{error}"
-            if $g->{error} && $g->{error} ne 'not run';
-    }
-    push @md, '| ' . join(' | ', @row) . ' |';
+    push @md, '';
+    push @md, "Canary share: of 2,000 users (one request each, before the rounds), "
+            . "the share the canary model server answered. CPU µs/request: user + system "
+            . "CPU time of the proxy's worker process (HAProxy's process) during a round, "
+            . "divided by the requests of the round, median of the rounds; it depends "
+            . "less than req/s on what else the machine runs. Proxy busy: that CPU time "
+            . "as a share of the round's duration; well below 100%, the proxy was not "
+            . "the bottleneck and req/s measures the load generator's core or the "
+            . "machine's other load more than the proxy. Contender 5 (HAProxy) is not "
+            . "run under callgrind: its instruction count is not comparable to nginx's.", '';
+    push @md, map { "* $_" } @notes;
+    push @md, '' if @notes;
 }
-push @md, '';
-push @md, "Canary share: of 2,000 users (one request each, before the rounds), "
-        . "the share the canary model server answered. CPU µs/request: user + system "
-        . "CPU time of the proxy's worker process (HAProxy's process) during a round, "
-        . "divided by the requests of the round, median of the rounds; it depends "
-        . "less than req/s on what else the machine runs. Proxy busy: that CPU time "
-        . "as a share of the round's duration; well below 100%, the proxy was not "
-        . "the bottleneck and req/s measures the load generator's core or the "
-        . "machine's other load more than the proxy. Contender 5 (HAProxy) is not "
-        . "run under callgrind: its instruction count is not comparable to nginx's.", '';
-push @md, map { "* $_" } @notes;
-push @md, '' if @notes;
 
 push @md, '## Targets', '';
 push @md, '| Target | Goal | Measured | |', '|---|---|---|---|';
 push @md, map { "| $_->{target} | $_->{goal} | $_->{measured} | **$_->{verdict}** |" } @targets;
 push @md, '';
+
+if (%apply) {
+    my ($sb, $lb) = map { $f{"apply.${_}_bytes"} } qw(small large);
+    push @md, '## Applying the bundle to the request body', '';
+    push @md, 'One workflow (contender 3\'s) whose three bundles have a model, '
+        . 'system instructions, two tools and params (temperature, max_tokens), '
+        . 'with `format openai-chat; apply model system_instructions tools '
+        . 'params;` and without either, the same configuration otherwise. '
+        . 'Each run: callgrind on nginx in single-process mode, (count with N '
+        . 'POSTs on one keep-alive connection - count with none) / N'
+        . ($f{cg_toggle} ? ", counted inside $f{cg_toggle}() only" : '') . '. '
+        . sprintf('The bodies are chat conversations of exactly %s and %s bytes '
+                  . '(a system message, user and assistant turns, a last user '
+                  . 'turn filling it to the size, temperature, max_tokens: '
+                  . '`bench/lib/client.pl body BYTES`); ', commify($sb), commify($lb))
+        . 'the module replaces the model, the system message, temperature and '
+        . 'max_tokens and inserts the tools, so the model server gets '
+        . join(' and ', map { sprintf '%s bytes for %s', commify($apply{$_}{applied_bytes}),
+                              commify($apply{$_}{body_bytes}) }
+                        grep { $apply{$_} && $apply{$_}{applied_bytes} } qw(small large))
+        . '.', '';
+    push @md, '| body | client_body_buffer_size | body held in | N | instructions/request without apply | with apply | apply - without | per body byte | in the module\'s functions, with apply | target <= ' . $apply_target . ' per byte |';
+    push @md, '|---:|---|---|---:|---:|---:|---:|---:|---:|---|';
+    my @anotes;
+    for my $key (map { $_->[0] } @apply_keys) {
+        my $a = $apply{$key} or next;
+        my $cell = sub { defined $_[0] ? commify($_[0]) : '-' };
+        push @md, '| ' . join(' | ',
+            commify($a->{body_bytes}) . ' B', $a->{client_body_buffer_size},
+            $a->{body_held_in}, commify($a->{requests}),
+            $cell->($a->{noapply}{ir_per_request}), $cell->($a->{apply}{ir_per_request}),
+            defined $a->{ir_difference}
+                ? ($a->{ir_difference} >= 0 ? '+' : '') . commify($a->{ir_difference}) : '-',
+            defined $a->{ir_per_body_byte} ? sprintf('%.2f', $a->{ir_per_body_byte}) : '-',
+            $cell->($a->{apply}{module_self_ir_per_request}),
+            defined $a->{ir_per_body_byte}
+                ? ($a->{ir_per_body_byte} <= $apply_target ? 'met' : '**NOT met**') : '-',
+        ) . ' |';
+        for my $mode (qw(noapply apply)) {
+            my $e = $a->{$mode}{error};
+            push @anotes, sprintf('%s B, %s, %s: not measured: %s', commify($a->{body_bytes}),
+                $a->{client_body_buffer_size}, $mode, $e) if $e && $e ne 'not run';
+        }
+    }
+    push @md, '';
+    push @md, map { "* $_" } @anotes;
+    push @md, '' if @anotes;
+    if (defined $apply_slope{ir_per_byte}) {
+        push @md, sprintf('Between the two sizes, both in memory: %.2f instructions '
+            . 'per additional byte, and %s per request whatever its size '
+            . '(apply - without = %s + %.2f x bytes).',
+            $apply_slope{ir_per_byte}, commify($apply_slope{ir_fixed}),
+            commify($apply_slope{ir_fixed}), $apply_slope{ir_per_byte}), '';
+    }
+    my @akeys = grep { $apply{$_} && $apply{$_}{self_difference} }
+                map { $_->[0] } @apply_keys;
+    if (@akeys) {
+        # the largest differences of any run, ordered by the last run's
+        my $by = $akeys[-1];
+        my %top;
+        for my $key (@akeys) {
+            my $d = $apply{$key}{self_difference};
+            my @f = sort { abs($d->{$b}) <=> abs($d->{$a}) } keys %$d;
+            splice @f, 12 if @f > 12;
+            $top{$_} = 1 for @f;
+        }
+        my $dby = $apply{$by}{self_difference};
+        my @fns = sort { abs($dby->{$b} // 0) <=> abs($dby->{$a} // 0) } keys %top;
+        push @md, 'Where the difference goes: with apply - without, function by '
+            . 'function (self cost, instructions per request; the 12 largest of '
+            . 'each run):', '';
+        push @md, '| function | ' . join(' | ', map { sprintf '%s B, %s',
+            commify($apply{$_}{body_bytes}), $apply{$_}{body_held_in} } @akeys) . ' |';
+        push @md, '|---|' . ('---:|' x @akeys);
+        for my $fn (@fns) {
+            push @md, "| $fn | " . join(' | ', map {
+                my $v = $apply{$_}{self_difference}{$fn};
+                defined $v ? ($v < 0 ? '-' : '+') . commify(abs $v) : '-'
+            } @akeys) . ' |';
+        }
+        push @md, '';
+    }
+    push @md, 'Per body byte: (with apply - without) / the client\'s body size. '
+        . 'Body held in: where nginx kept the client\'s body, from its warning '
+        . '"a client request body is buffered to a temporary file" in the '
+        . 'error log of the runs (nginx\'s default client_body_buffer_size is two '
+        . 'memory pages); a body in a file is copied with the edits into another '
+        . 'temporary file, a body in memory becomes a chain of slices. The '
+        . 'instructions of the system calls (the kernel\'s reads, writes and '
+        . 'copies) are not counted. In the module\'s functions: the self cost of '
+        . 'the functions named `ngx_http_ai_release_*` and `ai_release_*` (the '
+        . 'JSON scanner among them), per request.', '';
+}
 
 if (@scale) {
     push @md, '## Scale', '';
@@ -649,6 +850,38 @@ my %json = (
     } @ids ],
     ir_diff_c3_c1 => [ map { { function => $_->[0], ir_per_request => num(r1($_->[1])) } }
                        grep { abs($_->[1]) >= 5 } @diff ],
+    apply => !%apply ? undef : {
+        target_ir_per_body_byte => $apply_target,
+        memory_ir_per_additional_byte => num(r3($apply_slope{ir_per_byte})),
+        memory_ir_fixed_per_request => num(r1($apply_slope{ir_fixed})),
+        client_body_buffer_size => $f{'apply.buffer'},
+        page_size => num($f{'apply.page_size'}),
+        runs => [ map {
+            my $a = $apply{ $_->[0] };
+            !$a ? () : {
+                key => $_->[0], body_bytes => $a->{body_bytes},
+                applied_bytes => $a->{applied_bytes}, requests => $a->{requests},
+                client_body_buffer_size => $a->{client_body_buffer_size},
+                body_held_in => $a->{body_held_in},
+                ir_difference => num(r1($a->{ir_difference})),
+                ir_difference_by_function => { map {
+                    ($_ => num(r1($a->{self_difference}{$_})))
+                } grep { abs($a->{self_difference}{$_}) >= 5 }
+                  keys %{ $a->{self_difference} || {} } },
+                ir_per_body_byte => num(r3($a->{ir_per_body_byte})),
+                map {
+                    my $r = $a->{$_};
+                    ($_ => { ir_per_request => num(r1($r->{ir_per_request})),
+                             module_self_ir_per_request
+                                 => num(r1($r->{module_self_ir_per_request})),
+                             ir_total_n => num($r->{ir_total_n}),
+                             ir_total_0 => num($r->{ir_total_0}),
+                             requests_to_file => $r->{to_file},
+                             error => $r->{error} })
+                } qw(noapply apply)
+            }
+        } @apply_keys ],
+    },
     scale => \@scale,
     reload => \%reload,
     reload_stock => \%reload_stock,
