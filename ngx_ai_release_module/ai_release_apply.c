@@ -317,13 +317,14 @@ ai_release_apply_system(ai_release_apply_ctx_t *ctx, int format)
     *ctx->line = line;
     *ctx->column = column;
 
-    if (format != AI_RELEASE_FORMAT_OPENAI_CHAT) {
-        rc = ai_release_apply_member(ctx,
-                                     format == AI_RELEASE_FORMAT_OPENAI_RESPONSES
-                                     ? "instructions" : "system",
-                                     format == AI_RELEASE_FORMAT_OPENAI_RESPONSES
-                                     ? 12 : 6,
-                                     text, len, 1);
+    if (format == AI_RELEASE_FORMAT_OPENAI_RESPONSES) {
+        rc = ai_release_apply_member(ctx, "instructions", 12, text, len, 1);
+        free(data);
+        return rc;
+    }
+
+    if (format == AI_RELEASE_FORMAT_ANTHROPIC_MESSAGES) {
+        rc = ai_release_apply_member(ctx, "system", 6, text, len, 1);
         free(data);
         return rc;
     }
@@ -1000,7 +1001,8 @@ ai_release_apply_top(ai_release_apply_plan_t *p,
         p->found[i].end = ev->end;
     }
 
-    if (ev->type == AI_RELEASE_JSON_ARRAY && ai_release_apply_is(ev, "messages"))
+    if (ev->type == AI_RELEASE_JSON_ARRAY
+        && ai_release_apply_is(ev, "messages"))
     {
         p->messages_count = ev->count;
 

@@ -34,9 +34,10 @@
  * bodies as a JSON number, true, false or null (a plain scalar written so,
  * marked literal by the schema) is serialized as written, without quotes,
  * so that temperature: 0.2 and temperature: "0.2", which send different
- * JSON, have different digests.  "eval" is left out because it describes how the bundle is
- * judged and the eval report records this very digest; "labels" is free
- * metadata.
+ * JSON, have different digests.
+ *
+ * "eval" is left out because it describes how the bundle is judged and
+ * the eval report records this very digest; "labels" is free metadata.
  *
  * The referenced files are "prompt.file", "system_instructions.file" and
  * "tool_schema"; their keys are "prompt.file", "system_instructions.file"
