@@ -537,16 +537,20 @@ ai_release_contract_init(ai_release_contract_check_t *check,
     check->depths = contract->depths[format];
     check->model_depths = contract->model_depths[format];
 
-    check->scan = (contract->json || contract->npointers
-                   || contract->model_prefix
-                   || (check->stream && contract->stream_end));
+    /* the formats whose events say their type in their data */
 
     check->types = (check->stream
-                    && (contract->stream_end
-                        || format == AI_RELEASE_FORMAT_ANTHROPIC_MESSAGES
+                    && (format == AI_RELEASE_FORMAT_ANTHROPIC_MESSAGES
                         || format == AI_RELEASE_FORMAT_OPENAI_RESPONSES));
 
-    if (!check->scan) {
+    check->scan = (contract->json || contract->npointers
+                   || contract->model_prefix
+                   || (check->types && contract->stream_end));
+
+    check->parse = check->stream ? (check->scan || contract->stream_end)
+                                 : check->scan;
+
+    if (!check->parse) {
         return;
     }
 
@@ -580,7 +584,7 @@ ai_release_contract_feed(ai_release_contract_check_t *check,
 
     check->bytes += n;
 
-    if (check->scan && n) {
+    if (check->parse && n) {
 
         if (check->stream) {
             (void) ai_release_sse_feed(&check->sse, p, n);
@@ -618,7 +622,7 @@ ai_release_contract_finish(ai_release_contract_check_t *check, int complete)
 
     check->finished = 1;
 
-    if (!check->scan) {
+    if (!check->parse) {
         return AI_RELEASE_CONTRACT_OK;
     }
 
@@ -917,7 +921,9 @@ ai_release_contract_data(ai_release_sse_t *sse, const unsigned char *p,
 
     check->data_pos += n;
 
-    (void) ai_release_json_feed(&check->js, p, n);
+    if (check->scan) {
+        (void) ai_release_json_feed(&check->js, p, n);
+    }
 
     return 0;
 }
@@ -936,7 +942,8 @@ ai_release_contract_dispatch(ai_release_sse_t *sse,
     check = data;
     c = check->contract;
 
-    rc = ai_release_json_finish(&check->js);
+    rc = check->scan ? ai_release_json_finish(&check->js)
+                     : AI_RELEASE_JSON_OK;
 
     end = ((check->data_end && check->data_pos == c->stream_end_len)
            || check->doc_end
@@ -1021,7 +1028,9 @@ ai_release_contract_doc_reset(ai_release_contract_check_t *check)
     check->data_end = (check->contract->stream_end != NULL);
     check->data_done = 1;
 
-    ai_release_json_init(&check->js, ai_release_contract_event, check);
+    if (check->scan) {
+        ai_release_json_init(&check->js, ai_release_contract_event, check);
+    }
 }
 
 

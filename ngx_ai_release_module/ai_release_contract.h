@@ -29,8 +29,10 @@
  * as one JSON document.  In a stream, each event's data is a JSON
  * document, but for an event whose data is exactly the contract's
  * stream_end or "[DONE]", which is not checked, and an event with no data;
- * the stream ends well with an event whose data, name or top-level "type"
- * is stream_end.  required and non_empty name JSON Pointers
+ * the stream ends well with an event whose data or name is stream_end, or,
+ * in anthropic-messages and openai-responses, whose top-level "type" is.
+ * A stream is read as JSON only for the rules that need it.  required and
+ * non_empty name JSON Pointers
  * (RFC 6901) of the answer; in a stream they are looked for in the events
  * as the wire format assembles an answer from them:
  *
@@ -182,6 +184,7 @@ typedef struct {
     size_t                              model_len;
 
     unsigned                            stream:1;   /* text/event-stream */
+    unsigned                            parse:1;    /* events are read */
     unsigned                            scan:1;     /* JSON is read */
     unsigned                            types:1;    /* events' "type" */
     unsigned                            finished:1;

@@ -1041,6 +1041,22 @@ test_none_stream(void)
            "data: [DONE]\n\ndata:\n\n"
            "data: {\"n\":1,\"model\":\"m1\"}\n\n", REQUIRED,
            "event 3: /text is missing");
+
+    /* the end: a name or the data; a "type" only where events have one */
+
+    a.contract = contract("  stream_end: end\n");
+
+    expect("format none: the end's name", &a,
+           "data: {}\n\nevent: end\ndata: {}\n\n", OK, "");
+    expect("format none: the end's data", &a,
+           "data: {}\n\ndata: end\n\n", OK, "");
+    expect("format none: a type is not the end", &a,
+           "data: {\"type\":\"end\"}\n\n", STREAM_END,
+           "the stream ended without \"end\"");
+
+    a.format = ANTH;
+    expect("anthropic-messages: a type is the end", &a,
+           "data: {\"type\":\"end\"}\n\n", OK, "");
 }
 
 
