@@ -216,7 +216,8 @@ asan: deps
 # FUZZ_SECONDS on a copy of its seed corpus in build/fuzz/corpus and fails
 # when one crashed; "make fuzz-smoke" is the short run for CI.  The crashes
 # found are replayed by build/unit_fuzz_regress in "make test-unit".
-FUZZ_TARGETS := manifest report lock params api_body state json apply
+FUZZ_TARGETS := manifest report lock params api_body state json apply \
+                contract
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := $(BUILD)/fuzz
