@@ -33,6 +33,16 @@ enum {
     AI_RELEASE_EV_OTHER
 };
 
+/*
+ * The JSON handler's rare paths stay out of line, so that the common one,
+ * a return, saves no registers
+ */
+#if defined(__GNUC__)
+#define AI_RELEASE_NOINLINE  __attribute__((noinline))
+#else
+#define AI_RELEASE_NOINLINE
+#endif
+
 /* a pointer's forms in one format: at most two */
 #define AI_RELEASE_CONTRACT_FORMS     2
 /* room for a form's text: a valid pointer is at most 528 bytes */
@@ -60,10 +70,18 @@ static int ai_release_contract_views(ai_release_contract_t *c, int format,
     const char *text, size_t len, unsigned target, const char **err);
 static int ai_release_contract_event(ai_release_json_t *js,
     const ai_release_json_event_t *ev, void *data);
+static AI_RELEASE_NOINLINE void ai_release_contract_string(
+    ai_release_json_t *js, const ai_release_json_event_t *ev,
+    ai_release_contract_check_t *check);
+static AI_RELEASE_NOINLINE void ai_release_contract_value(
+    ai_release_json_t *js, const ai_release_json_event_t *ev,
+    ai_release_contract_check_t *check);
+static int ai_release_contract_last(const ai_release_json_event_t *ev,
+    const ai_release_json_pointer_t *ptr);
 static int ai_release_contract_model(ai_release_json_t *js,
     const unsigned char *p, size_t n, void *data);
-static void ai_release_contract_member(ai_release_contract_check_t *check,
-    const ai_release_json_event_t *ev);
+static AI_RELEASE_NOINLINE void ai_release_contract_member(
+    ai_release_contract_check_t *check, const ai_release_json_event_t *ev);
 static int ai_release_contract_data(ai_release_sse_t *sse,
     const unsigned char *p, size_t n, void *data);
 static int ai_release_contract_dispatch(ai_release_sse_t *sse,
@@ -304,7 +322,7 @@ ai_release_contract_views(ai_release_contract_t *c, int format,
         v->target = (uint8_t) target;
         v->event = forms[k].event;
 
-        c->depths[format] |= (uint32_t) 1 << ptr->n;
+        c->at_depth[format][ptr->n] |= (uint64_t) 1 << (c->nviews[format] - 1);
 
         if (target == AI_RELEASE_CONTRACT_MODEL) {
             c->model_depths[format] |= (uint32_t) 1 << ptr->n;
@@ -534,8 +552,13 @@ ai_release_contract_init(ai_release_contract_check_t *check,
 
     check->views = contract->views[format];
     check->nviews = contract->nviews[format];
-    check->depths = contract->depths[format];
-    check->model_depths = contract->model_depths[format];
+    check->at_depth = contract->at_depth[format];
+
+    /* a model longer than the scanner keeps of a string: compared as it
+     * passes; a shorter one at the string's end */
+
+    check->model_depths = (check->model_len > AI_RELEASE_JSON_STRING_MAX)
+                          ? contract->model_depths[format] : 0;
 
     /* the formats whose events say their type in their data */
 
@@ -706,42 +729,30 @@ ai_release_contract_latency(const ai_release_contract_t *contract,
 }
 
 
-/* the JSON scanner's handler: the document's values at the views */
+/*
+ * The JSON scanner's handler, called for every value twice: what is not
+ * at the depth of a view returns at once, the rest is looked at below
+ */
 
 static int
 ai_release_contract_event(ai_release_json_t *js,
     const ai_release_json_event_t *ev, void *data)
 {
-    int                                non_empty;
-    unsigned                           i, d;
-    uint64_t                           bit;
-    ai_release_contract_check_t       *check;
-    const ai_release_contract_view_t  *v;
+    unsigned                      d;
+    ai_release_contract_check_t  *check;
 
     check = data;
     d = ev->depth;
 
+    if (d > AI_RELEASE_JSON_POINTER_MAX) {
+        return 0;
+    }
+
     if (ev->event == AI_RELEASE_JSON_BEGIN) {
-
-        /* a string that may be the model: compared as it passes */
-
-        if (ev->type != AI_RELEASE_JSON_STRING || d > 31
-            || !(check->model_depths & ((uint32_t) 1 << d)))
+        if (ev->type == AI_RELEASE_JSON_STRING
+            && (check->model_depths & ((uint32_t) 1 << d)))
         {
-            return 0;
-        }
-
-        for (i = 0; i < check->nviews; i++) {
-            v = &check->views[i];
-
-            if (v->target == AI_RELEASE_CONTRACT_MODEL
-                && ai_release_json_at(js, v->ptr))
-            {
-                check->model_pos = 0;
-                check->model_bad = 0;
-                js->chunk = ai_release_contract_model;
-                break;
-            }
+            ai_release_contract_string(js, ev, check);
         }
 
         return 0;
@@ -751,14 +762,63 @@ ai_release_contract_event(ai_release_json_t *js,
         ai_release_contract_member(check, ev);
     }
 
-    if (d > 31 || !(check->depths & ((uint32_t) 1 << d))) {
-        return 0;
+    if (check->at_depth[d]) {
+        ai_release_contract_value(js, ev, check);
     }
 
-    for (i = 0; i < check->nviews; i++) {
+    return 0;
+}
+
+
+/* a string that may be the model: compared as it passes */
+
+static void
+ai_release_contract_string(ai_release_json_t *js,
+    const ai_release_json_event_t *ev, ai_release_contract_check_t *check)
+{
+    unsigned                           i;
+    uint64_t                           views;
+    const ai_release_contract_view_t  *v;
+
+    views = check->at_depth[ev->depth];
+
+    for (i = 0; views; i++, views >>= 1) {
         v = &check->views[i];
 
-        if (v->ptr->n != d || !ai_release_json_at(js, v->ptr)) {
+        if ((views & 1)
+            && v->target == AI_RELEASE_CONTRACT_MODEL
+            && ai_release_contract_last(ev, v->ptr)
+            && ai_release_json_at(js, v->ptr))
+        {
+            check->model_pos = 0;
+            check->model_bad = 0;
+            js->chunk = ai_release_contract_model;
+            return;
+        }
+    }
+}
+
+
+/* the END of a value at the depth of a view: is it one of them? */
+
+static void
+ai_release_contract_value(ai_release_json_t *js,
+    const ai_release_json_event_t *ev, ai_release_contract_check_t *check)
+{
+    int                                non_empty;
+    unsigned                           i;
+    uint64_t                           bit, views;
+    const ai_release_contract_view_t  *v;
+
+    views = check->at_depth[ev->depth];
+
+    for (i = 0; views; i++, views >>= 1) {
+        v = &check->views[i];
+
+        if (!(views & 1)
+            || (ev->depth && !ai_release_contract_last(ev, v->ptr))
+            || !ai_release_json_at(js, v->ptr))
+        {
             continue;
         }
 
@@ -768,8 +828,11 @@ ai_release_contract_event(ai_release_json_t *js,
         if (v->target == AI_RELEASE_CONTRACT_MODEL) {
             js->chunk = NULL;
 
-            if (ev->type == AI_RELEASE_JSON_STRING && !check->model_bad
-                && ev->len >= check->model_len)
+            if (ev->type == AI_RELEASE_JSON_STRING
+                && ev->len >= check->model_len
+                && (check->model_depths
+                    ? !check->model_bad
+                    : memcmp(ev->text, check->model, check->model_len) == 0))
             {
                 check->doc_model_ok |= bit;
                 continue;
@@ -804,8 +867,28 @@ ai_release_contract_event(ai_release_json_t *js,
             check->doc_non_empty &= ~bit;
         }
     }
+}
 
-    return 0;
+
+/*
+ * Whether the value is the member or element the pointer's last segment
+ * names: most values are not, and are told so without the whole path
+ */
+
+static int
+ai_release_contract_last(const ai_release_json_event_t *ev,
+    const ai_release_json_pointer_t *ptr)
+{
+    unsigned  k;
+
+    k = ptr->n - 1;
+
+    if (!ev->member) {
+        return ev->index == ptr->index[k];
+    }
+
+    return ev->key_len == ptr->len[k]
+           && memcmp(ev->key, ptr->buf + ptr->off[k], ev->key_n) == 0;
 }
 
 

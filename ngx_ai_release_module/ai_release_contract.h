@@ -157,8 +157,9 @@ struct ai_release_contract_s {
     unsigned                        nparsed;
     ai_release_contract_view_t     *views[AI_RELEASE_CONTRACT_FORMATS];
     unsigned                        nviews[AI_RELEASE_CONTRACT_FORMATS];
-    /* bit d: a view of d segments; of a model view */
-    uint32_t                        depths[AI_RELEASE_CONTRACT_FORMATS];
+    /* the views of d segments, bit i for views[f][i]; d of a model view */
+    uint64_t                        at_depth[AI_RELEASE_CONTRACT_FORMATS]
+                                        [AI_RELEASE_JSON_POINTER_MAX + 1];
     uint32_t                        model_depths[AI_RELEASE_CONTRACT_FORMATS];
 };
 
@@ -177,7 +178,7 @@ typedef struct {
     const ai_release_contract_t        *contract;
     const ai_release_contract_view_t   *views;
     unsigned                            nviews;
-    uint32_t                            depths;
+    const uint64_t                     *at_depth;
     uint32_t                            model_depths;
     int                                 format;
     const unsigned char                *model;      /* the bundle's */
