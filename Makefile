@@ -8,7 +8,8 @@
 #                   the SDKs of t/50-sdk.t: make sdk-deps)
 #   make test       deps + build + unit tests + the prove suite in t/
 #   make demo       deps + build + nginx in the foreground with demo.conf
-#   make bench-json instructions per byte of the JSON scanner and SSE parser
+#   make bench-json instructions per byte of the JSON scanner, SSE parser
+#                   and output contract checker
 #   NGINX_SRC=/path/to/nginx-1.x make   build against another nginx tree
 
 SHELL      := /bin/bash
@@ -270,18 +271,17 @@ BENCH_PKGS := nginx nginx-dev libjansson-dev libyaml-dev gcc make perl \
               libpcre2-dev libssl-dev zlib1g-dev wrk haproxy valgrind \
               util-linux
 
-# make bench-json: instructions per byte of the JSON scanner and the SSE
-# parser (bench/json_cost.c), counted by callgrind inside json_cost_run()
+# make bench-json: instructions per byte of the JSON scanner, the SSE
+# parser and the output contract checker (bench/json_cost.c), counted by
+# callgrind inside json_cost_run()
 JSON_COST  := $(BUILD)/json_cost
-JSON_COSTS := chat chat-noop chat-splice sse sse-content sse-only
+JSON_COSTS := chat chat-noop chat-splice sse sse-content sse-only \
+              answer answer-contract sse-contract sse-end
 
-$(JSON_COST): bench/json_cost.c ngx_ai_release_module/ai_release_json.c \
-              ngx_ai_release_module/ai_release_sse.c \
-              ngx_ai_release_module/ai_release_json.h
+$(JSON_COST): bench/json_cost.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(BUILD)
-	$(CC) $(CORE_CFLAGS) -O2 bench/json_cost.c \
-	    ngx_ai_release_module/ai_release_json.c \
-	    ngx_ai_release_module/ai_release_sse.c -o $@
+	$(CC) $(CORE_CFLAGS) -O2 bench/json_cost.c $(CORE_SRCS) \
+	    $(CORE_LIBS) -o $@
 
 .PHONY: bench-json
 bench-json: $(JSON_COST)
@@ -293,9 +293,10 @@ bench-json: $(JSON_COST)
 	    || { echo "json_cost $$s failed"; exit 1; }; \
 	    ir=$$(sed -n 's/^summary: *//p' $$out); \
 	    bytes=$$($(JSON_COST) $$s -n); \
-	    awk -v s=$$s -v ir=$$ir -v b=$$bytes 'BEGIN { \
-	        printf "%-12s %10d bytes %12d instructions %6.2f per byte\n", \
-	               s, b, ir, ir / b }'; \
+	    reps=$$($(JSON_COST) $$s -r); \
+	    awk -v s=$$s -v ir=$$ir -v b=$$bytes -v r=$$reps 'BEGIN { \
+	        printf "%-16s %8d bytes %10d instructions %6.2f per byte" \
+	               " %8d per pass\n", s, b / r, ir / r, ir / b, ir / r }'; \
 	done
 
 .PHONY: bench
