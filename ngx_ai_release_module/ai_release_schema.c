@@ -999,6 +999,9 @@ ai_release_contract_type(ai_release_load_t *ld, ai_release_contract_t *c,
         return;
     }
 
+    /* a duplicate key (an error of its own) has come before */
+    free(c->content_type);
+
     c->content_type = ai_release_strndup(value->value, value->len);
     if (c->content_type == NULL) {
         ai_release_error(ld, 0, 0, "out of memory");
@@ -1137,6 +1140,9 @@ ai_release_contract_end(ai_release_load_t *ld, ai_release_contract_t *c,
                          k->name, AI_RELEASE_CONTRACT_END_MAX);
         return;
     }
+
+    /* a duplicate key (an error of its own) has come before */
+    free(c->stream_end);
 
     c->stream_end = ai_release_strndup(value->value, value->len);
     if (c->stream_end == NULL) {

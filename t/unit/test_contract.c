@@ -400,6 +400,12 @@ test_schema_errors(void)
     schema_error("output_contract:\n  mode: block\n", 6, 9,
                  "output_contract.mode must be observe or enforce");
 
+    /* a duplicate key is an error, and its two values are not leaked */
+
+    schema_error("output_contract:\n  stream_end: a\n  stream_end: b\n"
+                 "  content_type: a/b\n  content_type: c/d\n", 7, 3,
+                 "duplicate key \"stream_end\" (first at line 6)");
+
     /* every error of the section, not only the first */
 
     schema_error("output_contract:\n  json: maybe\n  mode: x\n", 7, 9,
