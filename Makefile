@@ -8,7 +8,8 @@
 #                   the SDKs of t/50-sdk.t: make sdk-deps)
 #   make test       deps + build + unit tests + the prove suite in t/
 #   make demo       deps + build + nginx in the foreground with demo.conf
-#   make bench-json instructions per byte of the JSON scanner and SSE parser
+#   make bench-json instructions per byte of the JSON scanner, SSE parser
+#                   and output contract checker
 #   NGINX_SRC=/path/to/nginx-1.x make   build against another nginx tree
 
 SHELL      := /bin/bash
@@ -34,11 +35,13 @@ CORE_SRCS  := ngx_ai_release_module/ai_release_sha256.c \
               ngx_ai_release_module/ai_release_state.c \
               ngx_ai_release_module/ai_release_json.c \
               ngx_ai_release_module/ai_release_sse.c \
-              ngx_ai_release_module/ai_release_apply.c
+              ngx_ai_release_module/ai_release_apply.c \
+              ngx_ai_release_module/ai_release_contract.c
 CORE_HDRS  := ngx_ai_release_module/ai_release_core.h \
               ngx_ai_release_module/ai_release_internal.h \
               ngx_ai_release_module/ai_release_json.h \
-              ngx_ai_release_module/ai_release_apply.h
+              ngx_ai_release_module/ai_release_apply.h \
+              ngx_ai_release_module/ai_release_contract.h
 # the TAP lines of the unit test programs
 TAP_SRCS   := t/unit/tap.c t/unit/tap.h
 MOD_SRCS   := $(wildcard ngx_ai_release_module/*.c) \
@@ -106,7 +109,7 @@ $(MODULE_SO): $(NGX_BUILD)/Makefile $(MOD_SRCS)
 
 unit: $(BUILD)/unit_core $(BUILD)/unit_window $(BUILD)/unit_gate \
       $(BUILD)/unit_state $(BUILD)/unit_latency $(BUILD)/unit_json \
-      $(BUILD)/unit_apply
+      $(BUILD)/unit_apply $(BUILD)/unit_contract
 
 $(BUILD)/unit_core: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_core.c
 	@mkdir -p $(BUILD)
@@ -143,6 +146,12 @@ $(BUILD)/unit_apply: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_apply.c
 	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c t/unit/test_apply.c \
 	    $(CORE_LIBS) -o $@
 
+$(BUILD)/unit_contract: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) \
+                         t/unit/test_contract.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c \
+	    t/unit/test_contract.c $(CORE_LIBS) -o $@
+
 # the command-line tool: the same core, a normal optimised build
 cli: $(CLI_BIN)
 
@@ -175,7 +184,8 @@ test-unit: unit
 	cd t/unit && $(BUILD)/unit_core && $(BUILD)/unit_window \
 	    && $(BUILD)/unit_gate && $(BUILD)/unit_state \
 	    && $(BUILD)/unit_latency && $(BUILD)/unit_json \
-	    && $(BUILD)/unit_apply && $(BUILD)/unit_fuzz_regress
+	    && $(BUILD)/unit_apply && $(BUILD)/unit_contract \
+	    && $(BUILD)/unit_fuzz_regress
 
 test-t: module cli
 	NGINX_BIN=$(NGINX_BIN) AIR_MODULE=$(MODULE_SO) \
@@ -207,7 +217,8 @@ asan: deps
 # FUZZ_SECONDS on a copy of its seed corpus in build/fuzz/corpus and fails
 # when one crashed; "make fuzz-smoke" is the short run for CI.  The crashes
 # found are replayed by build/unit_fuzz_regress in "make test-unit".
-FUZZ_TARGETS := manifest report lock params api_body state json apply
+FUZZ_TARGETS := manifest report lock params api_body state json apply \
+                contract
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := $(BUILD)/fuzz
@@ -260,18 +271,17 @@ BENCH_PKGS := nginx nginx-dev libjansson-dev libyaml-dev gcc make perl \
               libpcre2-dev libssl-dev zlib1g-dev wrk haproxy valgrind \
               util-linux
 
-# make bench-json: instructions per byte of the JSON scanner and the SSE
-# parser (bench/json_cost.c), counted by callgrind inside json_cost_run()
+# make bench-json: instructions per byte of the JSON scanner, the SSE
+# parser and the output contract checker (bench/json_cost.c), counted by
+# callgrind inside json_cost_run()
 JSON_COST  := $(BUILD)/json_cost
-JSON_COSTS := chat chat-noop chat-splice sse sse-content sse-only
+JSON_COSTS := chat chat-noop chat-splice sse sse-content sse-only \
+              answer answer-contract sse-contract sse-end
 
-$(JSON_COST): bench/json_cost.c ngx_ai_release_module/ai_release_json.c \
-              ngx_ai_release_module/ai_release_sse.c \
-              ngx_ai_release_module/ai_release_json.h
+$(JSON_COST): bench/json_cost.c $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(BUILD)
-	$(CC) $(CORE_CFLAGS) -O2 bench/json_cost.c \
-	    ngx_ai_release_module/ai_release_json.c \
-	    ngx_ai_release_module/ai_release_sse.c -o $@
+	$(CC) $(CORE_CFLAGS) -O2 bench/json_cost.c $(CORE_SRCS) \
+	    $(CORE_LIBS) -o $@
 
 .PHONY: bench-json
 bench-json: $(JSON_COST)
@@ -283,9 +293,10 @@ bench-json: $(JSON_COST)
 	    || { echo "json_cost $$s failed"; exit 1; }; \
 	    ir=$$(sed -n 's/^summary: *//p' $$out); \
 	    bytes=$$($(JSON_COST) $$s -n); \
-	    awk -v s=$$s -v ir=$$ir -v b=$$bytes 'BEGIN { \
-	        printf "%-12s %10d bytes %12d instructions %6.2f per byte\n", \
-	               s, b, ir, ir / b }'; \
+	    reps=$$($(JSON_COST) $$s -r); \
+	    awk -v s=$$s -v ir=$$ir -v b=$$bytes -v r=$$reps 'BEGIN { \
+	        printf "%-16s %8d bytes %10d instructions %6.2f per byte" \
+	               " %8d per pass\n", s, b / r, ir / r, ir / b, ir / r }'; \
 	done
 
 .PHONY: bench

@@ -25,6 +25,17 @@
  *   sse           SSE and JSON per event, no JSON handler
  *   sse-content   ... the handler that adds up choices/0/delta/content
  *   sse-only      the SSE parser alone
+ *
+ * And the output contract checker (ai_release_contract.c), per answer:
+ * init, feed, finish, against the contract of conf-examples' support-drafts
+ * (status [200], max_bytes 64k, json, required /choices/0/message/content
+ * and /model, non_empty /choices/0/message/content, model_prefix,
+ * stream_end "[DONE]"):
+ *   answer           a 1 KB OpenAI chat completion, one chunk: the JSON
+ *                    scanner alone, no handler
+ *   answer-contract  the same answer checked
+ *   sse-contract     the sse stream checked, as openai-chat
+ *   sse-end          the sse stream against stream_end "[DONE]" alone
  */
 
 
@@ -36,10 +47,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ai_release_json.h"
+#include "ai_release_contract.h"
 
 
 #define REPS         20
+#define ANSWER_REPS  1000
 #define CHAT_SIZE    (64 * 1024)
 #define CHAT_CHUNK   4096
 #define SSE_EVENTS   100
@@ -53,18 +65,23 @@ typedef struct {
 } text_t;
 
 typedef struct {
-    ai_release_json_t          js;
-    ai_release_json_pointer_t  ptr[2];
-    uint64_t                   spans[8];
-    uint64_t                   content;
-    int                        json;
-    int                        handler;
+    ai_release_json_t             js;
+    ai_release_json_pointer_t     ptr[2];
+    uint64_t                      spans[8];
+    uint64_t                      content;
+    int                           json;
+    int                           handler;
+    ai_release_contract_t        *contract;
+    ai_release_contract_check_t   check;
 } cost_t;
 
 
 static void add(text_t *t, const char *s, size_t n);
 static void make_chat(text_t *t);
 static void make_sse(text_t *t);
+static void make_answer(text_t *t);
+static ai_release_contract_t *make_contract(int full);
+static unsigned reps(const char *scenario);
 static void prose(text_t *t, unsigned *seed, size_t len);
 static int noop_event(ai_release_json_t *js,
     const ai_release_json_event_t *ev, void *data);
@@ -110,16 +127,28 @@ main(int argc, char **argv)
     if (sse) {
         make_sse(&t);
 
+    } else if (strncmp(argv[1], "answer", 6) == 0) {
+        make_answer(&t);
+
     } else {
         make_chat(&t);
     }
 
     if (argc > 2 && strcmp(argv[2], "-n") == 0) {
-        printf("%zu\n", t.n * REPS);
+        printf("%zu\n", t.n * reps(argv[1]));
+        return 0;
+    }
+
+    if (argc > 2 && strcmp(argv[2], "-r") == 0) {
+        printf("%u\n", reps(argv[1]));
         return 0;
     }
 
     memset(&c, 0, sizeof(cost_t));
+
+    if (strstr(argv[1], "-contract") || strcmp(argv[1], "sse-end") == 0) {
+        c.contract = make_contract(strcmp(argv[1], "sse-end") != 0);
+    }
 
     (void) ai_release_json_pointer_parse(&c.ptr[0], "/messages/0", 11);
     (void) ai_release_json_pointer_parse(&c.ptr[1],
@@ -131,10 +160,17 @@ main(int argc, char **argv)
     }
 
     /* what the handlers found, so that nothing is optimised away */
-    printf("%s: %zu bytes, %llu %llu\n", argv[1], t.n,
+    printf("%s: %zu bytes, %llu %llu, %s\n", argv[1], t.n,
            (unsigned long long) c.spans[0],
-           (unsigned long long) c.content);
+           (unsigned long long) c.content,
+           ai_release_contract_rule_name(c.check.rule));
 
+    if (c.contract && c.check.rule != AI_RELEASE_CONTRACT_OK) {
+        fprintf(stderr, "%s: the answer broke the contract\n", argv[1]);
+        return 1;
+    }
+
+    ai_release_contract_free(c.contract);
     free(t.p);
 
     return 0;
@@ -146,14 +182,36 @@ main(int argc, char **argv)
 int
 json_cost_run(const char *scenario, const text_t *t, cost_t *c)
 {
-    int                         r, rc;
-    size_t                      pos, n;
+    int                         rc;
+    size_t                      pos, n, chunk;
+    unsigned                    r;
     ai_release_sse_t            sse;
     ai_release_json_handler_pt  h;
 
     rc = 0;
 
-    for (r = 0; r < REPS; r++) {
+    for (r = 0; r < reps(scenario); r++) {
+
+        if (c->contract) {
+            chunk = scenario[0] == 's' ? SSE_CHUNK : CHAT_CHUNK;
+
+            ai_release_contract_init(&c->check, c->contract,
+                                     AI_RELEASE_FORMAT_OPENAI_CHAT,
+                                     "gpt-4o", 6, 200,
+                                     scenario[0] == 's'
+                                     ? "text/event-stream"
+                                     : "application/json",
+                                     scenario[0] == 's' ? 17 : 16);
+
+            for (pos = 0; pos < t->n; pos += n) {
+                n = t->n - pos < chunk ? t->n - pos : chunk;
+                (void) ai_release_contract_feed(&c->check,
+                    (const unsigned char *) t->p + pos, n);
+            }
+
+            rc |= ai_release_contract_finish(&c->check, 1);
+            continue;
+        }
 
         if (strncmp(scenario, "sse", 3) == 0) {
             c->json = (strcmp(scenario, "sse-only") != 0);
@@ -318,6 +376,81 @@ make_sse(text_t *t)
     }
 
     adds(t, "data: [DONE]\n\n");
+}
+
+
+/* an OpenAI chat completion of about 1 KB: a reply of 700 bytes */
+
+static void
+make_answer(text_t *t)
+{
+    unsigned  seed;
+
+    seed = 7;
+
+    adds(t, "{\"id\":\"chatcmpl-AZ9x1qR7\",\"object\":\"chat.completion\","
+            "\"created\":1732700000,\"model\":\"gpt-4o-2024-08-06\","
+            "\"choices\":[{\"index\":0,\"message\":{\"role\":"
+            "\"assistant\",\"content\":\"");
+    prose(t, &seed, 700);
+    adds(t, "\",\"refusal\":null},\"logprobs\":null,\"finish_reason\":"
+            "\"stop\"}],\"usage\":{\"prompt_tokens\":812,"
+            "\"completion_tokens\":160,\"total_tokens\":972,"
+            "\"prompt_tokens_details\":{\"cached_tokens\":0,"
+            "\"audio_tokens\":0},\"completion_tokens_details\":"
+            "{\"reasoning_tokens\":0}},\"system_fingerprint\":"
+            "\"fp_a7d06e42a7\"}");
+}
+
+
+/* support-drafts' contract (full), or stream_end "[DONE]" alone */
+
+static ai_release_contract_t *
+make_contract(int full)
+{
+    const char             *err;
+    ai_release_contract_t  *c;
+
+    c = ai_release_contract_create();
+
+    if (c == NULL) {
+        abort();
+    }
+
+    c->stream_end = strdup("[DONE]");
+    c->stream_end_len = 6;
+
+    if (full) {
+        c->status[(200 - 100) / 64] |= (uint64_t) 1 << ((200 - 100) % 64);
+        c->nstatus = 1;
+        c->max_bytes = 65536;
+        c->json = 1;
+        c->model_prefix = 1;
+
+        if (ai_release_contract_pointer(c, "/choices/0/message/content", 26,
+                                        0, &err) != 0
+            || ai_release_contract_pointer(c, "/model", 6, 0, &err) != 0
+            || ai_release_contract_pointer(c, "/choices/0/message/content",
+                                           26, 1, &err) != 0)
+        {
+            abort();
+        }
+    }
+
+    if (c->stream_end == NULL || ai_release_contract_prepare(c, &err) != 0) {
+        abort();
+    }
+
+    return c;
+}
+
+
+/* passes of a scenario: a small answer more often */
+
+static unsigned
+reps(const char *scenario)
+{
+    return strncmp(scenario, "answer", 6) == 0 ? ANSWER_REPS : REPS;
 }
 
 

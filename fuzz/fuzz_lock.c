@@ -47,7 +47,7 @@ static const char  fuzz_lock_manifest[] =
     "retrieval:\n"
     "  index: kb\n"
     "output_contract:\n"
-    "  format: json\n"
+    "  json: true\n"
     "---\n"
     "name: other\n"
     "version: \"1\"\n"

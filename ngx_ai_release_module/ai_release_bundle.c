@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "ai_release_internal.h"
+#include "ai_release_contract.h"
 
 
 /* at most this many bytes of a value are quoted in an error message */
@@ -399,6 +400,7 @@ ai_release_bundle_free(ai_release_bundle_t *bundle)
     free(bundle->model);
     free(bundle->canonical);
 
+    ai_release_contract_free(bundle->contract);
     ai_release_node_free(bundle->root);
 
     free(bundle);

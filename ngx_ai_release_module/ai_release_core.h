@@ -151,6 +151,9 @@ typedef struct {
     unsigned        column;
 } ai_release_file_t;
 
+/* a manifest's output_contract (ai_release_contract.h) */
+typedef struct ai_release_contract_s  ai_release_contract_t;
+
 typedef struct {
     char                 *file;         /* manifest path as given */
     unsigned              line;         /* start of the YAML document */
@@ -170,6 +173,8 @@ typedef struct {
     size_t                nfiles;
 
     ai_release_node_t    *root;         /* the whole document (a MAP) */
+
+    ai_release_contract_t *contract;    /* output_contract, or NULL */
 
     char                 *canonical;    /* canonical form, NUL-terminated */
     size_t                canonical_len;

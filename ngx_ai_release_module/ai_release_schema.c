@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "ai_release_internal.h"
+#include "ai_release_contract.h"
 
 
 typedef enum {
@@ -51,6 +52,25 @@ typedef struct {
 } ai_release_schema_key_t;
 
 
+typedef struct ai_release_contract_key_s  ai_release_contract_key_t;
+
+typedef void (*ai_release_contract_key_pt)(ai_release_load_t *ld,
+    ai_release_contract_t *c, const ai_release_contract_key_t *k,
+    ai_release_node_t *value);
+
+struct ai_release_contract_key_s {
+    const char                  *name;
+    ai_release_contract_key_pt   check;
+    size_t                       offset;    /* of its field in the contract */
+
+    /* a number: how it is read, what it is */
+    int                        (*parse)(const char *s, size_t len,
+                                        uint64_t *n);
+    const char                  *what;
+    const char                  *hint;
+};
+
+
 static int ai_release_schema_type(ai_release_load_t *ld,
     const ai_release_schema_key_t *k, ai_release_node_t *value);
 static const ai_release_schema_key_t *ai_release_schema_key(const char *s,
@@ -71,7 +91,34 @@ static void ai_release_check_file(ai_release_load_t *ld,
 static void ai_release_check_params(ai_release_load_t *ld,
     ai_release_bundle_t *bundle, ai_release_node_t *map);
 static int ai_release_json_literal(const char *s, size_t len);
-static const char *ai_release_suggest(const char *s, size_t len);
+static void ai_release_check_contract(ai_release_load_t *ld,
+    ai_release_bundle_t *bundle, ai_release_node_t *map);
+static void ai_release_contract_status(ai_release_load_t *ld,
+    ai_release_contract_t *c, const ai_release_contract_key_t *k,
+    ai_release_node_t *value);
+static void ai_release_contract_type(ai_release_load_t *ld,
+    ai_release_contract_t *c, const ai_release_contract_key_t *k,
+    ai_release_node_t *value);
+static void ai_release_contract_number(ai_release_load_t *ld,
+    ai_release_contract_t *c, const ai_release_contract_key_t *k,
+    ai_release_node_t *value);
+static void ai_release_contract_flag(ai_release_load_t *ld,
+    ai_release_contract_t *c, const ai_release_contract_key_t *k,
+    ai_release_node_t *value);
+static void ai_release_contract_pointers(ai_release_load_t *ld,
+    ai_release_contract_t *c, const ai_release_contract_key_t *k,
+    ai_release_node_t *value);
+static void ai_release_contract_end(ai_release_load_t *ld,
+    ai_release_contract_t *c, const ai_release_contract_key_t *k,
+    ai_release_node_t *value);
+static void ai_release_contract_mode(ai_release_load_t *ld,
+    ai_release_contract_t *c, const ai_release_contract_key_t *k,
+    ai_release_node_t *value);
+static int ai_release_contract_scalar(ai_release_load_t *ld,
+    const ai_release_contract_key_t *k, ai_release_node_t *value,
+    const char *what);
+static const char *ai_release_suggest(const char *s, size_t len,
+    const void *table, size_t size);
 
 
 /* the keys in the order their values are checked */
@@ -108,7 +155,12 @@ static const ai_release_schema_key_t  ai_release_schema[] = {
 
     /* any content */
     { "retrieval", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0, NULL },
-    { "output_contract", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0, NULL },
+
+    /* the keys of ai_release_contract_keys[] */
+    { "output_contract", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0,
+      ai_release_check_contract },
+
+    /* checked by ai_release_gate.c */
     { "eval", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0, NULL },
 
     { "headers", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0,
@@ -122,6 +174,50 @@ static const ai_release_schema_key_t  ai_release_schema[] = {
     { "labels", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0, NULL },
 
     { NULL, AI_RELEASE_SCHEMA_ANY, 0, NULL, NULL, 0, NULL }
+};
+
+
+/* the keys of output_contract (ai_release_contract.h), all optional */
+
+static const ai_release_contract_key_t  ai_release_contract_keys[] = {
+
+    /* a list of HTTP status codes */
+    { "status", ai_release_contract_status, 0, NULL, NULL, NULL },
+
+    /* a media type, e.g. application/json or text/event-stream */
+    { "content_type", ai_release_contract_type, 0, NULL, NULL, NULL },
+
+    { "max_bytes", ai_release_contract_number,
+      offsetof(ai_release_contract_t, max_bytes),
+      ai_release_contract_parse_size, "a size",
+      " (a number of bytes of at least 1, or with k, m or g, e.g. 64k)" },
+
+    { "json", ai_release_contract_flag,
+      offsetof(ai_release_contract_t, json), NULL, NULL, NULL },
+
+    /* lists of JSON Pointers */
+    { "required", ai_release_contract_pointers, 0, NULL, NULL, NULL },
+    { "non_empty", ai_release_contract_pointers, 0, NULL, NULL, NULL },
+
+    { "model_prefix", ai_release_contract_flag,
+      offsetof(ai_release_contract_t, model_prefix), NULL, NULL, NULL },
+
+    { "max_latency", ai_release_contract_number,
+      offsetof(ai_release_contract_t, max_latency_ms),
+      ai_release_parse_duration, "a duration",
+      " of more than 0 (e.g. 500ms, 20s, 1m)" },
+    { "max_first_byte", ai_release_contract_number,
+      offsetof(ai_release_contract_t, max_first_byte_ms),
+      ai_release_parse_duration, "a duration",
+      " of more than 0 (e.g. 500ms, 20s, 1m)" },
+
+    /* the data, event name or "type" of a stream's last event */
+    { "stream_end", ai_release_contract_end, 0, NULL, NULL, NULL },
+
+    /* observe or enforce */
+    { "mode", ai_release_contract_mode, 0, NULL, NULL, NULL },
+
+    { NULL, NULL, 0, NULL, NULL, NULL }
 };
 
 
@@ -172,7 +268,8 @@ ai_release_schema_check(ai_release_load_t *ld, ai_release_node_t *root,
             continue;
         }
 
-        suggest = ai_release_suggest(key->value, key->len);
+        suggest = ai_release_suggest(key->value, key->len, ai_release_schema,
+                                     sizeof(ai_release_schema_key_t));
 
         if (suggest) {
             ai_release_error(ld, key->line, key->column,
@@ -753,6 +850,351 @@ ai_release_check_params(ai_release_load_t *ld, ai_release_bundle_t *bundle,
 }
 
 
+/*
+ * output_contract: every key of ai_release_contract_keys[], each checked
+ * and copied into the bundle's contract; its pointers are parsed for the
+ * body and for each format's events once all are known
+ */
+
+static void
+ai_release_check_contract(ai_release_load_t *ld, ai_release_bundle_t *bundle,
+    ai_release_node_t *map)
+{
+    char                             q[AI_RELEASE_QUOTE_SIZE];
+    size_t                           i, nerrors;
+    const char                      *suggest, *err;
+    ai_release_node_t               *key;
+    ai_release_contract_t           *c;
+    const ai_release_contract_key_t *k;
+
+    c = ai_release_contract_create();
+    if (c == NULL) {
+        ai_release_error(ld, 0, 0, "out of memory");
+        return;
+    }
+
+    bundle->contract = c;
+    nerrors = ld->nerrors;
+
+    for (i = 0; i < map->nitems; i++) {
+        key = map->items[2 * i];
+
+        if (key->type != AI_RELEASE_NODE_SCALAR) {
+            continue;
+        }
+
+        for (k = ai_release_contract_keys; k->name; k++) {
+            if (strlen(k->name) == key->len
+                && memcmp(k->name, key->value, key->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k->name) {
+            k->check(ld, c, k, map->items[2 * i + 1]);
+            continue;
+        }
+
+        ai_release_quote(key->value, key->len, q);
+
+        suggest = ai_release_suggest(key->value, key->len,
+                                     ai_release_contract_keys,
+                                     sizeof(ai_release_contract_key_t));
+
+        if (suggest) {
+            ai_release_error(ld, key->line, key->column,
+                             "unknown key \"%s\" in \"output_contract\", "
+                             "did you mean \"%s\"?", q, suggest);
+
+        } else {
+            ai_release_error(ld, key->line, key->column,
+                             "unknown key \"%s\" in \"output_contract\"",
+                             q);
+        }
+    }
+
+    if (ld->nerrors == nerrors
+        && ai_release_contract_prepare(c, &err) != 0)
+    {
+        ai_release_error(ld, map->line, map->column, "output_contract: %s",
+                         err);
+    }
+}
+
+
+/* a list of HTTP status codes, 100 to 599 */
+
+static void
+ai_release_contract_status(ai_release_load_t *ld, ai_release_contract_t *c,
+    const ai_release_contract_key_t *k, ai_release_node_t *value)
+{
+    char                q[AI_RELEASE_QUOTE_SIZE];
+    size_t              i, j;
+    unsigned            code;
+    ai_release_node_t  *item;
+
+    if (value->type != AI_RELEASE_NODE_SEQ || value->nitems == 0) {
+        ai_release_error(ld, value->line, value->column,
+                         "output_contract.%s must be a list of HTTP status "
+                         "codes, e.g. [200]", k->name);
+        return;
+    }
+
+    for (i = 0; i < value->nitems; i++) {
+        item = value->items[i];
+
+        if (item->type != AI_RELEASE_NODE_SCALAR) {
+            ai_release_error(ld, item->line, item->column,
+                             "output_contract.%s: each item must be an HTTP "
+                             "status code (100 to 599)", k->name);
+            continue;
+        }
+
+        code = 0;
+
+        if (item->len == 3) {
+            for (j = 0; j < 3 && item->value[j] >= '0'
+                        && item->value[j] <= '9'; j++)
+            {
+                code = code * 10 + (unsigned) (item->value[j] - '0');
+            }
+
+            if (j < 3) {
+                code = 0;
+            }
+        }
+
+        if (code < 100 || code > 599) {
+            ai_release_error(ld, item->line, item->column,
+                             "output_contract.%s: \"%s\" is not an HTTP "
+                             "status code (100 to 599)", k->name,
+                             ai_release_quote(item->value, item->len, q));
+            continue;
+        }
+
+        c->status[(code - 100) / 64] |= (uint64_t) 1 << ((code - 100) % 64);
+        c->nstatus++;
+    }
+}
+
+
+static void
+ai_release_contract_type(ai_release_load_t *ld, ai_release_contract_t *c,
+    const ai_release_contract_key_t *k, ai_release_node_t *value)
+{
+    char    q[AI_RELEASE_QUOTE_SIZE];
+    size_t  i;
+
+    if (ai_release_contract_scalar(ld, k, value, "a media type") != 0) {
+        return;
+    }
+
+    if (!ai_release_contract_media_type(value->value, value->len)) {
+        ai_release_error(ld, value->line, value->column,
+                         "output_contract.%s \"%s\" is not a media type "
+                         "(type/subtype, without parameters, e.g. "
+                         "application/json)", k->name,
+                         ai_release_quote(value->value, value->len, q));
+        return;
+    }
+
+    /* a duplicate key (an error of its own) has come before */
+    free(c->content_type);
+
+    c->content_type = ai_release_strndup(value->value, value->len);
+    if (c->content_type == NULL) {
+        ai_release_error(ld, 0, 0, "out of memory");
+        return;
+    }
+
+    for (i = 0; i < value->len; i++) {
+        if (c->content_type[i] >= 'A' && c->content_type[i] <= 'Z') {
+            c->content_type[i] |= 0x20;
+        }
+    }
+
+    c->content_type_len = value->len;
+}
+
+
+/* max_bytes and the latencies: a size or a duration, not 0 */
+
+static void
+ai_release_contract_number(ai_release_load_t *ld, ai_release_contract_t *c,
+    const ai_release_contract_key_t *k, ai_release_node_t *value)
+{
+    char      q[AI_RELEASE_QUOTE_SIZE];
+    uint64_t  n;
+
+    if (ai_release_contract_scalar(ld, k, value, k->what) != 0) {
+        return;
+    }
+
+    if (k->parse(value->value, value->len, &n) != 0 || n == 0) {
+        ai_release_error(ld, value->line, value->column,
+                         "output_contract.%s \"%s\" is not %s%s", k->name,
+                         ai_release_quote(value->value, value->len, q),
+                         k->what, k->hint);
+        return;
+    }
+
+    *(uint64_t *) ((char *) c + k->offset) = n;
+}
+
+
+/* true or false (every scalar is text: "true" is true too) */
+
+static void
+ai_release_contract_flag(ai_release_load_t *ld, ai_release_contract_t *c,
+    const ai_release_contract_key_t *k, ai_release_node_t *value)
+{
+    unsigned  *flag;
+
+    flag = (unsigned *) ((char *) c + k->offset);
+
+    if (value->type == AI_RELEASE_NODE_SCALAR) {
+        if (value->len == 4 && memcmp(value->value, "true", 4) == 0) {
+            *flag = 1;
+            return;
+        }
+
+        if (value->len == 5 && memcmp(value->value, "false", 5) == 0) {
+            *flag = 0;
+            return;
+        }
+    }
+
+    ai_release_error(ld, value->line, value->column,
+                     "output_contract.%s must be true or false", k->name);
+}
+
+
+/* required, non_empty: lists of JSON Pointers (RFC 6901) */
+
+static void
+ai_release_contract_pointers(ai_release_load_t *ld, ai_release_contract_t *c,
+    const ai_release_contract_key_t *k, ai_release_node_t *value)
+{
+    char                q[AI_RELEASE_QUOTE_SIZE];
+    size_t              i;
+    const char         *err;
+    ai_release_node_t  *item;
+
+    if (value->type != AI_RELEASE_NODE_SEQ) {
+        ai_release_error(ld, value->line, value->column,
+                         "output_contract.%s must be a list of JSON "
+                         "Pointers, e.g. [\"/choices/0/message/content\"]",
+                         k->name);
+        return;
+    }
+
+    for (i = 0; i < value->nitems; i++) {
+        item = value->items[i];
+
+        if (item->type != AI_RELEASE_NODE_SCALAR) {
+            ai_release_error(ld, item->line, item->column,
+                             "output_contract.%s: each item must be a JSON "
+                             "Pointer (a string)", k->name);
+            continue;
+        }
+
+        if (ai_release_contract_pointer(c, item->value, item->len,
+                                        k->name[0] == 'n', &err)
+            != 0)
+        {
+            ai_release_error(ld, item->line, item->column,
+                             "output_contract.%s \"%s\" is not a JSON "
+                             "Pointer the contract can check: %s", k->name,
+                             ai_release_quote(item->value, item->len, q),
+                             err);
+        }
+    }
+}
+
+
+/* the end marker: 1 to 64 bytes of visible ASCII and spaces */
+
+static void
+ai_release_contract_end(ai_release_load_t *ld, ai_release_contract_t *c,
+    const ai_release_contract_key_t *k, ai_release_node_t *value)
+{
+    size_t  i;
+
+    if (ai_release_contract_scalar(ld, k, value, "a string") != 0) {
+        return;
+    }
+
+    for (i = 0; i < value->len; i++) {
+        if ((unsigned char) value->value[i] < 0x20
+            || (unsigned char) value->value[i] > 0x7e)
+        {
+            break;
+        }
+    }
+
+    if (i < value->len || value->len > AI_RELEASE_CONTRACT_END_MAX) {
+        ai_release_error(ld, value->line, value->column,
+                         "output_contract.%s must be 1 to %d bytes of "
+                         "printable ASCII, e.g. \"[DONE]\" or message_stop",
+                         k->name, AI_RELEASE_CONTRACT_END_MAX);
+        return;
+    }
+
+    /* a duplicate key (an error of its own) has come before */
+    free(c->stream_end);
+
+    c->stream_end = ai_release_strndup(value->value, value->len);
+    if (c->stream_end == NULL) {
+        ai_release_error(ld, 0, 0, "out of memory");
+        return;
+    }
+
+    c->stream_end_len = value->len;
+}
+
+
+static void
+ai_release_contract_mode(ai_release_load_t *ld, ai_release_contract_t *c,
+    const ai_release_contract_key_t *k, ai_release_node_t *value)
+{
+    if (value->type == AI_RELEASE_NODE_SCALAR) {
+        if (value->len == 7 && memcmp(value->value, "observe", 7) == 0) {
+            c->mode = AI_RELEASE_CONTRACT_OBSERVE;
+            return;
+        }
+
+        if (value->len == 7 && memcmp(value->value, "enforce", 7) == 0) {
+            c->mode = AI_RELEASE_CONTRACT_ENFORCE;
+            return;
+        }
+    }
+
+    ai_release_error(ld, value->line, value->column,
+                     "output_contract.%s must be observe or enforce",
+                     k->name);
+}
+
+
+/* a scalar that is not empty; 0, or -1 after the error */
+
+static int
+ai_release_contract_scalar(ai_release_load_t *ld,
+    const ai_release_contract_key_t *k, ai_release_node_t *value,
+    const char *what)
+{
+    if (value->type != AI_RELEASE_NODE_SCALAR || value->len == 0) {
+        ai_release_error(ld, value->line, value->column,
+                         "output_contract.%s must be %s%s", k->name, what,
+                         value->type == AI_RELEASE_NODE_SCALAR
+                         ? " (it is empty)" : "");
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* a JSON number (RFC 8259), true, false or null */
 
 static int
@@ -808,14 +1250,17 @@ ai_release_json_literal(const char *s, size_t len)
 }
 
 
-/* the allowed top-level key within edit distance 2, if any */
+/*
+ * The name within edit distance 2 of s, if any, in a table whose entries
+ * start with their name (a const char *), of size bytes each, that ends
+ * with a NULL name
+ */
 
 static const char *
-ai_release_suggest(const char *s, size_t len)
+ai_release_suggest(const char *s, size_t len, const void *table, size_t size)
 {
-    size_t                          klen, d, best_d;
-    const char                     *best;
-    const ai_release_schema_key_t  *k;
+    size_t       klen, d, best_d;
+    const char  *best, *name, *p;
 
     if (len > 24) {
         return NULL;
@@ -824,18 +1269,18 @@ ai_release_suggest(const char *s, size_t len)
     best = NULL;
     best_d = 3;
 
-    for (k = ai_release_schema; k->name; k++) {
-        klen = strlen(k->name);
+    for (p = table; (name = *(const char * const *) p) != NULL; p += size) {
+        klen = strlen(name);
 
         if (klen + 2 < len || len + 2 < klen) {
             continue;
         }
 
-        d = ai_release_distance(s, len, k->name, klen);
+        d = ai_release_distance(s, len, name, klen);
 
         if (d < best_d) {
             best_d = d;
-            best = k->name;
+            best = name;
         }
     }
 

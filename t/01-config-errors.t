@@ -110,6 +110,24 @@ my @cases = (
         at => qr/ai_release_bundles/,
     },
     {
+        name => 'output_contract: an unknown key with a hint',
+        files => { 'b.yaml' => $GOOD . "output_contract:\n  json: true\n  requird: [/model]\n" },
+        expect => qr{b\.yaml:7:3: unknown key "requird" in "output_contract", did you mean "required"\?},
+        at => qr/ai_release_bundles/,
+    },
+    {
+        name => 'output_contract: a pointer that does not parse',
+        files => { 'b.yaml' => $GOOD . "output_contract:\n  non_empty:\n    - /choices/0\n    - \"/a~2b\"\n" },
+        expect => qr{b\.yaml:8:7: output_contract\.non_empty "/a~2b" is not a JSON Pointer the contract can check: "~" not followed by "0" or "1"},
+        at => qr/ai_release_bundles/,
+    },
+    {
+        name => 'output_contract: a status out of range',
+        files => { 'b.yaml' => $GOOD . "output_contract: {status: [200, 99]}\n" },
+        expect => qr{b\.yaml:5:33: output_contract\.status: "99" is not an HTTP status code \(100 to 599\)},
+        at => qr/ai_release_bundles/,
+    },
+    {
         name => 'invalid bundle name',
         files => { 'b.yaml' => "name: wf/1\nversion: \"1\"\nupstream: u\nmodel: m\n" },
         expect => qr{b\.yaml:1:7: invalid name "wf/1"},

@@ -155,7 +155,7 @@ $t->write_file('bundles/b.yaml', manifest(model => 'm-2'));
 my $d5 = digest_after_reload();
 isnt($d5, $d4, 'another model changes the digest');
 
-$t->write_file('bundles/b.yaml', manifest(extra => "output_contract: {format: json}\n"));
+$t->write_file('bundles/b.yaml', manifest(extra => "output_contract: {json: true}\n"));
 isnt(digest_after_reload(), $d4, 'an output contract changes the digest');
 
 # a reload with a broken manifest keeps the old config serving

@@ -52,6 +52,7 @@ static const fuzz_target_t  targets[] = {
     { "state", fuzz_one_state },
     { "json", fuzz_one_json },
     { "apply", fuzz_one_apply },
+    { "contract", fuzz_one_contract },
     { NULL, NULL }
 };
 
@@ -129,7 +130,7 @@ replay_dir(const char *dir, const fuzz_target_t *only)
             if (t->name == NULL) {
                 ok(0, "%s/%s: the name starts with no fuzz target "
                    "(manifest-, report-, lock-, params-, api_body-, state-, "
-                   "json-)",
+                   "json-, apply-, contract-)",
                    dir, names[i]->d_name);
                 free(names[i]);
                 continue;

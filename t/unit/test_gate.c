@@ -888,7 +888,7 @@ test_lock_round_trip(void)
                "changed" HINT,
                "another tool schema path, same bytes: the key changed");
 
-    MANIFEST("m-1", "t.json", "output_contract: {format: json}\n");
+    MANIFEST("m-1", "t.json", "output_contract: {json: true}\n");
     check_lock(lock, path, AI_RELEASE_LOCK_CHANGED,
                "bundle \"sd@4\" changed without a new version: "
                "output_contract changed" HINT,
