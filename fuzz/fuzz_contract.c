@@ -84,11 +84,12 @@ static const char  fuzz_contract_manifest[] =
     "name: fz\nversion: \"6\"\nupstream: up\nmodel: m\n"
     "output_contract: {}\n"
     "---\n"
-    /* 7: status and JSON only */
+    /* 7: status and JSON, enforced (which needs a max_bytes) */
     "name: fz\nversion: \"7\"\nupstream: up\nmodel: m\n"
     "output_contract:\n"
     "  status: [200, 201]\n"
     "  json: true\n"
+    "  max_bytes: 1m\n"
     "  mode: enforce\n";
 
 

@@ -286,6 +286,7 @@ typedef enum {
     AI_RELEASE_INVALID,
     AI_RELEASE_429,
     AI_RELEASE_SLOW,
+    AI_RELEASE_CONTRACT,    /* a good answer that broke its contract */
     AI_RELEASE_REJECTED,    /* refused at the edge: never an error */
     AI_RELEASE_NCLASSES
 } ai_release_class_e;

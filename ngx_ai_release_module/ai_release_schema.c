@@ -915,6 +915,15 @@ ai_release_check_contract(ai_release_load_t *ld, ai_release_bundle_t *bundle,
     }
 
     if (ld->nerrors == nerrors
+        && c->mode == AI_RELEASE_CONTRACT_ENFORCE && c->max_bytes == 0)
+    {
+        /* enforce holds each answer until it is judged: up to what size */
+        ai_release_error(ld, map->line, map->column,
+                         "output_contract.mode enforce needs max_bytes: an "
+                         "answer is held up to it until it is checked");
+    }
+
+    if (ld->nerrors == nerrors
         && ai_release_contract_prepare(c, &err) != 0)
     {
         ai_release_error(ld, map->line, map->column, "output_contract: %s",

@@ -19,7 +19,8 @@
 
 
 static const char  *ai_release_class_names[AI_RELEASE_NCLASSES] = {
-    "ok", "5xx", "connect", "timeout", "invalid", "429", "slow", "rejected"
+    "ok", "5xx", "connect", "timeout", "invalid", "429", "slow", "contract",
+    "rejected"
 };
 
 

@@ -13,6 +13,7 @@
 
 #include "ai_release_core.h"
 #include "ai_release_apply.h"
+#include "ai_release_contract.h"
 
 
 #define NGX_HTTP_AI_RELEASE_VERSION       "0.2.0"
@@ -64,6 +65,7 @@
 
 typedef struct ngx_http_ai_release_workflow_s  ngx_http_ai_release_workflow_t;
 typedef struct ngx_http_ai_release_apply_s     ngx_http_ai_release_apply_t;
+typedef struct ngx_http_ai_release_contract_s  ngx_http_ai_release_contract_t;
 
 
 /* a bundle's upstream block and the peer.init its balancer set */
@@ -71,6 +73,19 @@ typedef struct {
     ngx_http_upstream_srv_conf_t    *uscf;
     ngx_http_upstream_init_peer_pt   init_peer;
 } ngx_http_ai_release_wrap_t;
+
+
+/*
+ * What a bundle's answers said, counted where its bundle checks them (an
+ * output contract): a slab chunk of the zone beside the slot, allocated
+ * only for those slots.
+ */
+typedef struct {
+    /* by verdict (ai_release_contract_rule_e): [0] kept the contract */
+    uint64_t                         contract[AI_RELEASE_CONTRACT_NRULES];
+    /* answers that could not be read (a Content-Encoding) */
+    uint64_t                         contract_unread;
+} ngx_http_ai_release_answers_t;
 
 
 /*
@@ -92,6 +107,9 @@ typedef struct {
     uint64_t                        *latency;
     uint64_t                         latency_sum_ms;
     uint64_t                         consecutive;
+
+    /* what its answers said: a chunk of its own, where a bundle checks */
+    ngx_http_ai_release_answers_t   *answers;
 
     uint64_t                         state;
     uint64_t                         since_ms;      /* ngx_current_msec */
@@ -193,6 +211,7 @@ typedef struct {
      * reload freed never reads a pointer from freed memory
      */
     uint64_t                        *latency;
+    ngx_http_ai_release_answers_t   *answers;     /* slot->answers then */
 
     u_char                          *file_name;   /* its nginx.conf line */
     ngx_uint_t                       line;
@@ -322,6 +341,9 @@ typedef struct {
 
     /* the request body, where the workflow applies its bundles */
     ngx_http_ai_release_apply_t     *apply;
+
+    /* the answer, where its bundle has an output contract */
+    ngx_http_ai_release_contract_t  *contract;
 
     /* failover: the bundle that failed, and the one to take over */
     ngx_http_ai_release_target_t    *failed;

@@ -34,12 +34,16 @@
 /*
  * A slot takes a 2 KiB slab chunk for its node (the window is the largest
  * part of it) and a 1 KiB chunk for its latency histogram: 3 KiB of the
- * zone, with room under 4 KiB for more histograms.
+ * zone, with room under 4 KiB for more histograms.  A slot whose bundle
+ * has an output contract takes a 128-byte chunk more for what its answers
+ * said (ngx_http_ai_release_answers_t).
  */
 typedef char  ngx_http_ai_release_node_fits_2k_t
                   [sizeof(ngx_http_ai_release_node_t) <= 2048 ? 1 : -1];
 typedef char  ngx_http_ai_release_latency_fits_1k_t
                   [AI_RELEASE_LATENCY_SIZE <= 1024 ? 1 : -1];
+typedef char  ngx_http_ai_release_answers_fit_128_t
+                  [sizeof(ngx_http_ai_release_answers_t) <= 128 ? 1 : -1];
 
 
 static ngx_int_t ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone,
@@ -111,8 +115,8 @@ ngx_http_ai_release_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
- * The zone a number of slots needs: what a slot holds (its node and its
- * latency histogram) times a margin for the slab allocator's rounding and
+ * The zone a number of slots needs: what a slot holds (its node, its
+ * latency histogram and, counted for every slot, the answers' chunk) times a margin for the slab allocator's rounding and
  * page headers, plus room for the zone's own bookkeeping.
  *
  * The margin was measured, not derived from the allocator's layout: the
@@ -125,7 +129,8 @@ ngx_http_ai_release_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
  */
 
 #define NGX_HTTP_AI_RELEASE_SLOT_BYTES                                       \
-    ((sizeof(ngx_http_ai_release_node_t) + AI_RELEASE_LATENCY_SIZE) * 5 / 4)
+    ((sizeof(ngx_http_ai_release_node_t) + AI_RELEASE_LATENCY_SIZE           \
+      + sizeof(ngx_http_ai_release_answers_t)) * 5 / 4)
 
 static size_t
 ngx_http_ai_release_zone_need(ngx_uint_t nslots)
@@ -441,9 +446,10 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
     ngx_http_ai_release_target_t *t)
 {
     uint32_t                     hash;
-    uint64_t                    *latency;
-    ngx_int_t                    rc;
-    ngx_http_ai_release_node_t  *node, *old;
+    uint64_t                       *latency;
+    ngx_int_t                       rc;
+    ngx_http_ai_release_node_t     *node, *old;
+    ngx_http_ai_release_answers_t  *answers;
     ngx_http_ai_release_slot_t  *slot;
 
     rc = NGX_OK;
@@ -463,6 +469,21 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
                                             AI_RELEASE_LATENCY_SIZE);
             if (latency == NULL) {
                 ngx_slab_free_locked(amcf->shpool, node);
+            }
+        }
+
+        answers = NULL;
+
+        if (latency && t->bundle->contract) {
+            answers = ngx_slab_alloc_locked(amcf->shpool,
+                                            sizeof(ngx_http_ai_release_answers_t));
+            if (answers == NULL) {
+                ngx_slab_free_locked(amcf->shpool, latency);
+                ngx_slab_free_locked(amcf->shpool, node);
+                latency = NULL;
+
+            } else {
+                ngx_memzero(answers, sizeof(ngx_http_ai_release_answers_t));
             }
         }
 
@@ -487,6 +508,7 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
 
         slot = &node->slot;
         slot->latency = latency;
+        slot->answers = answers;
 
         old = from ? ngx_http_ai_release_lookup(from, hash, &wf->name,
                                                 t->bundle->digest)
@@ -537,6 +559,7 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
     t->slot = slot;
     t->serial = slot->serial;
     t->latency = slot->latency;
+    t->answers = slot->answers;
 
     return rc;
 }
@@ -553,14 +576,22 @@ static void
 ngx_http_ai_release_carry_over(ngx_http_ai_release_slot_t *to,
     ngx_http_ai_release_slot_t *from)
 {
-    uint64_t  *latency;
+    uint64_t                       *latency;
+    ngx_http_ai_release_answers_t  *answers;
 
     latency = to->latency;
+    answers = to->answers;
 
     ngx_memcpy(to, from, sizeof(ngx_http_ai_release_slot_t));
     ngx_memcpy(latency, from->latency, AI_RELEASE_LATENCY_SIZE);
 
+    if (answers && from->answers) {
+        ngx_memcpy(answers, from->answers,
+                   sizeof(ngx_http_ai_release_answers_t));
+    }
+
     to->latency = latency;
+    to->answers = answers;
 }
 
 
@@ -697,6 +728,11 @@ ngx_http_ai_release_free_slots(ngx_http_ai_release_main_conf_t *amcf,
             ngx_rbtree_delete(&sh->rbtree, node);
             ai_release_atomic_store(&n->slot.serial, 0);
             ngx_slab_free_locked(amcf->shpool, n->slot.latency);
+
+            if (n->slot.answers) {
+                ngx_slab_free_locked(amcf->shpool, n->slot.answers);
+            }
+
             ngx_slab_free_locked(amcf->shpool, n);
             sh->nslots--;
         }

@@ -682,7 +682,8 @@ ngx_http_ai_release_set_errors(ngx_conf_t *cf, ngx_command_t *cmd,
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "unknown error class \"%V\" in \"errors\" of "
                                "workflow \"%V\": use 5xx, connect, timeout, "
-                               "invalid, 429 or slow=TIME", &value[i],
+                               "invalid, 429, contract or slow=TIME",
+                               &value[i],
                                &wf->name);
             return NGX_CONF_ERROR;
         }

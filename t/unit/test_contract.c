@@ -400,6 +400,11 @@ test_schema_errors(void)
     schema_error("output_contract:\n  mode: block\n", 6, 9,
                  "output_contract.mode must be observe or enforce");
 
+    /* enforce holds the answer: only up to a size the contract names */
+
+    schema_error("output_contract:\n  json: true\n  mode: enforce\n", 6, 3,
+                 "output_contract.mode enforce needs max_bytes");
+
     /* a duplicate key is an error, and its two values are not leaked */
 
     schema_error("output_contract:\n  stream_end: a\n  stream_end: b\n"
