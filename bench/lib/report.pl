@@ -234,6 +234,30 @@ sub cg_pair {
     return 1;
 }
 
+# cg_measured G KEY ZKEY WITH WITHOUT N: cg_pair of a phase's run, if the
+# facts KEY.cg and ZKEY.cg (the run without requests) say both ran; else
+# G->{error} from their cg_error facts; 1 if measured
+sub cg_measured {
+    my ($g, $key, $zkey, $with, $without, $n) = @_;
+    if (($f{"$key.cg"} // '') ne 'ok' || ($f{"$zkey.cg"} // '') ne 'ok') {
+        $g->{error} = $f{"$key.cg_error"} // $f{"$zkey.cg_error"} // 'not run';
+        return 0;
+    }
+    return cg_pair($g, $with, $without, $n);
+}
+
+# self_difference A B: function by function, A's self cost - B's, where
+# they differ by 1 or more
+sub self_difference {
+    my ($sa, $sb) = @_;
+    my %d;
+    for my $fn (keys %{ { %$sa, %$sb } }) {
+        my $v = ($sa->{$fn} // 0) - ($sb->{$fn} // 0);
+        $d{$fn} = $v if abs($v) >= 1;
+    }
+    return \%d;
+}
+
 my %cg;
 for my $id (qw(c1 c2 c3 c4)) {
     my $g = $cg{$id} = { id => $id };
@@ -297,27 +321,16 @@ for my $k (@apply_keys) {
     for my $mode (qw(noapply apply)) {
         my $r = $a->{$mode} = {};
         $r->{to_file} = num($f{"apply.$key.$mode.to_file"});
-        if (($f{"apply.$key.$mode.cg"} // '') ne 'ok'
-            || ($f{"apply.zero.$mode-$zero.cg"} // '') ne 'ok')
-        {
-            $r->{error} = $f{"apply.$key.$mode.cg_error"}
-                // $f{"apply.zero.$mode-$zero.cg_error"} // 'not run';
-            next;
-        }
-        cg_pair($r, "$run/cg/apply-$key-$mode",
-                "$run/cg/apply-zero-$mode-$zero", $n);
+        cg_measured($r, "apply.$key.$mode", "apply.zero.$mode-$zero",
+                    "$run/cg/apply-$key-$mode",
+                    "$run/cg/apply-zero-$mode-$zero", $n);
     }
     if (defined $a->{apply}{ir_per_request} && defined $a->{noapply}{ir_per_request}) {
         $a->{ir_difference} = $a->{apply}{ir_per_request} - $a->{noapply}{ir_per_request};
         $a->{ir_per_body_byte} = $a->{ir_difference} / $bytes if $bytes;
         # function by function, with apply - without
-        my ($sa, $sw) = ($a->{apply}{self}, $a->{noapply}{self});
-        my %d;
-        for my $fn (keys %{ { %$sa, %$sw } }) {
-            my $v = ($sa->{$fn} // 0) - ($sw->{$fn} // 0);
-            $d{$fn} = $v if abs($v) >= 1;
-        }
-        $a->{self_difference} = \%d;
+        $a->{self_difference} = self_difference($a->{apply}{self},
+                                                $a->{noapply}{self});
     }
 }
 
@@ -420,15 +433,9 @@ for my $k (@contract_kinds) {
         if (my $v = $f{"contract.$mode.verdicts"}) {
             ($r->{verdicts}) = $v =~ /(?:^|, )$kind ([^,]*)/;
         }
-        if (($f{"contract.$mode.$kind.cg"} // '') ne 'ok'
-            || ($f{"contract.$mode.zero.cg"} // '') ne 'ok')
-        {
-            $r->{error} = $f{"contract.$mode.$kind.cg_error"}
-                // $f{"contract.$mode.zero.cg_error"} // 'not run';
-            next;
-        }
-        cg_pair($r, "$run/cg/contract-$mode-$kind",
-                "$run/cg/contract-$mode-zero", $n) or next;
+        cg_measured($r, "contract.$mode.$kind", "contract.$mode.zero",
+                    "$run/cg/contract-$mode-$kind",
+                    "$run/cg/contract-$mode-zero", $n) or next;
         # what the client got: every answer whole
         my $cl = $f{"contract.$mode.$kind.client"} // '';
         my ($got) = $cl =~ /body_bytes=(\d+)/;
@@ -443,13 +450,8 @@ for my $k (@contract_kinds) {
         $c->{ir_added} = $with - $none;
         $c->{ir_added_per_answer_byte} = $c->{ir_added} / $bytes;
         $c->{ir_added_per_event} = $c->{ir_added} / $c->{events} if $c->{events};
-        my ($sw, $sn) = ($c->{contract}{self}, $c->{none}{self});
-        my %d;
-        for my $fn (keys %{ { %$sw, %$sn } }) {
-            my $v = ($sw->{$fn} // 0) - ($sn->{$fn} // 0);
-            $d{$fn} = $v if abs($v) >= 1;
-        }
-        $c->{self_difference} = \%d;
+        $c->{self_difference} = self_difference($c->{contract}{self},
+                                                $c->{none}{self});
     }
     if (defined $none && defined $other) {
         $c->{ir_other_minus_none} = $other - $none;
@@ -756,6 +758,34 @@ my $date = $f{date} // '';
 $stamp = substr($stamp, 0, 8) . '-' . substr($stamp, 8, 6) if length $stamp >= 14;
 my $base = "bench-$stamp" . ($f{quick} ? '-quick' : '');
 
+# difference_table WHAT EACH [LABEL, SELF_DIFFERENCE]...: the Markdown
+# lines of a table of the functions whose self cost differs most, the 12
+# largest differences of each column, ordered by the last column's
+sub difference_table {
+    my ($what, $each, @cols) = @_;
+    my %top;
+    for my $c (@cols) {
+        my $d = $c->[1];
+        my @f = sort { abs($d->{$b}) <=> abs($d->{$a}) } keys %$d;
+        splice @f, 12 if @f > 12;
+        $top{$_} = 1 for @f;
+    }
+    my $dby = $cols[-1][1];
+    my @fns = sort { abs($dby->{$b} // 0) <=> abs($dby->{$a} // 0) } keys %top;
+    my @l = ("Where the difference goes: $what, function by function (self "
+             . 'cost, instructions per request; the 12 largest of each '
+             . "$each):", '');
+    push @l, '| function | ' . join(' | ', map { $_->[0] } @cols) . ' |';
+    push @l, '|---|' . ('---:|' x @cols);
+    for my $fn (@fns) {
+        push @l, "| $fn | " . join(' | ', map {
+            my $v = $_->[1]{$fn};
+            defined $v ? ($v < 0 ? '-' : '+') . commify(abs $v) : '-'
+        } @cols) . ' |';
+    }
+    return (@l, '');
+}
+
 my @md;
 push @md, "# ngx_ai_release benchmark, $date" . ($f{quick} ? ' (BENCH_QUICK smoke run)' : ''), '';
 push @md, "Machine: $f{cores} cores ($f{cpu_model}), $f{kernel}; "
@@ -884,32 +914,10 @@ if (%apply) {
     }
     my @akeys = grep { $apply{$_} && $apply{$_}{self_difference} }
                 map { $_->[0] } @apply_keys;
-    if (@akeys) {
-        # the largest differences of any run, ordered by the last run's
-        my $by = $akeys[-1];
-        my %top;
-        for my $key (@akeys) {
-            my $d = $apply{$key}{self_difference};
-            my @f = sort { abs($d->{$b}) <=> abs($d->{$a}) } keys %$d;
-            splice @f, 12 if @f > 12;
-            $top{$_} = 1 for @f;
-        }
-        my $dby = $apply{$by}{self_difference};
-        my @fns = sort { abs($dby->{$b} // 0) <=> abs($dby->{$a} // 0) } keys %top;
-        push @md, 'Where the difference goes: with apply - without, function by '
-            . 'function (self cost, instructions per request; the 12 largest of '
-            . 'each run):', '';
-        push @md, '| function | ' . join(' | ', map { sprintf '%s B, %s',
-            commify($apply{$_}{body_bytes}), $apply{$_}{body_held_in} } @akeys) . ' |';
-        push @md, '|---|' . ('---:|' x @akeys);
-        for my $fn (@fns) {
-            push @md, "| $fn | " . join(' | ', map {
-                my $v = $apply{$_}{self_difference}{$fn};
-                defined $v ? ($v < 0 ? '-' : '+') . commify(abs $v) : '-'
-            } @akeys) . ' |';
-        }
-        push @md, '';
-    }
+    push @md, difference_table('with apply - without', 'run',
+        map { [sprintf('%s B, %s', commify($apply{$_}{body_bytes}),
+                       $apply{$_}{body_held_in}),
+               $apply{$_}{self_difference}] } @akeys) if @akeys;
     push @md, 'Per body byte: (with apply - without) / the client\'s body size. '
         . 'Body held in: where nginx kept the client\'s body, from its warning '
         . '"a client request body is buffered to a temporary file" in the '
@@ -1022,29 +1030,8 @@ if (%contract) {
     }
     my @dk = grep { $contract{$_} && $contract{$_}{self_difference} }
              map { $_->[0] } @contract_kinds;
-    if (@dk) {
-        my %top;
-        for my $kind (@dk) {
-            my $d = $contract{$kind}{self_difference};
-            my @f = sort { abs($d->{$b}) <=> abs($d->{$a}) } keys %$d;
-            splice @f, 12 if @f > 12;
-            $top{$_} = 1 for @f;
-        }
-        my $dby = $contract{ $dk[-1] }{self_difference};
-        my @fns = sort { abs($dby->{$b} // 0) <=> abs($dby->{$a} // 0) } keys %top;
-        push @md, 'Where the difference goes: contract - none, function by '
-            . 'function (self cost, instructions per request; the 12 largest of '
-            . 'each answer):', '';
-        push @md, '| function | ' . join(' | ', @dk) . ' |';
-        push @md, '|---|' . ('---:|' x @dk);
-        for my $fn (@fns) {
-            push @md, "| $fn | " . join(' | ', map {
-                my $v = $contract{$_}{self_difference}{$fn};
-                defined $v ? ($v < 0 ? '-' : '+') . commify(abs $v) : '-'
-            } @dk) . ' |';
-        }
-        push @md, '';
-    }
+    push @md, difference_table('contract - none', 'answer',
+        map { [$_, $contract{$_}{self_difference}] } @dk) if @dk;
 }
 
 if (@scale) {
