@@ -6,8 +6,10 @@
 #   client.pl PORT N [PATH [PREFIX [BYTES]]]
 #   client.pl body BYTES
 #
-# Prints "requests=N ok=N other=N" and how many answers named each model
-# ("model:NAME=COUNT": which model server answered); exits 1 if any answer
+# Prints "requests=N ok=N other=N", the bytes of all answers' bodies
+# ("body_bytes=B", chunked framing not counted) and how many answers named
+# each model ("model:NAME=COUNT": which model server answered, counted once
+# an answer or chunk); exits 1 if any answer
 # was not 200 or the connection broke.  PREFIX (default "c-") starts the
 # user ids.  BYTES (at least 512) sends instead a longer conversation of
 # exactly that many bytes: the same system message, then user and
@@ -106,9 +108,9 @@ my $body = defined $bytes ? chat_body($bytes) : $head . ','
   . '{"role":"user","content":"Hello, I ordered a pair of boots last week and the tracking page has not changed since Monday. Where is my order?"}'
   . $tail;
 
-my ($ok, $other) = (0, 0);
+my ($ok, $other, $bytes_in) = (0, 0, 0);
 if ($n == 0) {
-    print "requests=0 ok=0 other=0\n";
+    print "requests=0 ok=0 other=0 body_bytes=0\n";
     exit 0;
 }
 
@@ -144,14 +146,17 @@ for my $i (1 .. $n) {
         my $len = $1;
         fill() while length $buf < $len;
         my $b = substr($buf, 0, $len, '');
+        $bytes_in += $len;
         $model{$1}++ if $b =~ /"model":"([^"]*)"/;
     } elsif ($head =~ /^Transfer-Encoding:\s*chunked/mi) {
         while (1) {
             my $e;
             fill() until ($e = index($buf, "\r\n")) >= 0;
-            my $size = hex substr($buf, 0, $e + 2, '');
+            my $size = hex substr($buf, 0, $e, '');
+            substr($buf, 0, 2, '');
             fill() while length $buf < $size + 2;
             my $b = substr($buf, 0, $size + 2, '');
+            $bytes_in += $size;
             $model{$1}++ if $b =~ /"model":"([^"]*)"/;
             last if $size == 0;
         }
@@ -163,6 +168,6 @@ for my $i (1 .. $n) {
         if $head =~ /^Connection:\s*close/mi && $i < $n;
 }
 close $s;
-print "requests=$n ok=$ok other=$other",
+print "requests=$n ok=$ok other=$other body_bytes=$bytes_in",
       (map { " model:$_=$model{$_}" } sort keys %model), "\n";
 exit($other ? 1 : 0);

@@ -234,6 +234,30 @@ sub cg_pair {
     return 1;
 }
 
+# cg_measured G KEY ZKEY WITH WITHOUT N: cg_pair of a phase's run, if the
+# facts KEY.cg and ZKEY.cg (the run without requests) say both ran; else
+# G->{error} from their cg_error facts; 1 if measured
+sub cg_measured {
+    my ($g, $key, $zkey, $with, $without, $n) = @_;
+    if (($f{"$key.cg"} // '') ne 'ok' || ($f{"$zkey.cg"} // '') ne 'ok') {
+        $g->{error} = $f{"$key.cg_error"} // $f{"$zkey.cg_error"} // 'not run';
+        return 0;
+    }
+    return cg_pair($g, $with, $without, $n);
+}
+
+# self_difference A B: function by function, A's self cost - B's, where
+# they differ by 1 or more
+sub self_difference {
+    my ($sa, $sb) = @_;
+    my %d;
+    for my $fn (keys %{ { %$sa, %$sb } }) {
+        my $v = ($sa->{$fn} // 0) - ($sb->{$fn} // 0);
+        $d{$fn} = $v if abs($v) >= 1;
+    }
+    return \%d;
+}
+
 my %cg;
 for my $id (qw(c1 c2 c3 c4)) {
     my $g = $cg{$id} = { id => $id };
@@ -297,27 +321,16 @@ for my $k (@apply_keys) {
     for my $mode (qw(noapply apply)) {
         my $r = $a->{$mode} = {};
         $r->{to_file} = num($f{"apply.$key.$mode.to_file"});
-        if (($f{"apply.$key.$mode.cg"} // '') ne 'ok'
-            || ($f{"apply.zero.$mode-$zero.cg"} // '') ne 'ok')
-        {
-            $r->{error} = $f{"apply.$key.$mode.cg_error"}
-                // $f{"apply.zero.$mode-$zero.cg_error"} // 'not run';
-            next;
-        }
-        cg_pair($r, "$run/cg/apply-$key-$mode",
-                "$run/cg/apply-zero-$mode-$zero", $n);
+        cg_measured($r, "apply.$key.$mode", "apply.zero.$mode-$zero",
+                    "$run/cg/apply-$key-$mode",
+                    "$run/cg/apply-zero-$mode-$zero", $n);
     }
     if (defined $a->{apply}{ir_per_request} && defined $a->{noapply}{ir_per_request}) {
         $a->{ir_difference} = $a->{apply}{ir_per_request} - $a->{noapply}{ir_per_request};
         $a->{ir_per_body_byte} = $a->{ir_difference} / $bytes if $bytes;
         # function by function, with apply - without
-        my ($sa, $sw) = ($a->{apply}{self}, $a->{noapply}{self});
-        my %d;
-        for my $fn (keys %{ { %$sa, %$sw } }) {
-            my $v = ($sa->{$fn} // 0) - ($sw->{$fn} // 0);
-            $d{$fn} = $v if abs($v) >= 1;
-        }
-        $a->{self_difference} = \%d;
+        $a->{self_difference} = self_difference($a->{apply}{self},
+                                                $a->{noapply}{self});
     }
 }
 
@@ -333,6 +346,161 @@ if ($apply{small} && $apply{mem} && defined $apply{small}{ir_difference}
                               / ($m->{body_bytes} - $s->{body_bytes});
     $apply_slope{ir_fixed} = $s->{ir_difference}
                            - $apply_slope{ir_per_byte} * $s->{body_bytes};
+}
+
+# --- checking output contracts: a 1 KB answer and a 100-event stream ------------
+
+# cg_graph PATH: the call graph of a callgrind profile (one event, Ir):
+# { self => { FN => Ir }, calls => { FN => { CALLEE => inclusive Ir } } };
+# names as cg_functions gives them (an address gets its object's name)
+sub cg_graph {
+    my ($path) = @_;
+    my (%name, %obj, %self, %calls);
+    open my $h, '<', $path or return undef;
+    my ($ob, $fn, $cob, $callee, $in_call) = ('', undef, undef, undef, 0);
+    my $resolve = sub {
+        my ($map, $v) = @_;
+        my ($id, $n) = $v =~ /^\((\d+)\)(?:\s+(.*))?$/ or return $v;
+        $map->{$id} = $n if defined $n;
+        return $map->{$id} // "($id)";
+    };
+    my $fname = sub {
+        my ($n, $o) = @_;
+        $n =~ s/\.(?:part|isra|constprop|cold)\.\d+.*$//;
+        if ($n =~ /^0x/ && $o ne '') {
+            (my $b = $o) =~ s{.*/}{};
+            $n = "$n ($b)";
+        }
+        return $n;
+    };
+    while (<$h>) {
+        chomp;
+        if (/^ob=(.*)/) { $ob = $resolve->(\%obj, $1); next }
+        if (/^fn=(.*)/) {
+            $fn = $fname->($resolve->(\%name, $1), $ob);
+            ($cob, $callee, $in_call) = (undef, undef, 0);
+            next;
+        }
+        if (/^cob=(.*)/) { $cob = $resolve->(\%obj, $1); next }
+        if (/^cfn=(.*)/) {
+            $callee = $fname->($resolve->(\%name, $1), $cob // $ob);
+            next;
+        }
+        if (/^calls=/) { $in_call = 1; next }
+        next unless defined $fn;
+        if (/^(?:[+-]?\d+|\*)\s+(\d+)\s*$/) {
+            if ($in_call) {
+                $calls{$fn}{$callee} += $1;
+                ($cob, $callee, $in_call) = (undef, undef, 0);
+            } else {
+                $self{$fn} += $1;
+            }
+        }
+    }
+    close $h;
+    return { self => \%self, calls => \%calls };
+}
+
+my %contract;
+my $contract_target = 4;     # instructions per answer byte
+my $glue_re = qr/^ngx_http_ai_release_contract_/;
+my $core_re = qr/^ai_release_/;
+my @contract_kinds = (
+    [json => 'a 1 KB chat completion'],
+    [sse  => 'a 100-event chat completion stream'],
+);
+my @contract_modes = (
+    [none     => 'no bundle of the configuration has a contract'],
+    [other    => 'another workflow\'s bundles have one, the measured workflow\'s not'],
+    [contract => 'the measured workflow\'s bundles have an observed contract'],
+);
+
+for my $k (@contract_kinds) {
+    my ($kind, $what) = @$k;
+    my $bytes = $f{"contract.${kind}_bytes"};
+    my $n = $f{"contract.${kind}_n"};
+    next unless defined $n && defined $bytes
+        && grep { defined $f{"contract.$_->[0].$kind.cg"}
+                  || defined $f{"contract.$_->[0].$kind.cg_error"} } @contract_modes;
+    my $c = $contract{$kind} = {
+        answer => $what, answer_bytes => num($bytes), requests => num($n),
+    };
+    $c->{events} = num($f{'contract.sse_events'}) if $kind eq 'sse';
+    my %graph;
+    for my $m (@contract_modes) {
+        my $mode = $m->[0];
+        my $r = $c->{$mode} = {};
+        if (my $v = $f{"contract.$mode.verdicts"}) {
+            ($r->{verdicts}) = $v =~ /(?:^|, )$kind ([^,]*)/;
+        }
+        cg_measured($r, "contract.$mode.$kind", "contract.$mode.zero",
+                    "$run/cg/contract-$mode-$kind",
+                    "$run/cg/contract-$mode-zero", $n) or next;
+        # what the client got: every answer whole
+        my $cl = $f{"contract.$mode.$kind.client"} // '';
+        my ($got) = $cl =~ /body_bytes=(\d+)/;
+        $r->{answer_bytes_received} = num($got);
+        $r->{error} = 'the client got ' . ($got // 'an unknown number of')
+                    . " bytes of answers, not $n x $bytes"
+            if !defined $got || $got != $n * $bytes;
+        $graph{$mode} = cg_graph("$run/cg/contract-$mode-$kind.out");
+    }
+    my ($none, $other, $with) = map { $c->{$_}{ir_per_request} } qw(none other contract);
+    if (defined $none && defined $with) {
+        $c->{ir_added} = $with - $none;
+        $c->{ir_added_per_answer_byte} = $c->{ir_added} / $bytes;
+        $c->{ir_added_per_event} = $c->{ir_added} / $c->{events} if $c->{events};
+        $c->{self_difference} = self_difference($c->{contract}{self},
+                                                $c->{none}{self});
+    }
+    if (defined $none && defined $other) {
+        $c->{ir_other_minus_none} = $other - $none;
+        $c->{other_ratio_none} = $other / $none if $none;
+    }
+    # the contract code's own cost in the contract run: the glue's self
+    # cost, and what the glue calls, except the next filters (the glue's
+    # callees in the run where the workflow has no contract: there it does
+    # nothing else); the checker is the part spent in the core
+    my $g = $graph{contract} or next;
+    my %next;
+    if (my $o = $graph{other}) {
+        for my $fn (grep { /$glue_re/ } keys %{ $o->{calls} }) {
+            $next{$_} = 1 for grep { !/$glue_re/ } keys %{ $o->{calls}{$fn} };
+        }
+    }
+    my ($glue_self, $checker, $helpers, $next_cost) = (0, 0, 0, 0);
+    my %callee;
+    for my $fn (grep { /$glue_re/ } keys %{ { %{ $g->{self} }, %{ $g->{calls} } } }) {
+        $glue_self += $g->{self}{$fn} // 0;
+        for my $to (keys %{ $g->{calls}{$fn} || {} }) {
+            next if $to =~ /$glue_re/;
+            my $v = $g->{calls}{$fn}{$to};
+            if ($next{$to}) { $next_cost += $v; next }
+            $callee{$to} += $v;
+            if ($to =~ /$core_re/) { $checker += $v } else { $helpers += $v }
+        }
+    }
+    $c->{own} = {
+        glue_self => $glue_self / $n, checker => $checker / $n,
+        helpers => $helpers / $n, total => ($glue_self + $checker + $helpers) / $n,
+        next_filters => [ sort keys %next ],
+        callees => { map { $_ => $callee{$_} / $n } keys %callee },
+    };
+    # each contract function: self and inclusive per request
+    my %fns;
+    for my $fn (grep { /^(?:ngx_http_)?ai_release_contract_/ && !/'/ }
+                keys %{ { %{ $g->{self} }, %{ $g->{calls} } } })
+    {
+        my $incl = ($g->{self}{$fn} // 0)
+                 + sum(0, values %{ $g->{calls}{$fn} || {} });
+        $fns{$fn} = { self => ($g->{self}{$fn} // 0) / $n, inclusive => $incl / $n };
+    }
+    $c->{functions} = \%fns;
+    # the glue's cost where the workflow has no contract: its lookups
+    if (my $o = $graph{other}) {
+        $c->{other_glue_self} = sum(0, map { $o->{self}{$_} }
+                                       grep { /$glue_re/ } keys %{ $o->{self} }) / $n;
+    }
 }
 
 # --- scale -----------------------------------------------------------------------
@@ -509,6 +677,48 @@ for my $key (map { $_->[0] } @apply_keys) {
     }
 }
 
+for my $kind (map { $_->[0] } @contract_kinds) {
+    my $c = $contract{$kind} or next;
+    my $what = sprintf('output contract (observe), instructions per answer byte '
+        . '(with - without) / answer, %s of %s bytes', $c->{answer},
+        commify($c->{answer_bytes}));
+    my $err = $c->{contract}{error} // $c->{none}{error};
+    if (defined $c->{ir_added_per_answer_byte} && !($err && $err ne 'not run')) {
+        target($what, "<= $contract_target",
+               sprintf('%.2f (%s - %s = %s per request / %s bytes)',
+                       $c->{ir_added_per_answer_byte},
+                       commify($c->{contract}{ir_per_request}),
+                       commify($c->{none}{ir_per_request}),
+                       commify($c->{ir_added}), commify($c->{answer_bytes})),
+               $c->{ir_added_per_answer_byte} <= $contract_target);
+    } else {
+        target($what, "<= $contract_target", undef, undef, $err);
+    }
+}
+{
+    my @m;
+    for my $kind (map { $_->[0] } @contract_kinds) {
+        my $c = $contract{$kind} or next;
+        next unless defined $c->{ir_other_minus_none};
+        push @m, sprintf('%s: %+.0f (%.4fx)', $kind, $c->{ir_other_minus_none},
+                         $c->{other_ratio_none});
+    }
+    my $j = $contract{json};
+    if (@m && $j && defined $j->{ir_other_minus_none}
+        && defined $cg{c3}{ir_per_request} && $cg{c1}{ir_per_request})
+    {
+        push @m, sprintf('contender 3 with the json difference added: %.3fx',
+            ($cg{c3}{ir_per_request} + $j->{ir_other_minus_none})
+            / $cg{c1}{ir_per_request});
+    }
+    push @targets, {
+        target => 'output contracts: instructions/request of a workflow '
+                . 'without a contract when another workflow has one, vs none has one',
+        goal => '(no target of its own; the 1.03x budget of contender 3)',
+        measured => join('; ', @m), met => undef, verdict => '-',
+    } if @m;
+}
+
 if ($big && defined $big->{nginx_t_ms}) {
     target('configuration load (nginx -t), ' . commify($nwf) . ' workflows',
            '< 2 s', sprintf('%.2f s', $big->{nginx_t_ms} / 1000),
@@ -547,6 +757,34 @@ my $date = $f{date} // '';
 (my $stamp = $date) =~ tr/-:TZ//d;
 $stamp = substr($stamp, 0, 8) . '-' . substr($stamp, 8, 6) if length $stamp >= 14;
 my $base = "bench-$stamp" . ($f{quick} ? '-quick' : '');
+
+# difference_table WHAT EACH [LABEL, SELF_DIFFERENCE]...: the Markdown
+# lines of a table of the functions whose self cost differs most, the 12
+# largest differences of each column, ordered by the last column's
+sub difference_table {
+    my ($what, $each, @cols) = @_;
+    my %top;
+    for my $c (@cols) {
+        my $d = $c->[1];
+        my @f = sort { abs($d->{$b}) <=> abs($d->{$a}) } keys %$d;
+        splice @f, 12 if @f > 12;
+        $top{$_} = 1 for @f;
+    }
+    my $dby = $cols[-1][1];
+    my @fns = sort { abs($dby->{$b} // 0) <=> abs($dby->{$a} // 0) } keys %top;
+    my @l = ("Where the difference goes: $what, function by function (self "
+             . 'cost, instructions per request; the 12 largest of each '
+             . "$each):", '');
+    push @l, '| function | ' . join(' | ', map { $_->[0] } @cols) . ' |';
+    push @l, '|---|' . ('---:|' x @cols);
+    for my $fn (@fns) {
+        push @l, "| $fn | " . join(' | ', map {
+            my $v = $_->[1]{$fn};
+            defined $v ? ($v < 0 ? '-' : '+') . commify(abs $v) : '-'
+        } @cols) . ' |';
+    }
+    return (@l, '');
+}
 
 my @md;
 push @md, "# ngx_ai_release benchmark, $date" . ($f{quick} ? ' (BENCH_QUICK smoke run)' : ''), '';
@@ -676,32 +914,10 @@ if (%apply) {
     }
     my @akeys = grep { $apply{$_} && $apply{$_}{self_difference} }
                 map { $_->[0] } @apply_keys;
-    if (@akeys) {
-        # the largest differences of any run, ordered by the last run's
-        my $by = $akeys[-1];
-        my %top;
-        for my $key (@akeys) {
-            my $d = $apply{$key}{self_difference};
-            my @f = sort { abs($d->{$b}) <=> abs($d->{$a}) } keys %$d;
-            splice @f, 12 if @f > 12;
-            $top{$_} = 1 for @f;
-        }
-        my $dby = $apply{$by}{self_difference};
-        my @fns = sort { abs($dby->{$b} // 0) <=> abs($dby->{$a} // 0) } keys %top;
-        push @md, 'Where the difference goes: with apply - without, function by '
-            . 'function (self cost, instructions per request; the 12 largest of '
-            . 'each run):', '';
-        push @md, '| function | ' . join(' | ', map { sprintf '%s B, %s',
-            commify($apply{$_}{body_bytes}), $apply{$_}{body_held_in} } @akeys) . ' |';
-        push @md, '|---|' . ('---:|' x @akeys);
-        for my $fn (@fns) {
-            push @md, "| $fn | " . join(' | ', map {
-                my $v = $apply{$_}{self_difference}{$fn};
-                defined $v ? ($v < 0 ? '-' : '+') . commify(abs $v) : '-'
-            } @akeys) . ' |';
-        }
-        push @md, '';
-    }
+    push @md, difference_table('with apply - without', 'run',
+        map { [sprintf('%s B, %s', commify($apply{$_}{body_bytes}),
+                       $apply{$_}{body_held_in}),
+               $apply{$_}{self_difference}] } @akeys) if @akeys;
     push @md, 'Per body byte: (with apply - without) / the client\'s body size. '
         . 'Body held in: where nginx kept the client\'s body, from its warning '
         . '"a client request body is buffered to a temporary file" in the '
@@ -712,6 +928,110 @@ if (%apply) {
         . 'copies) are not counted. In the module\'s functions: the self cost of '
         . 'the functions named `ngx_http_ai_release_*` and `ai_release_*` (the '
         . 'JSON scanner among them), per request.', '';
+}
+
+if (%contract) {
+    push @md, '## Checking output contracts', '';
+    push @md, 'Two workflows, both with `format openai-chat;`, the load on the '
+        . 'first; nginx with the module under callgrind as in the other phases, '
+        . '(count with N POSTs on one keep-alive connection - count with none) / N'
+        . ($f{cg_toggle} ? ", counted inside $f{cg_toggle}() only" : '') . '. '
+        . 'The model servers answer every request with the same bytes: '
+        . join(' and ', map { sprintf '%s (%s bytes)', $contract{$_}{answer},
+                              commify($contract{$_}{answer_bytes}) }
+                        grep { $contract{$_} } map { $_->[0] } @contract_kinds)
+        . '. Three configurations: no bundle has an output contract (**none**); '
+        . 'only the other workflow\'s bundles have one (**other**: the contract '
+        . 'filters are installed, the measured workflow has no contract); the '
+        . 'bundles of both have an observed contract (**contract**: status [200], '
+        . 'max_bytes 64k, json, required /choices/0/message/content and /model, '
+        . 'non_empty /choices/0/message/content, model_prefix, stream_end "[DONE]").', '';
+    push @md, '| answer | bytes | N | none | other | other - none | contract | contract - none | per answer byte | contract code | of it the checker | target <= ' . $contract_target . ' per byte |';
+    push @md, '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|';
+    my @cnotes;
+    my $cell = sub { defined $_[0] ? commify($_[0]) : '-' };
+    my $signed = sub { defined $_[0] ? ($_[0] >= 0 ? '+' : '-') . commify(abs $_[0]) : '-' };
+    for my $kind (map { $_->[0] } @contract_kinds) {
+        my $c = $contract{$kind} or next;
+        push @md, '| ' . join(' | ', $c->{answer}, commify($c->{answer_bytes}),
+            commify($c->{requests}),
+            $cell->($c->{none}{ir_per_request}), $cell->($c->{other}{ir_per_request}),
+            $signed->($c->{ir_other_minus_none}),
+            $cell->($c->{contract}{ir_per_request}), $signed->($c->{ir_added}),
+            defined $c->{ir_added_per_answer_byte}
+                ? sprintf('%.2f', $c->{ir_added_per_answer_byte}) : '-',
+            $cell->($c->{own} && $c->{own}{total}),
+            $cell->($c->{own} && $c->{own}{checker}),
+            defined $c->{ir_added_per_answer_byte}
+                ? ($c->{ir_added_per_answer_byte} <= $contract_target
+                   ? 'met' : '**NOT met**') : '-',
+        ) . ' |';
+        for my $m (@contract_modes) {
+            my $r = $c->{ $m->[0] };
+            push @cnotes, sprintf('%s, %s: not measured: %s', $kind, $m->[0], $r->{error})
+                if $r->{error} && $r->{error} ne 'not run';
+        }
+    }
+    push @md, '';
+    push @md, map { "* $_" } @cnotes;
+    push @md, '' if @cnotes;
+    my @v;
+    for my $m (@contract_modes) {
+        my @k = map { my $c = $contract{$_}; $c && defined $c->{$m->[0]}{verdicts}
+                          ? "$_ $c->{$m->[0]}{verdicts}" : () }
+                map { $_->[0] } @contract_kinds;
+        push @v, "$m->[0]: " . join(', ', @k) if @k;
+    }
+    push @md, 'The verdicts, `$ai_release_contract` of 10 requests of each answer '
+        . 'on nginx not under valgrind ("-": not checked): ' . join('; ', @v) . '.', ''
+        if @v;
+    my @own = grep { $contract{$_} && $contract{$_}{own} } map { $_->[0] } @contract_kinds;
+    if (@own) {
+        push @md, 'Contract code: what the contract filters (`ngx_http_ai_release_contract_*`) '
+            . 'cost per request in the contract run with all they call except the '
+            . 'filters after them: ' . join('; ', map {
+                my $o = $contract{$_}{own};
+                sprintf('%s %s = the filters\' own code %s + the checker %s '
+                        . '(`ai_release_*`, with the JSON scanner and SSE parser) + '
+                        . 'nginx and libc helpers %s', $_, commify($o->{total}),
+                        commify($o->{glue_self}), commify($o->{checker}),
+                        commify($o->{helpers}))
+            } @own) . '.'
+            . (!grep({ defined $contract{$_}{other_glue_self} } @own) ? ''
+               : ' With no contract on the measured workflow (other), the filters\' '
+                 . 'own code costs ' . join(' and ', map {
+                     sprintf '%.1f (%s)', $contract{$_}{other_glue_self}, $_
+                 } grep { defined $contract{$_}{other_glue_self} } @own)
+                 . ' instructions per request: the context lookups.')
+            . (!$contract{sse} || !defined $contract{sse}{ir_added_per_event} ? ''
+               : sprintf(' Per event of the stream (%d, `[DONE]` included): %s.',
+                         $contract{sse}{events}, commify($contract{sse}{ir_added_per_event}))),
+            '';
+        my %fn;
+        for my $kind (@own) {
+            $fn{$_} = 1 for keys %{ $contract{$kind}{functions} };
+        }
+        my $last = $own[-1];
+        my @fns = sort { ($contract{$last}{functions}{$b}{inclusive} // 0)
+                         <=> ($contract{$last}{functions}{$a}{inclusive} // 0) } keys %fn;
+        push @md, 'The contract functions in the contract run, instructions per '
+            . 'request (inclusive: with all they call; a filter\'s inclusive cost '
+            . 'includes the filters after it):', '';
+        push @md, '| function | ' . join(' | ', map { "$_ self | $_ inclusive" } @own) . ' |';
+        push @md, '|---|' . ('---:|' x (2 * @own));
+        for my $f (@fns) {
+            push @md, "| $f | " . join(' | ', map {
+                my $e = $contract{$_}{functions}{$f};
+                $e ? (sprintf('%.1f', $e->{self}), sprintf('%.1f', $e->{inclusive}))
+                   : ('-', '-')
+            } @own) . ' |';
+        }
+        push @md, '';
+    }
+    my @dk = grep { $contract{$_} && $contract{$_}{self_difference} }
+             map { $_->[0] } @contract_kinds;
+    push @md, difference_table('contract - none', 'answer',
+        map { [$_, $contract{$_}{self_difference}] } @dk) if @dk;
 }
 
 if (@scale) {
@@ -881,6 +1201,54 @@ my %json = (
                 } qw(noapply apply)
             }
         } @apply_keys ],
+    },
+    contract => !%contract ? undef : {
+        target_ir_per_answer_byte => $contract_target,
+        runs => [ map {
+            my $kind = $_->[0];
+            my $c = $contract{$kind};
+            !$c ? () : {
+                answer => $kind, description => $c->{answer},
+                answer_bytes => $c->{answer_bytes}, events => $c->{events},
+                requests => $c->{requests},
+                ir_added => num(r1($c->{ir_added})),
+                ir_added_per_answer_byte => num(r3($c->{ir_added_per_answer_byte})),
+                ir_added_per_event => num(r1($c->{ir_added_per_event})),
+                ir_other_minus_none => num(r1($c->{ir_other_minus_none})),
+                other_ratio_none => num(sprintf('%.5f', $c->{other_ratio_none} // 0)),
+                other_glue_self_per_request => num(r1($c->{other_glue_self})),
+                contract_code => !$c->{own} ? undef : {
+                    total => num(r1($c->{own}{total})),
+                    glue_self => num(r1($c->{own}{glue_self})),
+                    checker => num(r1($c->{own}{checker})),
+                    helpers => num(r1($c->{own}{helpers})),
+                    next_filters => $c->{own}{next_filters},
+                    callees => { map { ($_ => num(r1($c->{own}{callees}{$_}))) }
+                                 keys %{ $c->{own}{callees} } },
+                },
+                functions => { map {
+                    my $e = $c->{functions}{$_};
+                    ($_ => { self => num(r1($e->{self})),
+                             inclusive => num(r1($e->{inclusive})) })
+                } keys %{ $c->{functions} || {} } },
+                ir_difference_by_function => { map {
+                    ($_ => num(r1($c->{self_difference}{$_})))
+                } grep { abs($c->{self_difference}{$_}) >= 5 }
+                  keys %{ $c->{self_difference} || {} } },
+                map {
+                    my $r = $c->{ $_->[0] };
+                    ($_->[0] => { what => $_->[1],
+                                  ir_per_request => num(r1($r->{ir_per_request})),
+                                  module_self_ir_per_request
+                                      => num(r1($r->{module_self_ir_per_request})),
+                                  ir_total_n => num($r->{ir_total_n}),
+                                  ir_total_0 => num($r->{ir_total_0}),
+                                  answer_bytes_received => $r->{answer_bytes_received},
+                                  verdicts => $r->{verdicts},
+                                  error => $r->{error} })
+                } @contract_modes
+            }
+        } @contract_kinds ],
     },
     scale => \@scale,
     reload => \%reload,
