@@ -280,6 +280,24 @@ sub rules {
                      "unread=" . ($c->{unread} // 'none');
 }
 
+# one answer in observe mode: 200, the verdict, the bytes unchanged; %o:
+# stream, api, slow (the mock writes it in pieces of $o{piece} bytes, 1 by
+# default, 1 ms apart)
+sub observe_case {
+    my ($wf, $shape, $want, $h, %o) = @_;
+    my %h = %{ $h || {} };
+    %h = (%h, 'X-Mock-Chunk-Bytes' => $o{piece} // 1, 'X-Mock-Chunk-Ms' => 1)
+        if $o{slow};
+    my $r = call($wf, answer => $shape, headers => \%h, stream => $o{stream},
+                 api => $o{api});
+    my $name = "$wf: " . ($o{stream} ? 'stream ' : '') . $shape
+             . ($o{slow} ? ' (small reads)' : '');
+    is("$r->{status} $r->{log}{c}", "200 $want",
+       "$name: 200, \$ai_release_contract \"$want\"");
+    same_bytes($r, $name);
+    return ($r, $name);
+}
+
 ############################################################################
 # observe, JSON answers: every shape, then again read one byte at a time
 
@@ -299,17 +317,9 @@ for my $wf (qw(obs obs1)) {
     my $slow = $wf eq 'obs1';
     for my $s (@shapes) {
         my ($shape, $want, $h) = @$s;
-        my %h = %{ $h || {} };
-        if ($slow) {
-            # one byte per read (three for the big answer, to stay quick)
-            $h{'X-Mock-Chunk-Bytes'} = $shape eq 'big' ? 3 : 1;
-            $h{'X-Mock-Chunk-Ms'} = 1;
-        }
-        my $r = call($wf, answer => $shape, headers => \%h);
-        my $name = "$wf: $shape" . ($slow ? ' (small reads)' : '');
-        is($r->{status}, 200, "$name: 200");
-        is($r->{log}{c}, $want, "$name: \$ai_release_contract \"$want\"");
-        same_bytes($r, $name);
+        # one byte per read (three for the big answer, to stay quick)
+        observe_case($wf, $shape, $want, $h, slow => $slow,
+                     piece => $shape eq 'big' ? 3 : 1);
     }
     # statuses: 404 from the upstream breaks "status" (a contract error),
     # 500 too but stays a 5xx
@@ -347,14 +357,9 @@ for my $wf (qw(obs obs1)) {
         my $slow = $wf eq 'sse1';
         for my $c (@cases) {
             my ($shape, $want) = @$c;
-            my %h = ('X-Mock-Interval-Ms' => 20);
-            %h = (%h, 'X-Mock-Chunk-Bytes' => 1, 'X-Mock-Chunk-Ms' => 1)
-                if $slow;
-            my $r = call($wf, answer => $shape, stream => 1, headers => \%h);
-            my $name = "$wf: stream $shape" . ($slow ? ' (small reads)' : '');
-            is("$r->{status} $r->{log}{c}", "200 $want",
-               "$name: \$ai_release_contract \"$want\"");
-            same_bytes($r, $name);
+            my ($r, $name) = observe_case($wf, $shape, $want,
+                                          { 'X-Mock-Interval-Ms' => 20 },
+                                          stream => 1, slow => $slow);
             if ($shape eq 'sse-cut') {
                 ok(!$r->{complete}, "$name: the client's answer is cut too");
             } else {
@@ -390,26 +395,22 @@ for my $wf (qw(obs obs1)) {
 
 {
     my @cases = (
-        [ 'valid',            'ok',                {} ],
-        [ 'sse-broken-event', 'broken:json',       {} ],
-        [ 'sse-no-end',       'broken:stream_end', {} ],
-        [ 'sse-cut',          'broken:stream_end', {} ],
-        [ 'empty-content',    'broken:non_empty',  {} ],
-        [ 'wrong-model',      'broken:model_prefix', {} ],
-        [ 'valid',            'ok',
-          { 'X-Mock-Chunk-Bytes' => 1, 'X-Mock-Chunk-Ms' => 1 } ],
-        [ 'sse-broken-event', 'broken:json',
-          { 'X-Mock-Chunk-Bytes' => 1, 'X-Mock-Chunk-Ms' => 1 } ],
+        # shape, verdict, small reads
+        [ 'valid',            'ok',                  0 ],
+        [ 'sse-broken-event', 'broken:json',         0 ],
+        [ 'sse-no-end',       'broken:stream_end',   0 ],
+        [ 'sse-cut',          'broken:stream_end',   0 ],
+        [ 'empty-content',    'broken:non_empty',    0 ],
+        [ 'wrong-model',      'broken:model_prefix', 0 ],
+        [ 'valid',            'ok',                  1 ],
+        [ 'sse-broken-event', 'broken:json',         1 ],
     );
     for my $c (@cases) {
-        my ($shape, $want, $h) = @$c;
-        my $r = call('anth', api => '/v1/messages', answer => $shape,
-                     stream => 1,
-                     headers => { 'X-Mock-Interval-Ms' => 20, %$h });
-        my $name = "anth: stream $shape" . (%$h ? ' (small reads)' : '');
-        is("$r->{status} $r->{log}{c}", "200 $want",
-           "$name: \$ai_release_contract \"$want\"");
-        same_bytes($r, $name);
+        my ($shape, $want, $slow) = @$c;
+        my ($r, $name) = observe_case('anth', $shape, $want,
+                                      { 'X-Mock-Interval-Ms' => 20 },
+                                      api => '/v1/messages', stream => 1,
+                                      slow => $slow);
         like($r->{body}, qr/event: message_start/,
              "$name: Anthropic's events");
     }
