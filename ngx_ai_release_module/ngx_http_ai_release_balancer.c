@@ -459,8 +459,6 @@ static ngx_uint_t
 ngx_http_ai_release_may_fail_over(ngx_http_ai_release_ctx_t *ctx,
     ngx_uint_t cls)
 {
-    ngx_http_ai_release_target_t  *next;
-
     if (!ctx->workflow->failover
         || ctx->failed
         || !((ctx->workflow->trip.errors_mask >> cls) & 1))
@@ -468,10 +466,25 @@ ngx_http_ai_release_may_fail_over(ngx_http_ai_release_ctx_t *ctx,
         return 0;
     }
 
+    return ngx_http_ai_release_failover_target(ctx) != NULL;
+}
+
+
+/*
+ * The bundle a request that failed at its current one goes to: the
+ * known-good path as the breakers route it, never the one that failed.
+ * It is ctx->next, and the current one ctx->failed.
+ */
+
+ngx_http_ai_release_target_t *
+ngx_http_ai_release_failover_target(ngx_http_ai_release_ctx_t *ctx)
+{
+    ngx_http_ai_release_target_t  *next;
+
     next = ngx_http_ai_release_known_good(ctx->target);
 
     if (next == NULL) {
-        return 0;
+        return NULL;
     }
 
     next = ngx_http_ai_release_route(ctx, next, ctx->target);
@@ -481,13 +494,13 @@ ngx_http_ai_release_may_fail_over(ngx_http_ai_release_ctx_t *ctx,
                       "ai_release: workflow \"%V\" bundle \"%V\" failed, "
                       "and no other bundle can take the request",
                       &ctx->workflow->name, &ctx->target->id);
-        return 0;
+        return NULL;
     }
 
     ctx->failed = ctx->target;
     ctx->next = next;
 
-    return 1;
+    return next;
 }
 
 

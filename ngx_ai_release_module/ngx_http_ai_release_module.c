@@ -42,6 +42,11 @@
  *   5. header     ngx_http_ai_release_header_filter (variables.c): the
  *                 X-AI-Release response header; the $ai_release_*
  *                 variables read the same context.
+ *   5b. contract  ngx_http_ai_release_contract_header_filter and
+ *                 _body_filter (contract.c), only where a bundle has an
+ *                 output contract: each answer checked as it passes,
+ *                 judged at its end (ngx_http_ai_release_contract_judge);
+ *                 under enforce held, refused or failed over.
  *   6. log        ngx_http_ai_release_log_handler (outcome.c): the last
  *                 attempt's outcome, once the answer is whole.
  */
@@ -250,7 +255,13 @@ ngx_http_ai_release_postconfiguration(ngx_conf_t *cf)
         }
     }
 
-    return ngx_http_ai_release_variables_init(cf);
+    if (ngx_http_ai_release_variables_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* only where a bundle has an output contract */
+
+    return ngx_http_ai_release_contract_init(cf, amcf);
 }
 
 

@@ -401,6 +401,19 @@ ngx_int_t ngx_http_ai_release_apply_target(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx, ngx_http_ai_release_target_t *t);
 ngx_int_t ngx_http_ai_release_apply_client_model(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx, ngx_str_t *s);
+
+ngx_int_t ngx_http_ai_release_contract_init(ngx_conf_t *cf,
+    ngx_http_ai_release_main_conf_t *amcf);
+ai_release_contract_rule_e ngx_http_ai_release_contract_judge(
+    ngx_http_ai_release_ctx_t *ctx);
+ngx_uint_t ngx_http_ai_release_contract_class(ngx_http_ai_release_ctx_t *ctx,
+    ngx_uint_t cls);
+ngx_int_t ngx_http_ai_release_contract_final(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx);
+ngx_int_t ngx_http_ai_release_contract_variable(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx, ngx_str_t *s);
+ngx_http_ai_release_target_t *ngx_http_ai_release_failover_target(
+    ngx_http_ai_release_ctx_t *ctx);
 extern ngx_conf_enum_t  ngx_http_ai_release_formats[];
 ngx_int_t ngx_http_ai_release_set_headers(ngx_http_request_t *r,
     ngx_http_ai_release_target_t *t);
@@ -454,6 +467,28 @@ void ngx_http_ai_release_state_changed(ngx_http_ai_release_main_conf_t *amcf,
     ngx_log_t *log, ngx_uint_t now);
 ngx_int_t ngx_http_ai_release_state_init_process(ngx_cycle_t *cycle);
 void ngx_http_ai_release_state_exit_process(ngx_cycle_t *cycle);
+
+
+/* the class of an answer by its status: 5xx, 429 or ok */
+
+static ngx_inline ngx_uint_t
+ngx_http_ai_release_status_class(ngx_uint_t status)
+{
+    switch (status) {
+
+    case NGX_HTTP_INTERNAL_SERVER_ERROR:
+    case NGX_HTTP_BAD_GATEWAY:
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        return AI_RELEASE_5XX;
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        return AI_RELEASE_429;
+
+    default:
+        return AI_RELEASE_OK;
+    }
+}
 
 
 /*

@@ -31,28 +31,6 @@ static ngx_uint_t ngx_http_ai_release_classify(
 static void ngx_http_ai_release_no_verdict(ngx_http_ai_release_ctx_t *ctx);
 
 
-/* the class of an answer by its status: 5xx, 429 or ok */
-
-static ngx_inline ngx_uint_t
-ngx_http_ai_release_status_class(ngx_uint_t status)
-{
-    switch (status) {
-
-    case NGX_HTTP_INTERNAL_SERVER_ERROR:
-    case NGX_HTTP_BAD_GATEWAY:
-    case NGX_HTTP_SERVICE_UNAVAILABLE:
-    case NGX_HTTP_GATEWAY_TIME_OUT:
-        return AI_RELEASE_5XX;
-
-    case NGX_HTTP_TOO_MANY_REQUESTS:
-        return AI_RELEASE_429;
-
-    default:
-        return AI_RELEASE_OK;
-    }
-}
-
-
 /* the one place an attempt's outcome is named */
 
 static ngx_uint_t
@@ -140,6 +118,11 @@ ngx_http_ai_release_log_handler(ngx_http_request_t *r)
         return NGX_OK;
     }
 
+    if (ctx->contract) {
+        /* the answer's verdict, given now if it was cut short */
+        (void) ngx_http_ai_release_contract_final(r, ctx);
+    }
+
     u = r->upstream;
 
     if ((ctx->balanced && !ctx->verdict_in_log)
@@ -173,6 +156,10 @@ ngx_http_ai_release_log_handler(ngx_http_request_t *r)
             || (!ctx->balanced && !r->request_complete);
 
     cls = ngx_http_ai_release_classify(ctx, &a);
+
+    if (ctx->contract) {
+        cls = ngx_http_ai_release_contract_class(ctx, cls);
+    }
 
     latency = state->response_time;
 

@@ -25,6 +25,7 @@
 #define NGX_HTTP_AI_RELEASE_VAR_REASON    7
 #define NGX_HTTP_AI_RELEASE_VAR_FAILOVER  8
 #define NGX_HTTP_AI_RELEASE_VAR_CLIENT_MODEL  9
+#define NGX_HTTP_AI_RELEASE_VAR_CONTRACT  10
 
 
 static ngx_int_t ngx_http_ai_release_header_filter(ngx_http_request_t *r);
@@ -90,6 +91,10 @@ static ngx_http_variable_t  ngx_http_ai_release_vars[] = {
       ngx_http_ai_release_variable, NGX_HTTP_AI_RELEASE_VAR_CLIENT_MODEL,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("ai_release_contract"), NULL,
+      ngx_http_ai_release_variable, NGX_HTTP_AI_RELEASE_VAR_CONTRACT,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -127,6 +132,7 @@ static ngx_int_t
 ngx_http_ai_release_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
+    ngx_int_t                      rc;
     ngx_str_t                     *s, cm;
     ngx_http_ai_release_ctx_t     *ctx;
     ngx_http_ai_release_target_t  *t;
@@ -182,6 +188,21 @@ ngx_http_ai_release_variable(ngx_http_request_t *r,
 
     case NGX_HTTP_AI_RELEASE_VAR_CLIENT_MODEL:
         if (ngx_http_ai_release_apply_client_model(r, ctx, &cm) != NGX_OK) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        s = &cm;
+        break;
+
+    case NGX_HTTP_AI_RELEASE_VAR_CONTRACT:
+        rc = ngx_http_ai_release_contract_variable(r, ctx, &cm);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc != NGX_OK) {
             v->not_found = 1;
             return NGX_OK;
         }
