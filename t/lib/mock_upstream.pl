@@ -27,8 +27,44 @@
 #   X-Mock-Status: N   answer with status N and a small JSON error body
 #   X-Mock-Delay-Ms: N sleep N ms before the response headers
 #   X-Mock-Mode: M     like mode= in the control file (ok|hang|reset|cut)
+#   X-Mock-Answer: A   the shape of a 200 answer (output contracts); also
+#                      answer=A in the control file (the header wins):
+#     valid            the default answer above (chat stream events carry
+#                      "model" like OpenAI's)
+#     invalid-json     the JSON answer cut in the middle of its text string,
+#                      with the Content-Length of what is sent
+#     missing-pointer  no text: chat's choices[0].message has no "content",
+#                      messages' "content" and responses' "output" are [];
+#                      streamed, the deltas carry no text
+#     empty-content    the text is "" (streamed: every delta's text is "")
+#     big              a valid answer of exactly X-Mock-Answer-Bytes bytes
+#                      (answer_bytes=N; default 100000), the text padded
+#                      with "x"; never smaller than the valid answer
+#     wrong-type       Content-Type: text/plain (the body unchanged; also
+#                      for streams)
+#     wrong-model      "model": "other-model" (also in stream events)
+#     gzip             Content-Encoding: gzip, the valid answer gzipped
+#     sse-broken-event a stream (also without "stream": true) whose second
+#                      text event's data is "{broken" (not JSON)
+#     sse-no-end       a stream without its end: no "data: [DONE]" (chat),
+#                      no message_stop (messages), no response.completed
+#                      (responses); the chunked body is terminated properly
+#     sse-cut          a stream cut inside an event: the text events, half
+#                      of the next event, 50 ms, then a connection reset
+#                      (RST), without the terminating chunk
+#                      answers other than valid carry X-Mock-Body-Sha256:
+#                      the SHA-256 (hex) of the body bytes the mock sends
+#                      (after transfer decoding; for sse-cut what is sent
+#                      before the reset); so does valid when asked for by
+#                      name
+#   X-Mock-Chunk-Bytes: K  write the body (the wire bytes after the header,
+#                      chunk framing included) in pieces of K bytes (K=1
+#                      works), X-Mock-Chunk-Ms: M (default 1) apart, so that
+#                      nginx reads it in many small reads; chunk_bytes=K and
+#                      chunk_ms=M in the control file
 #   control file       key=value lines: status=N, delay_ms=N,
-#                      mode=ok|hang|reset|cut; re-read on every request;
+#                      mode=ok|hang|reset|cut, answer=A, answer_bytes=N,
+#                      chunk_bytes=K, chunk_ms=M; re-read on every request;
 #                      header overrides win over the control file
 #   FILE.log           one "NAME METHOD URI" line per request (with --control)
 #   FILE.bodies/SEQ    the body of each request, bytes as received (with
@@ -45,6 +81,8 @@ use POSIX qw(:sys_wait_h);
 use Fcntl qw(:flock O_WRONLY O_APPEND O_CREAT O_RDWR);
 use Time::HiRes qw(time sleep);
 use JSON::PP;
+use Digest::SHA qw(sha256_hex);
+use IO::Compress::Gzip qw(gzip $GzipError);
 use Getopt::Long qw(GetOptions);
 
 my ($listen, $name, $control);
@@ -435,23 +473,38 @@ sub responses_object {
 }
 
 # The events of a streamed answer with $n text pieces "tok0 ", "tok1 ", ...
+# shaped by the answer $shape (see the header: empty-content,
+# missing-pointer, sse-broken-event, sse-no-end; the model comes as given).
 # Returns ([the data sent before each piece, each piece after the
 # interval], the data that ends the stream).
 sub stream_events {
-    my ($api, $id, $model, $n) = @_;
+    my ($api, $id, $model, $n, $shape) = @_;
     my (@steps, $head, $last);
+    $shape //= 'valid';
+    my $piece = sub {
+        my ($i) = @_;
+        return $shape eq 'empty-content'   ? ''
+             : $shape eq 'missing-pointer' ? undef
+             :                               "tok$i ";
+    };
 
     if ($api eq 'chat') {
         for my $i (0 .. $n - 1) {
+            my $p = $piece->($i);
             push @steps, 'data: ' . $JSON->encode({
                 id        => $id,
                 object    => 'chat.completion.chunk',
+                model     => $model,
                 served_by => $name,
                 choices   => [{ index => 0,
-                                delta => { content => "tok$i " } }],
+                                delta => { defined $p ? (content => $p)
+                                                      : (role => 'assistant')
+                                         } }],
             }) . "\n\n";
         }
-        return (\@steps, "data: [DONE]\n\n");
+        $steps[$n > 1 ? 1 : 0] = "data: {broken\n\n"
+            if $shape eq 'sse-broken-event' && @steps;
+        return (\@steps, $shape eq 'sse-no-end' ? '' : "data: [DONE]\n\n");
     }
 
     my $event = sub {
@@ -459,7 +512,7 @@ sub stream_events {
         return "event: $type\ndata: "
             . $JSON->encode({ type => $type, %$data }) . "\n\n";
     };
-    my $text = join '', map { "tok$_ " } 0 .. $n - 1;
+    my $text = join '', map { $piece->($_) // '' } 0 .. $n - 1;
 
     if ($api eq 'messages') {
         $head = $event->('message_start', { message => {
@@ -468,18 +521,23 @@ sub stream_events {
                     stop_reason => undef, stop_sequence => undef,
                     usage => { input_tokens => 12, output_tokens => 1 } } })
               . $event->('content_block_start', { index => 0,
-                    content_block => { type => 'text', text => '' } });
+                    content_block => { type => 'text',
+                        $shape eq 'missing-pointer' ? () : (text => '') } });
         for my $i (0 .. $n - 1) {
+            my $p = $piece->($i);
             push @steps, $event->('content_block_delta', { index => 0,
                              delta => { type => 'text_delta',
-                                        text => "tok$i " } });
+                                        defined $p ? (text => $p) : () } });
         }
         $last = $event->('content_block_stop', { index => 0 })
               . $event->('message_delta', {
                     delta => { stop_reason => 'end_turn',
                                stop_sequence => undef },
                     usage => { output_tokens => $n } })
-              . $event->('message_stop', {});
+              . ($shape eq 'sse-no-end' ? ''
+                                        : $event->('message_stop', {}));
+        $steps[$n > 1 ? 1 : 0] = "event: content_block_delta\ndata: {broken\n\n"
+            if $shape eq 'sse-broken-event' && @steps;
     } else {
         my $seq = 0;
         $head = $event->('response.created', {
@@ -487,19 +545,24 @@ sub stream_events {
                     response => responses_object($id, $model,
                                                  'in_progress', undef) });
         for my $i (0 .. $n - 1) {
+            my $p = $piece->($i);
             push @steps, $event->('response.output_text.delta', {
                              sequence_number => $seq++,
                              item_id => "msg_$id", output_index => 0,
-                             content_index => 0, delta => "tok$i " });
+                             content_index => 0,
+                             defined $p ? (delta => $p) : () });
         }
         $last = $event->('response.output_text.done', {
                     sequence_number => $seq++,
                     item_id => "msg_$id", output_index => 0,
                     content_index => 0, text => $text })
-              . $event->('response.completed', {
+              . ($shape eq 'sse-no-end' ? '' : $event->('response.completed', {
                     sequence_number => $seq++,
                     response => responses_object($id, $model, 'completed',
-                                                 $text) });
+                        $shape eq 'missing-pointer' ? undef : $text) }));
+        $steps[$n > 1 ? 1 : 0] =
+            "event: response.output_text.delta\ndata: {broken\n\n"
+            if $shape eq 'sse-broken-event' && @steps;
     }
 
     if (@steps) {
@@ -508,6 +571,59 @@ sub stream_events {
         $last = $head . $last;
     }
     return (\@steps, $last);
+}
+
+# The body of a plain (not streamed) answer of the shape $shape: the bytes
+# and whether they are gzipped.
+sub plain_body {
+    my ($api, $id, $model, $request, $shape, $bytes) = @_;
+    my $obj = plain_answer($api, $id,
+                           $shape eq 'wrong-model' ? 'other-model' : $model,
+                           $request);
+    # where the text is, per format
+    my $set_text = sub {
+        my ($text) = @_;
+        if ($api eq 'messages') {
+            $obj->{content}[0]{text} = $text;
+        } elsif ($api eq 'responses') {
+            $obj->{output}[0]{content}[0]{text} = $text;
+        } else {
+            $obj->{choices}[0]{message}{content} = $text;
+        }
+    };
+
+    if ($shape eq 'missing-pointer') {
+        if ($api eq 'messages') {
+            $obj->{content} = [];
+        } elsif ($api eq 'responses') {
+            $obj->{output} = [];
+        } else {
+            delete $obj->{choices}[0]{message}{content};
+        }
+    } elsif ($shape eq 'empty-content') {
+        $set_text->('');
+    }
+
+    my $body = $JSON->encode($obj) . "\n";
+
+    if ($shape eq 'big') {
+        my $want = defined $bytes && $bytes =~ /^(\d+)$/ ? $1 : 100000;
+        my $pad = $want - length $body;
+        if ($pad > 0) {
+            # "x" is one byte in JSON as in the text
+            $set_text->("Hello from $name " . ('x' x ($pad - 1)));
+            $body = $JSON->encode($obj) . "\n";
+        }
+    } elsif ($shape eq 'invalid-json') {
+        my $at = index $body, "\"Hello from $name\"";
+        $at = int(length($body) / 2) - 4 if $at < 0;
+        $body = substr($body, 0, $at + 4);    # '"Hel', inside the string
+    } elsif ($shape eq 'gzip') {
+        my $gz;
+        gzip(\$body => \$gz) or die "gzip: $GzipError\n";
+        return ($gz, 1);
+    }
+    return ($body, 0);
 }
 
 sub msleep {
@@ -613,11 +729,21 @@ sub handle_request {
     my $model = ($json && defined $json->{model} && !ref $json->{model})
               ? $json->{model} : $name;
 
+    # the answer's shape and how its body is written
+    my $named = $h->{'x-mock-answer'} // $ctl->{answer};
+    my $shape = lc($named // 'valid');
+    my $bytes = $h->{'x-mock-answer-bytes'} // $ctl->{answer_bytes};
+    my $piece = $h->{'x-mock-chunk-bytes'} // $ctl->{chunk_bytes};
+    my $pause = $h->{'x-mock-chunk-ms'} // $ctl->{chunk_ms} // 1;
+    $piece = undef unless defined $piece && $piece =~ /^\d+$/ && $piece > 0;
+    my $ctype = $shape eq 'wrong-type' ? 'text/plain' : undef;
+    my $send = sub { send_body($sock, $_[0], $piece, $pause) };
+
     my $stream_n;
     if (defined $h->{'x-mock-stream'}) {
         ($stream_n) = $h->{'x-mock-stream'} =~ /(\d+)/;
         $stream_n //= 5;
-    } elsif ($json && $json->{stream}) {
+    } elsif (($json && $json->{stream}) || $shape =~ /^sse-/) {
         $stream_n = 5;
     }
     $stream_n = 1 if $mode eq 'cut' && !defined $stream_n;
@@ -626,10 +752,24 @@ sub handle_request {
         my $interval = $h->{'x-mock-interval-ms'} // 200;
         my $chunked = $v11;
         $keep = 0 unless $chunked;    # close-delimited body for HTTP/1.0
+        my $cut = $shape eq 'sse-cut';
+
+        my ($steps, $last) = stream_events($api, $id,
+                                           $shape eq 'wrong-model'
+                                           ? 'other-model' : $model,
+                                           $mode eq 'cut' ? 1 : $stream_n,
+                                           $shape);
+        # sse-cut: half of the event that would come next, then a reset
+        my $tail = $cut ? substr($last, 0, int(length($last) / 2)) : $last;
+        my $digest = defined $named
+                   ? "X-Mock-Body-Sha256: "
+                     . sha256_hex(join('', @$steps) . $tail) . "\r\n"
+                   : '';
 
         my $resp = status_line(200) . join('', @common)
-            . "Content-Type: text/event-stream\r\n"
+            . "Content-Type: " . ($ctype // 'text/event-stream') . "\r\n"
             . "Cache-Control: no-cache\r\n"
+            . $digest
             . ($chunked ? "Transfer-Encoding: chunked\r\n" : '')
             . ($keep ? '' : "Connection: close\r\n")
             . "\r\n";
@@ -638,15 +778,14 @@ sub handle_request {
 
         my $frame = sub {
             my ($data) = @_;
+            return '' unless length $data;
             return $chunked ? sprintf("%x\r\n%s\r\n", length $data, $data)
                             : $data;
         };
 
-        my ($steps, $last) = stream_events($api, $id, $model,
-                                           $mode eq 'cut' ? 1 : $stream_n);
         for my $i (0 .. $#$steps) {
             msleep($interval) if $i > 0;
-            send_all($sock, $frame->($steps->[$i])) or return 0;
+            $send->($frame->($steps->[$i])) or return 0;
         }
 
         if ($mode eq 'cut') {
@@ -656,8 +795,18 @@ sub handle_request {
             close $sock;
             return 0;
         }
+        if ($cut) {
+            # the first half of the next event as a chunk of its own size,
+            # then a reset: neither the rest nor the terminating chunk
+            $send->($chunked ? sprintf("%x\r\n%s", length $last, $tail)
+                             : $tail) or return 0;
+            msleep(50);
+            setsockopt($sock, SOL_SOCKET, SO_LINGER, pack('ii', 1, 0));
+            close $sock;
+            return 0;
+        }
 
-        send_all($sock, $frame->($last) . ($chunked ? "0\r\n\r\n" : ''))
+        $send->($frame->($last) . ($chunked ? "0\r\n\r\n" : ''))
             or return 0;
         return $keep;
     }
@@ -669,15 +818,35 @@ sub handle_request {
         headers     => $h,
         body_length => length $req->{body},
     };
-    my $body = $JSON->encode(plain_answer($api, $id, $model, $request))
-             . "\n";
+    my ($body, $gzipped) = plain_body($api, $id, $model, $request, $shape,
+                                      $bytes);
 
     my $resp = status_line(200) . join('', @common)
-        . "Content-Type: application/json\r\n"
+        . "Content-Type: " . ($ctype // 'application/json') . "\r\n"
+        . ($gzipped ? "Content-Encoding: gzip\r\n" : '')
+        . (defined $named ? "X-Mock-Body-Sha256: " . sha256_hex($body) . "\r\n"
+                          : '')
         . "Content-Length: " . length($body) . "\r\n"
         . ($keep ? ($v11 ? '' : "Connection: keep-alive\r\n")
                  : "Connection: close\r\n")
-        . "\r\n" . ($head ? '' : $body);
-    send_all($sock, $resp) or return 0;
+        . "\r\n";
+    if ($head || !defined $piece) {
+        send_all($sock, $resp . ($head ? '' : $body)) or return 0;
+    } else {
+        send_all($sock, $resp) or return 0;
+        $send->($body) or return 0;
+    }
     return $keep;
+}
+
+# Writes $data in pieces of $piece bytes, $ms milliseconds apart (all at
+# once when $piece is undef).  Returns false when the peer is gone.
+sub send_body {
+    my ($sock, $data, $piece, $ms) = @_;
+    return send_all($sock, $data) unless defined $piece;
+    for (my $off = 0; $off < length $data; $off += $piece) {
+        msleep($ms) if $off > 0;
+        send_all($sock, substr($data, $off, $piece)) or return 0;
+    }
+    return 1;
 }
