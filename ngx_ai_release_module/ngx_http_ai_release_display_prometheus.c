@@ -123,7 +123,10 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
             t = ngx_http_ai_release_target_at(wf, j);
             len = ngx_max(len, wf->name.len + t->id.len + t->digest_short.len
                           + ngx_http_ai_release_variant_names[t->variant].len);
-            contracts |= t->bundle->contract != NULL;
+
+            if (t->bundle->contract) {
+                contracts = 1;
+            }
         }
     }
 
