@@ -2,7 +2,8 @@
  * Copyright (C) ngx_ai_release authors
  *
  * What every output format of the status reads from a bundle the same
- * way: its configured weight and a snapshot of its latency histogram.
+ * way: its configured weight, a snapshot of its latency histogram and
+ * what its answers said against its output contract.
  */
 
 
@@ -56,4 +57,43 @@ ngx_http_ai_release_latency_load(ngx_http_ai_release_slot_t *slot,
 
         exported[e] += counts[i];
     }
+}
+
+
+/*
+ * What the answers of a bundle with an output contract said: by verdict
+ * (ai_release_contract_rule_e, [0] kept it) and those that could not be
+ * read.  NGX_DECLINED: the bundle has no contract.  All zero where a
+ * reload freed the slot: its chunk may be another slot's by now.
+ */
+
+ngx_int_t
+ngx_http_ai_release_answers_load(ngx_http_ai_release_target_t *t,
+    uint64_t *verdicts, uint64_t *unread)
+{
+    ngx_uint_t                      i;
+    ngx_http_ai_release_answers_t  *a;
+
+    if (t->bundle->contract == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_memzero(verdicts, AI_RELEASE_CONTRACT_NRULES * sizeof(uint64_t));
+    *unread = 0;
+
+    a = t->answers;
+
+    if (a == NULL || t->slot == NULL
+        || ai_release_atomic_load(&t->slot->serial) != t->serial)
+    {
+        return NGX_OK;
+    }
+
+    for (i = 0; i < AI_RELEASE_CONTRACT_NRULES; i++) {
+        verdicts[i] = ai_release_atomic_load(&a->contract[i]);
+    }
+
+    *unread = ai_release_atomic_load(&a->contract_unread);
+
+    return NGX_OK;
 }

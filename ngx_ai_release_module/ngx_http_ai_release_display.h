@@ -2,7 +2,8 @@
  * Copyright (C) ngx_ai_release authors
  *
  * What every output format of the status reads from a bundle the same
- * way: its configured weight and a snapshot of its latency histogram.
+ * way: its configured weight, a snapshot of its latency histogram and
+ * what its answers said against its output contract.
  */
 
 
@@ -21,6 +22,8 @@ ngx_uint_t ngx_http_ai_release_configured_weight(
     ngx_http_ai_release_target_t *t);
 void ngx_http_ai_release_latency_load(ngx_http_ai_release_slot_t *slot,
     uint64_t *counts, uint64_t *exported);
+ngx_int_t ngx_http_ai_release_answers_load(ngx_http_ai_release_target_t *t,
+    uint64_t *verdicts, uint64_t *unread);
 
 
 #endif /* _NGX_HTTP_AI_RELEASE_DISPLAY_H_INCLUDED_ */

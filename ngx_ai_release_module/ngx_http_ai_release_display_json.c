@@ -27,6 +27,8 @@ static json_t *ngx_http_ai_release_bundle_json(
     ngx_http_ai_release_target_t *t);
 static json_t *ngx_http_ai_release_counts_json(uint64_t *counts,
     ngx_uint_t window);
+static json_t *ngx_http_ai_release_contract_json(
+    ngx_http_ai_release_target_t *t);
 static json_t *ngx_http_ai_release_iso_time(time_t t);
 
 
@@ -421,6 +423,52 @@ ngx_http_ai_release_bundle_json(ngx_http_ai_release_target_t *t)
                             ai_release_latency_quantile(lat, 0.99)));
     json_object_set_new(x, "buckets", buckets);
     json_object_set_new(o, "latency", x);
+
+    x = ngx_http_ai_release_contract_json(t);
+
+    if (x) {
+        json_object_set_new(o, "contract", x);
+    }
+
+    return o;
+}
+
+
+/*
+ * Where the bundle has an output contract: its mode, the answers judged
+ * against it, those that kept it, those that could not be read, and those
+ * that broke it by the rule they broke first, every rule named.
+ */
+
+static json_t *
+ngx_http_ai_release_contract_json(ngx_http_ai_release_target_t *t)
+{
+    uint64_t    v[AI_RELEASE_CONTRACT_NRULES], unread, checked;
+    json_t     *o, *broken;
+    ngx_uint_t  i;
+
+    if (ngx_http_ai_release_answers_load(t, v, &unread) != NGX_OK) {
+        return NULL;
+    }
+
+    o = json_object();
+    broken = json_object();
+    checked = v[AI_RELEASE_CONTRACT_OK];
+
+    for (i = AI_RELEASE_CONTRACT_OK + 1; i < AI_RELEASE_CONTRACT_NRULES; i++) {
+        json_object_set_new(broken, ai_release_contract_rule_name(i),
+                            json_integer(v[i]));
+        checked += v[i];
+    }
+
+    json_object_set_new(o, "mode", json_string(
+                            t->bundle->contract->mode
+                            == AI_RELEASE_CONTRACT_ENFORCE
+                            ? "enforce" : "observe"));
+    json_object_set_new(o, "checked", json_integer(checked));
+    json_object_set_new(o, "ok", json_integer(v[AI_RELEASE_CONTRACT_OK]));
+    json_object_set_new(o, "unread", json_integer(unread));
+    json_object_set_new(o, "broken", broken);
 
     return o;
 }

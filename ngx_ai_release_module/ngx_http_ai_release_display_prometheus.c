@@ -66,9 +66,10 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
     size_t                            len, line;
     uint64_t                          cum, state, v;
     uint64_t                          lat[AI_RELEASE_LATENCY_BUCKETS],
-                                      exported[AI_RELEASE_LATENCY_EXPORTS + 1];
+                                      exported[AI_RELEASE_LATENCY_EXPORTS + 1],
+                                      verdicts[AI_RELEASE_CONTRACT_NRULES];
     ngx_int_t                         rc;
-    ngx_uint_t                        i, j, k, n;
+    ngx_uint_t                        i, j, k, n, contracts;
     ngx_http_ai_release_slot_t       *slot;
     ngx_http_ai_release_target_t     *t;
     ngx_http_ai_release_workflow_t  **wfp, *wf;
@@ -108,9 +109,10 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
         goto done;                                                           \
     }
 
-    /* the longest labels of a bundle */
+    /* the longest labels of a bundle; whether one has a contract */
 
     len = 0;
+    contracts = 0;
 
     for (i = 0; i < amcf->workflows.nelts; i++) {
         wf = wfp[i];
@@ -121,6 +123,10 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
             t = ngx_http_ai_release_target_at(wf, j);
             len = ngx_max(len, wf->name.len + t->id.len + t->digest_short.len
                           + ngx_http_ai_release_variant_names[t->variant].len);
+
+            if (t->bundle->contract) {
+                contracts = 1;
+            }
         }
     }
 
@@ -216,6 +222,27 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
     AI_FOREACH_BUNDLE(
         AI_PRINT(line, "ai_release_trips_total{%s} %uL\n", labels,
                  slot->trips);
+    )
+
+    if (contracts) {
+        AI_TEXT("# HELP ai_release_contract_answers_total Answers of "
+                "bundles with an output contract by result: ok, the rule "
+                "broken, or unread.\n"
+                "# TYPE ai_release_contract_answers_total counter\n");
+    }
+
+    AI_FOREACH_BUNDLE(
+        if (ngx_http_ai_release_answers_load(t, verdicts, &v) == NGX_OK) {
+            for (k = 0; k < AI_RELEASE_CONTRACT_NRULES; k++) {
+                AI_PRINT(line,
+                         "ai_release_contract_answers_total"
+                         "{%s,result=\"%s\"} %uL\n", labels,
+                         ai_release_contract_rule_name(k), verdicts[k]);
+            }
+            AI_PRINT(line,
+                     "ai_release_contract_answers_total"
+                     "{%s,result=\"unread\"} %uL\n", labels, v);
+        }
     )
 
     if (amcf->sh) {

@@ -4,7 +4,10 @@
 # totals, latency histogram and percentiles, weights, trip settings), module
 # and nginx versions, the zone; GET and HEAD only; format by argument and by
 # Accept header; the Prometheus text passes "promtool check metrics" and
-# agrees with the JSON sample by sample; a reload keeps the counters.
+# agrees with the JSON sample by sample; a reload keeps the counters.  A
+# bundle with an output_contract has a "contract" member (mode, answers
+# checked, kept, unread, broken by rule) and ai_release_contract_answers_total
+# samples; a bundle without one has neither.
 
 use strict;
 use warnings;
@@ -49,7 +52,9 @@ sub iso {
 
 sub near { defined $_[0] && defined $_[1] && abs($_[0] - $_[1]) < 1e-6 }
 
-my @CLASSES = qw(ok 5xx connect timeout invalid 429 slow);
+my @CLASSES = qw(ok 5xx connect timeout invalid 429 slow contract);
+my @RULES = qw(status content_type max_bytes json required non_empty
+               model_prefix stream_end max_first_byte max_latency);
 
 ############################################################################
 # setup
@@ -67,6 +72,14 @@ for my $b (['o', 1, 'good'], ['m', 1, 'good'],
            . "upstream: 127.0.0.1:" . $t->port($up) . "\n"
            . "model: model-$n-$v\n";
 }
+# k: the output contracts of workflow "checked", which gets no traffic
+$yaml .= "---\nname: k\nversion: \"$_->[0]\"\n"
+       . "upstream: 127.0.0.1:" . $t->port('good') . "\n"
+       . "model: model-k-$_->[0]\n$_->[1]"
+    for ['1', "output_contract:\n  json: true\n  required: [/model]\n"],
+        ['2', "output_contract:\n  status: [200]\n  max_bytes: 64k\n"
+              . "  mode: enforce\n"],
+        ['3', ''];
 $t->write_file('bundles/all.yaml', $yaml);
 
 $t->config(<<'C', workers => 2);
@@ -98,6 +111,13 @@ $t->config(<<'C', workers => 2);
         failover on;
     }
 
+    ai_release_workflow checked {
+        stable   k@1;
+        canary   k@2 10%;
+        fallback k@3;
+        errors   5xx contract;
+    }
+
     server {
         listen 127.0.0.1:%%PORT_nginx%% reuseport;
 
@@ -105,6 +125,7 @@ $t->config(<<'C', workers => 2);
         location /mixed { ai_release mixed; proxy_pass http://ai_release; }
         location /split { ai_release split; proxy_pass http://ai_release; }
         location /conf  { ai_release conf;  proxy_pass http://ai_release; }
+        location /checked { ai_release checked; proxy_pass http://ai_release; }
 
         location = /status { ai_release_status; }
     }
@@ -193,10 +214,11 @@ is_deeply($doc->{module}, { name => 'ngx_ai_release',
        "zone: size $z->{size}, a power of two of at least 1 MiB");
     ok($z->{used} && $z->{used} > 0 && $z->{used} < $z->{size},
        "zone: used $z->{used} of $z->{size}");
-    is($z->{slots}, 7, 'zone: 7 slots, one per workflow and bundle');
+    is($z->{slots}, 10, 'zone: 10 slots, one per workflow and bundle');
 }
 is(join(',', map { $_->{name} } @{ $doc->{workflows} || [] }),
-   'only,mixed,split,conf', 'every workflow, in configuration order');
+   'only,mixed,split,conf,checked',
+   'every workflow, in configuration order');
 
 # only: 30 ok, 10 of them slow
 {
@@ -222,13 +244,14 @@ is(join(',', map { $_->{name} } @{ $doc->{workflows} || [] }),
 
     is_deeply($b->{window}, { ok => 30, '5xx' => 0, connect => 0,
                               timeout => 0, invalid => 0, 429 => 0,
-                              slow => 0, rejected => 0, total => 30,
-                              errors => 0,
+                              slow => 0, contract => 0, rejected => 0,
+                              total => 30, errors => 0,
                               error_rate => 0 },
               'only: window: 30 ok');
     is_deeply($b->{totals}, { ok => 30, '5xx' => 0, connect => 0,
                               timeout => 0, invalid => 0, 429 => 0,
-                              slow => 0, rejected => 0, total => 30 },
+                              slow => 0, contract => 0, rejected => 0,
+                              total => 30 },
               'only: totals: 30 ok, total 30');
 
     my $l = $b->{latency} || {};
@@ -284,14 +307,15 @@ is(join(',', map { $_->{name} } @{ $doc->{workflows} || [] }),
     my $win = $b->{window} || {};
     is_deeply({ map { $_ => $win->{$_} } @CLASSES, 'total', 'errors' },
               { ok => 12, '5xx' => 10, connect => 0, timeout => 0,
-                invalid => 0, 429 => 3, slow => 0, total => 25,
-                errors => 10 },
+                invalid => 0, 429 => 3, slow => 0, contract => 0,
+                total => 25, errors => 10 },
               'mixed: window: 12 ok, 10 5xx, 3 429, 10 errors of 25');
     ok(near($win->{error_rate}, 0.4), "mixed: error rate 0.4 ("
        . ($win->{error_rate} // 'undef') . ')');
     is_deeply($b->{totals}, { ok => 12, '5xx' => 10, connect => 0,
                               timeout => 0, invalid => 0, 429 => 3,
-                              slow => 0, rejected => 0, total => 25 },
+                              slow => 0, contract => 0, rejected => 0,
+                              total => 25 },
               'mixed: totals');
     is($b->{latency}{count}, 25, 'mixed: every answer has a latency');
     is($b->{breaker}{state}, 'closed', 'mixed: trip off: still closed');
@@ -338,6 +362,36 @@ is(join(',', map { $_->{name} } @{ $doc->{workflows} || [] }),
     is($b->{totals}{total}, 0, 'conf: no traffic, no counts');
     is($b->{latency}{count}, 0, 'conf: no latency samples');
     is($b->{latency}{p50_ms}, 0, 'conf: p50 0 without samples');
+}
+
+# checked: a "contract" member where the bundle has an output_contract, in
+# its mode; no traffic was sent to it, so nothing judged yet
+{
+    my $w = wf_of($doc, 'checked') || {};
+    is_deeply($w->{errors}, ['5xx', 'contract'],
+              'checked: errors 5xx contract');
+    my %mode = ('k@1' => 'observe', 'k@2' => 'enforce');
+    for my $id (sort keys %mode) {
+        my $c = (bundle_of($doc, 'checked', $id) || {})->{contract};
+        is(ref $c, 'HASH', "checked: $id has a contract object")
+            or next;
+        is_deeply([ sort keys %$c ], [qw(broken checked mode ok unread)],
+                  "checked: $id: contract mode, checked, ok, unread, broken");
+        is($c->{mode}, $mode{$id}, "checked: $id: mode $mode{$id}");
+        is_deeply($c->{broken}, { map { $_ => 0 } @RULES },
+                  "checked: $id: broken names the 10 rules, all 0");
+        is_deeply([ @$c{qw(checked ok unread)} ], [0, 0, 0],
+                  "checked: $id: 0 checked, 0 ok, 0 unread");
+        my $b = bundle_of($doc, 'checked', $id);
+        is($b->{totals}{contract}, 0, "checked: $id: totals.contract 0");
+    }
+    my @with;
+    for my $w (@{ $doc->{workflows} || [] }) {
+        push @with, map { "$w->{name}/$_->{bundle}" }
+                    grep { exists $_->{contract} } @{ $w->{bundles} || [] };
+    }
+    is(join(' ', sort @with), 'checked/k@1 checked/k@2',
+       'no "contract" member where the bundle has no output_contract');
 }
 
 ############################################################################
@@ -478,6 +532,54 @@ sub samples {
     is($o && $o->[2], 10, 'requests_total{workflow="mixed",outcome="5xx"} 10');
 }
 
+# the contract answers: a sample per result of each bundle with a
+# contract, equal to its JSON; none for the others
+{
+    my (@bad, %of);
+    for my $s (samples('ai_release_contract_answers_total')) {
+        my $l = $s->[1];
+        my $b = bundle_of($doc, $l->{workflow} // '', $l->{bundle} // '');
+        my $c = $b && $b->{contract};
+        my $r = $l->{result} // '';
+        my $want = !$c ? undef
+                 : $r eq 'ok' || $r eq 'unread' ? $c->{$r}
+                 : $c->{broken}{$r};
+        push @bad, join(',', map { "$_=$l->{$_}" } sort keys %$l)
+                   . " $s->[2]"
+            unless defined $want && $want == $s->[2]
+                && $l->{digest} eq $b->{digest_short}
+                && $l->{variant} eq $b->{role};
+        push @{ $of{"$l->{workflow}/$l->{bundle}"} }, $r;
+    }
+    ok(!@bad, 'every ai_release_contract_answers_total equals the JSON '
+       . 'contract of its bundle and result') or diag(join "\n", @bad);
+    my $want = join ' ', sort 'ok', 'unread', @RULES;
+    is(join(' ', sort keys %of), 'checked/k@1 checked/k@2',
+       'contract_answers_total: only the bundles with a contract');
+    for my $id (qw(checked/k@1 checked/k@2)) {
+        is(join(' ', sort @{ $of{$id} || [] }), $want,
+           "contract_answers_total of $id: result ok, unread, each rule "
+           . 'once');
+    }
+    my ($s) = samples('ai_release_contract_answers_total',
+                      workflow => 'checked', bundle => 'k@2',
+                      result => 'max_bytes');
+    is($s && $s->[2], 0,
+       'contract_answers_total{bundle="k@2",result="max_bytes"} 0');
+    like($prom, qr/^# HELP ai_release_contract_answers_total \S.*\n
+                   ^\# \s TYPE \s ai_release_contract_answers_total \s
+                   counter$/mx,
+         'contract_answers_total: HELP, and TYPE counter');
+
+    my ($r) = status_get($t, '?format=prometheus&workflow=only');
+    unlike($r->{content} // '', qr/ai_release_contract_answers_total/,
+           'a workflow without contracts: no contract_answers_total family');
+    ($r) = status_get($t, '?format=prometheus&workflow=checked');
+    like($r->{content} // '', qr/^ai_release_contract_answers_total\{
+         workflow="checked",bundle="k\@1",[^}]*result="unread"\}\ 0$/mx,
+         '?workflow=checked: its contract_answers_total');
+}
+
 # the latency histogram
 {
     my @bad;
@@ -563,7 +665,7 @@ sub samples {
        'reloaded_at moved on');
     is(bundle_of($d, 'only', 'o@1')->{totals}{total}, 30,
        'only: the totals survive the reload');
-    is($d->{zone}{slots}, 7, 'still 7 slots');
+    is($d->{zone}{slots}, 10, 'still 10 slots');
 }
 
 $t->done;

@@ -4,7 +4,10 @@
 # the JSON, renders each workflow's bundles with their breaker states, and
 # shows a canary that trips without being reloaded; each bundle's requests
 # per second and the share of the workflow's requests it served, and the
-# workflow's requests per second, are those of the traffic sent; the data
+# workflow's requests per second, are those of the traffic sent; a bundle
+# with an output contract has a line under its row with its mode and
+# answers (one without has none); the classes in a row's tooltip include
+# contract and rejected; the data
 # is inserted as text, not markup; the page loads nothing from elsewhere; a
 # failing poll shows the error banner.  The control API from this browser:
 # the page's own origin can call it with fetch() and JSON (not without), and
@@ -53,6 +56,30 @@ upstream: 127.0.0.1:@{[ $t->port('canary') ]}
 model: "model <b>2</b> & <img src=x onerror=alert(1)>"
 Y
 
+# k: contracts in two modes and a bundle without one; no traffic
+$t->write_file('bundles/k.yaml', <<"Y");
+name: k
+version: "1"
+upstream: 127.0.0.1:@{[ $t->port('stable') ]}
+model: k1
+output_contract:
+  json: true
+---
+name: k
+version: "2"
+upstream: 127.0.0.1:@{[ $t->port('stable') ]}
+model: k2
+output_contract:
+  status: [200]
+  max_bytes: 64k
+  mode: enforce
+---
+name: k
+version: "3"
+upstream: 127.0.0.1:@{[ $t->port('stable') ]}
+model: k3
+Y
+
 my $TOKEN = 'dashboard-test-token-' . int(rand(1e9));
 $t->write_file('api.token', "$TOKEN\n");
 
@@ -64,6 +91,12 @@ $t->config(<<'C', workers => 2);
         canary d@2 50%;
         sticky $http_x_user_id;
         trip consecutive=3 min_requests=1000 cooldown=60s window=10m;
+    }
+
+    ai_release_workflow k {
+        stable   k@1;
+        canary   k@2 10%;
+        fallback k@3;
     }
 
     server {
@@ -321,6 +354,91 @@ ok($s, 'the table of workflow "d" appears with rows for d@1 and d@2')
     ok($s->{error_hidden}, 'no error banner');
     ok(length($s->{updated} // '') && $s->{updated_at},
        "last update shown: $s->{updated}");
+}
+
+# the contract lines, each under its bundle's row
+{
+    my $CONTRACT = <<'JS';
+var out = {};
+['d', 'k'].forEach(function (wf) {
+  var t = document.querySelector('table[data-workflow="' + wf + '"]');
+  if (!t) { return; }
+  out[wf] = Array.prototype.map.call(t.querySelectorAll('tbody tr'), function (r) {
+    var c = r.getAttribute('data-contract'), td = r.querySelector('td');
+    return c == null ? { row: r.getAttribute('data-bundle') }
+         : { contract: c, text: td.textContent, title: td.title,
+             span: td.getAttribute('colspan') };
+  });
+});
+var e = document.querySelector('tr[data-bundle="d@1"] td[data-col="errors"]');
+out.errors_title = e ? e.title : null;
+out.columns = document.querySelectorAll('table[data-workflow="k"] thead th').length;
+return out;
+JS
+    my $c = wait_for(20, sub {
+        my $r = js($CONTRACT);
+        return $r && $r->{k} && @{ $r->{k} } == 5 ? $r : undef;
+    }, $POLL) || js($CONTRACT) || {};
+    is(join(' ', map { $_->{row} // "contract:$_->{contract}" }
+                 @{ $c->{k} || [] }),
+       'k@1 contract:k@1 k@2 contract:k@2 k@3',
+       'k: a contract line under k@1 and k@2, none under k@3');
+    my %line = map { $_->{contract} => $_ }
+               grep { defined $_->{contract} } @{ $c->{k} || [] };
+    is(($line{'k@1'} || {})->{text}, 'contract observe: 0 checked, 0 broken',
+       'k@1: its mode and answers');
+    is(($line{'k@2'} || {})->{text}, 'contract enforce: 0 checked, 0 broken',
+       'k@2: its mode and answers');
+    like(($line{'k@2'} || {})->{title} // '',
+         qr/^0 kept the contract; broken, by the rule broken first: (?x:
+            status\ 0,\ .*,\ max_latency\ 0;\ 0\ not\ checked)/,
+         'k@2: every rule in its tooltip');
+    is(($line{'k@1'} || {})->{span}, $c->{columns},
+       "the line spans the table's $c->{columns} columns");
+    ok(!grep({ defined $_->{contract} } @{ $c->{d} || [] }),
+       'd: bundles without a contract have no contract line');
+    like($c->{errors_title} // '',
+         qr/; totals: ok \d+, 5xx 0, connect 0, timeout 0, invalid 0, 429 0, slow 0, contract 0, rejected 0$/,
+         'the totals tooltip lists every class, contract and rejected too');
+
+    # answers that broke it: the page's fetch answers with counts in k@1's
+    # contract for a while (the server has no answers to count here)
+    js(<<'JS');
+var f = window.fetch;
+window.__airFetch = f;
+window.fetch = function (u, o) {
+  return f(u, o).then(function (r) { return r.json(); }).then(function (d) {
+    d.workflows.forEach(function (w) {
+      w.bundles.forEach(function (b) {
+        if (w.name === 'k' && b.bundle === 'k@1') {
+          b.contract.checked = 120; b.contract.ok = 117; b.contract.unread = 1;
+          b.contract.broken.json = 2; b.contract.broken.required = 1;
+        }
+      });
+    });
+    return { ok: true, status: 200, json: function () { return d; } };
+  });
+};
+return 1;
+JS
+    my $BROKEN = <<'JS';
+var td = document.querySelector('tr[data-contract="k@1"] td');
+return td ? [td.textContent, td.className, td.title] : null;
+JS
+    my $b = wait_for(20, sub {
+        my $r = js($BROKEN);
+        return $r && $r->[0] =~ /120 checked/ ? $r : undef;
+    }, $POLL) || [];
+    is($b->[0], 'contract observe: 120 checked, 3 broken (json 2, '
+       . 'required 1), 1 unread', 'k@1: broken answers by rule, and unread');
+    is($b->[1], 'broken', 'k@1: the line is marked broken');
+    like($b->[2] // '', qr/^117 kept the contract; .*json 2, required 1,/,
+         'k@1: the tooltip counts the kept ones and every rule');
+    js('window.fetch = window.__airFetch; return 1;');
+    ok(wait_for(20, sub {
+        my $r = js($BROKEN);
+        return $r && $r->[0] =~ /: 0 checked/ && $r->[1] eq '';
+    }, $POLL), 'k@1: the server\'s counts again');
 }
 
 js('window.__airMarker = "same page"; return 1;');

@@ -7,8 +7,9 @@
 # (it was a 500, "metrics do not fit in 32768 bytes", when its buffer was
 # sized by the number of bundles, not by the length of their labels),
 # passes "promtool check metrics", and has every series of every bundle
-# with its full labels and the JSON's counts; so does ?workflow=NAME, and
-# HEAD gives the length GET sends.
+# with its full labels and the JSON's counts (the contract answers of the
+# two bundles with an output contract, one of them the longest, too); so
+# does ?workflow=NAME, and HEAD gives the length GET sends.
 
 use strict;
 use warnings;
@@ -18,7 +19,9 @@ use lib "$FindBin::Bin/lib";
 use AIRTest;
 use AIRClient qw(ask wait_for status_get);
 
-my @CLASSES = qw(ok 5xx connect timeout invalid 429 slow);
+my @CLASSES = qw(ok 5xx connect timeout invalid 429 slow contract rejected);
+my @RESULTS = qw(ok status content_type max_bytes json required non_empty
+                 model_prefix stream_end max_first_byte max_latency unread);
 
 my $t = AIRTest->new;
 $t->upstream('up');
@@ -43,6 +46,7 @@ my %b = (
     tc => name_of('two-canary-', 997),
 );
 my %id = map { $_ => "$b{$_}\@1.0" } keys %b;
+my %contract = map { $id{$_} => 1 } qw(f tc);    # have an output_contract
 is(length $id{s}, 101, 'bundle ids of 101 characters');
 is(length $id{tc}, 1001, 'and one of 1001');
 
@@ -50,7 +54,9 @@ my $yaml = '';
 for my $k (sort keys %b) {
     $yaml .= "---\nname: $b{$k}\nversion: \"1.0\"\n"
            . "upstream: 127.0.0.1:" . $t->port('up') . "\n"
-           . "model: model-$k\n";
+           . "model: model-$k\n"
+           . ($contract{ $id{$k} } ? "output_contract:\n  status: [200]\n"
+                                   : '');
 }
 $t->write_file('bundles/all.yaml', $yaml);
 
@@ -178,6 +184,19 @@ sub check_bundles {
             }
             push @missing, "$id trips_total"
                 if $of->('ai_release_trips_total') != 1;
+            # where the bundle has a contract: each result once
+            for my $r (@RESULTS) {
+                my $n = $of->('ai_release_contract_answers_total',
+                              result => $r);
+                push @missing, "$id contract_answers_total $r: $n"
+                    if $n != ($contract{ $b->{bundle} } ? 1 : 0);
+            }
+            push @wrong, "$id contract_answers_total without a contract"
+                if !$contract{ $b->{bundle} } && grep {
+                    my $s = $_;
+                    $s->[0] eq 'ai_release_contract_answers_total'
+                        && !grep { ($s->[1]{$_} // "\0") ne $k{$_} } keys %k
+                } @$samples;
         }
     }
     ok(!@missing, "$what: every series of every bundle, with its labels "
@@ -211,6 +230,9 @@ my %bundles = map { $_ => 1 } map { $_->[1]{bundle} // () } @$samples;
 is_deeply([ sort keys %bundles ], [ sort values %id ],
           'the six bundles, their ids whole (101 and 1001 characters)');
 is(scalar @{ $doc->{workflows} || [] }, 2, 'the JSON has both workflows');
+is(join(' ', map { length $_->{bundle} } grep { $_->{contract} }
+             map { @{ $_->{bundles} || [] } } @{ $doc->{workflows} || [] }),
+   '101 1001', 'a contract in the JSON of the two bundles that have one');
 check_bundles('prometheus', $samples, @{ $doc->{workflows} || [] });
 
 # one workflow of the two
