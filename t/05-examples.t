@@ -254,6 +254,16 @@ my $bundles = "$repo/conf-examples/bundles";
        'stable=support-chat@1 canary=support-chat@2 fallback=support-chat@safe-1',
        'hosted: the status shows the three bundles');
 
+    # every answer read against its bundle's output contract, and kept it
+    my %b = map { $_->{bundle} => $_ } @{ $wf->{bundles} // [] };
+    for my $n (1, 2) {
+        my $c = $b{"support-chat\@$n"}{contract} // {};
+        is(join(' ', map { $_ // 'none' } @$c{qw(mode checked ok unread)}),
+           "observe $v{$n} $v{$n} 0",
+           "hosted: support-chat\@$n: $v{$n} answers checked, all kept the "
+           . 'contract');
+    }
+
     is($t->post('/ai-release/api/workflows/support-chat/rollback', '',
                 { Authorization => "Bearer $token" })->{status},
        200, 'hosted: rollback through the API');
