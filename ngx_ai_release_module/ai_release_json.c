@@ -414,6 +414,10 @@ ai_release_json_feed(ai_release_json_t *js, const unsigned char *p,
                 goto done;
             }
 
+            if (js->state <= sw_done && p < end) {
+                goto between;
+            }
+
             break;
 
         bad_utf8:
@@ -463,7 +467,7 @@ ai_release_json_feed(ai_release_json_t *js, const unsigned char *p,
             /* the byte after a number is the next token's */
 
             if (js->state < sw_minus || js->state > sw_exp) {
-                break;
+                goto between;
             }
 
             p++;
@@ -520,6 +524,10 @@ ai_release_json_feed(ai_release_json_t *js, const unsigned char *p,
                         goto done;
                     }
 
+                    if (p < end) {
+                        goto between;
+                    }
+
                     break;
                 }
             }
@@ -527,26 +535,29 @@ ai_release_json_feed(ai_release_json_t *js, const unsigned char *p,
             break;
 
         default:
+        between:
 
-            /* between tokens */
+            /*
+             * between tokens, here until a string, a number or a literal
+             * begins (p < end)
+             */
 
-            c = *p;
+            do {
+                c = *p;
 
-            if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
-                do {
+                if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
                     p++;
-                } while (p < end
-                         && (*p == ' ' || *p == '\n' || *p == '\r'
-                             || *p == '\t'));
-                break;
-            }
+                    continue;
+                }
 
-            rc = ai_release_json_token(js, c, at(p));
-            p++;
+                rc = ai_release_json_token(js, c, at(p));
+                p++;
 
-            if (rc) {
-                goto done;
-            }
+                if (rc) {
+                    goto done;
+                }
+
+            } while (p < end && js->state <= sw_done);
 
             break;
         }
