@@ -208,9 +208,14 @@ ai_release_json_events(ai_release_json_t *js, uint64_t begin, uint64_t end)
 
     all = begin | end;
 
-    for (d = 0; d < 63 && (all >> d) > 1; d++) { /* void */ }
+    if (all >> 63) {
+        js->key_depth = AI_RELEASE_JSON_MAX_DEPTH;
+        return;
+    }
 
-    js->key_depth = (all >> 63) ? AI_RELEASE_JSON_MAX_DEPTH : d;
+    for (d = 0; (all >> d) > 1; d++) { /* void */ }
+
+    js->key_depth = d;
 }
 
 
