@@ -17,7 +17,13 @@
  * A chat body of about SIZE bytes: a system message, then messages of
  * KIND: "text" (the default: about 250 bytes of prose with escapes and
  * UTF-8), "plain" (250 bytes of ASCII prose), "long" (4 KB of it),
- * "tokens" (tool results: short strings, numbers, literals, objects).
+ * "tokens" (tool results: short strings, numbers, literals, objects);
+ * or, with KIND "-", the body read from the standard input (SIZE is then
+ * its most), e.g. the one make bench's apply phase sends:
+ *
+ *   perl bench/lib/client.pl body 65536 \
+ *   | valgrind --tool=callgrind --toggle-collect=plan_body \
+ *       build/apply-callgrind 65536 -
  */
 
 
@@ -153,7 +159,12 @@ main(int argc, char **argv)
         names[i].name_len = strlen(names_text[i]);
     }
 
-    len = build(b, size, argc > 2 ? argv[2] : "text");
+    if (argc > 2 && strcmp(argv[2], "-") == 0) {
+        len = fread(b, 1, size, stdin);
+
+    } else {
+        len = build(b, size, argc > 2 ? argv[2] : "text");
+    }
 
     if (plan_body(b, len) != 0) {
         fprintf(stderr, "the body was refused\n");

@@ -820,6 +820,10 @@ ai_release_apply_plan_init(ai_release_apply_plan_t *p, int format,
     p->error_text[0] = '\0';
 
     ai_release_json_init(&p->js, ai_release_apply_event, p);
+
+    /* what ai_release_apply_event() reads: BEGIN to depth 2, END to 3 */
+
+    ai_release_json_events(&p->js, 0x7, 0xf);
 }
 
 
@@ -922,10 +926,17 @@ ai_release_apply_event(ai_release_json_t *js,
 
         if (ev->event == AI_RELEASE_JSON_BEGIN) {
             p->first_start = ev->start;
-
-        } else {
-            p->first_end = ev->end;
+            return 0;
         }
+
+        p->first_end = ev->end;
+
+        /*
+         * messages[0] is all that is read below the top level: the rest
+         * of the body is scanned without events or kept bytes there
+         */
+
+        ai_release_json_events(js, 0x3, 0x3);
 
         return 0;
 

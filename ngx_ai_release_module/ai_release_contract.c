@@ -87,6 +87,7 @@ static int ai_release_contract_data(ai_release_sse_t *sse,
 static int ai_release_contract_dispatch(ai_release_sse_t *sse,
     const ai_release_sse_event_t *ev, void *data);
 static void ai_release_contract_doc_reset(ai_release_contract_check_t *check);
+static void ai_release_contract_want(ai_release_contract_check_t *check);
 static unsigned ai_release_contract_collect(
     ai_release_contract_check_t *check, uint32_t *found,
     uint32_t *non_empty);
@@ -575,6 +576,11 @@ ai_release_contract_init(ai_release_contract_check_t *check,
 
     if (!check->parse) {
         return;
+    }
+
+    if (check->scan) {
+        ai_release_json_init(&check->js, ai_release_contract_event, check);
+        ai_release_contract_want(check);
     }
 
     ai_release_contract_doc_reset(check);
@@ -1112,8 +1118,33 @@ ai_release_contract_doc_reset(ai_release_contract_check_t *check)
     check->data_done = 1;
 
     if (check->scan) {
-        ai_release_json_init(&check->js, ai_release_contract_event, check);
+        ai_release_json_reset(&check->js);
     }
+}
+
+
+/*
+ * The scanner's events the handler looks at: the BEGIN of a string that
+ * may be the model, compared as it passes; the END of a value at the
+ * depth of a view, or a member of the top level when the events say
+ * their type
+ */
+
+static void
+ai_release_contract_want(ai_release_contract_check_t *check)
+{
+    unsigned  d;
+    uint64_t  end;
+
+    end = check->types ? (uint64_t) 1 << 1 : 0;
+
+    for (d = 0; d <= AI_RELEASE_JSON_POINTER_MAX; d++) {
+        if (check->at_depth[d]) {
+            end |= (uint64_t) 1 << d;
+        }
+    }
+
+    ai_release_json_events(&check->js, check->model_depths, end);
 }
 
 

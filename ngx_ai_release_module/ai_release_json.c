@@ -5,9 +5,12 @@
  * The streaming JSON scanner (see ai_release_json.h): a state machine fed
  * one chunk at a time, that keeps nothing of the input but the fixed state
  * of ai_release_json_t.  Plain C, no allocation.  The bytes of a string
- * are scanned sixteen at a time while none of them is a quote, a
- * backslash, a control or a non-ASCII byte; everything else goes a byte at
- * a time.
+ * are scanned sixteen or thirty-two at a time while none of them is a
+ * quote, a backslash, a control or a non-ASCII byte; a short escape or a
+ * UTF-8 character is read where it is, without leaving the string; a
+ * string's bytes are only counted once none of them is to be kept or
+ * handed on.  Events and kept bytes are only made for the depths the
+ * consumer wants (ai_release_json_events()).
  */
 
 #ifndef _GNU_SOURCE
@@ -57,13 +60,24 @@ enum {
  * first mark tells where that byte is (little-endian machines).
  */
 
-#if (defined(__GNUC__) && defined(__BYTE_ORDER__)                            \
-     && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+#if (defined(__SSE2__))
+#include <emmintrin.h>
+#define AI_RELEASE_JSON_SSE2    1
+#define AI_RELEASE_JSON_VECTOR  0
+#elif (defined(__GNUC__) && defined(__BYTE_ORDER__)                          \
+       && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+#define AI_RELEASE_JSON_SSE2    0
 #define AI_RELEASE_JSON_VECTOR  1
 typedef signed char  ai_release_json_vector_t __attribute__((vector_size(16)));
 #else
+#define AI_RELEASE_JSON_SSE2    0
 #define AI_RELEASE_JSON_VECTOR  0
 #endif
+
+
+/* whether the consumer wants the events of depth d (mask: want_*) */
+#define ai_release_json_wants(mask, d)                                        \
+    (((mask) >> ((d) < 63 ? (d) : 63)) & 1)
 
 
 static int ai_release_json_token(ai_release_json_t *js, unsigned c,
@@ -80,6 +94,8 @@ static int ai_release_json_emit(ai_release_json_t *js,
 static int ai_release_json_quote(ai_release_json_t *js, uint64_t at);
 static int ai_release_json_bytes(ai_release_json_t *js,
     const unsigned char *p, size_t n, uint64_t chars);
+static const unsigned char *ai_release_json_special(const unsigned char *p,
+    const unsigned char *end);
 static int ai_release_json_escape(ai_release_json_t *js, unsigned c,
     uint64_t at);
 static int ai_release_json_hex(ai_release_json_t *js, unsigned c,
@@ -124,6 +140,14 @@ static const unsigned char  ai_release_json_plain[256] = {
 };
 
 
+/* the byte a short escape stands for, by the byte after '\'; 0: none */
+
+static const unsigned char  ai_release_json_short[256] = {
+    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b', ['f'] = '\f',
+    ['n'] = '\n', ['r'] = '\r', ['t'] = '\t'
+};
+
+
 /*
  * The lead bytes of UTF-8 from 0xc0: how many continuation bytes follow
  * and the range of the first one, narrower after 0xe0 and 0xf0 (no
@@ -159,12 +183,54 @@ void
 ai_release_json_init(ai_release_json_t *js,
     ai_release_json_handler_pt handler, void *data)
 {
-    /* not the path and the buffers: each is written before it is read */
-
-    memset(js, 0, offsetof(ai_release_json_t, str));
-
     js->handler = handler;
     js->data = data;
+
+    /* no handler: no event to make, nothing to keep */
+
+    ai_release_json_events(js, handler ? UINT64_MAX : 0,
+                           handler ? UINT64_MAX : 0);
+
+    ai_release_json_reset(js);
+}
+
+
+void
+ai_release_json_events(ai_release_json_t *js, uint64_t begin, uint64_t end)
+{
+    unsigned  d;
+    uint64_t  all;
+
+    js->want_begin = begin;
+    js->want_end = end;
+
+    /* the keys of the levels above the deepest event wanted */
+
+    all = begin | end;
+
+    if (all >> 63) {
+        js->key_depth = AI_RELEASE_JSON_MAX_DEPTH;
+        return;
+    }
+
+    for (d = 0; (all >> d) > 1; d++) { /* void */ }
+
+    js->key_depth = d;
+}
+
+
+void
+ai_release_json_reset(ai_release_json_t *js)
+{
+    /* not the path and the buffers: each is written before it is read */
+
+    memset(&js->chunk, 0, offsetof(ai_release_json_t, depth)
+                          - offsetof(ai_release_json_t, chunk));
+    js->depth = 0;
+    js->stopped = 0;
+    memset(&js->state, 0, offsetof(ai_release_json_t, str)
+                          - offsetof(ai_release_json_t, state));
+
     js->state = sw_value;
 }
 
@@ -181,15 +247,13 @@ int
 ai_release_json_feed(ai_release_json_t *js, const unsigned char *p,
     size_t len)
 {
-    int                        rc;
-    size_t                     conts;
-    uint64_t                   off;
-    unsigned                   c, need, lo, hi;
-    const unsigned char       *start, *end, *q;
-#if (AI_RELEASE_JSON_VECTOR)
-    uint64_t                   mark[2];
-    ai_release_json_vector_t   v;
-#endif
+    int                   rc, sink;
+    size_t                conts, extra, n;
+    uint64_t              off;
+    unsigned              c, need, lo, hi;
+    const char           *lit;
+    unsigned char         d;
+    const unsigned char  *start, *end, *q;
 
     if (js->state >= sw_error) {
         return js->state == sw_error ? AI_RELEASE_JSON_ERROR
@@ -210,6 +274,7 @@ ai_release_json_feed(ai_release_json_t *js, const unsigned char *p,
         case sw_string:
             q = p;
             conts = 0;
+            extra = 0;
 
             /* the rest of a character begun in an earlier chunk */
 
@@ -229,41 +294,62 @@ ai_release_json_feed(ai_release_json_t *js, const unsigned char *p,
                 conts++;
             }
 
+            /*
+             * sink: the bytes are kept or handed on, and go out in runs
+             * of decoded bytes; else they are only counted, an escape
+             * being one byte less than it is written (extra)
+             */
+
+            sink = (js->str_n < js->str_max || (js->chunk && !js->in_key));
+
             for ( ;; ) {
+                p = ai_release_json_special(p, end);
 
-#if (AI_RELEASE_JSON_VECTOR)
+                if (p == end) {
+                    break;
+                }
 
-                /* below 0x20 or above 0x7f (negative), '"' or '\' */
+                c = *p;
 
-                while (end - p >= 16) {
-                    memcpy(&v, p, 16);
+                if (c == '\\') {
 
-                    v = (v < 0x20) | (v == '"') | (v == '\\');
+                    /* \" \\ \/ \b \f \n \r \t here; \u, a split or a bad
+                     * escape by the states */
 
-                    memcpy(mark, &v, 16);
-
-                    if (mark[0] | mark[1]) {
-                        p += mark[0] ? __builtin_ctzll(mark[0]) / 8
-                                     : 8 + __builtin_ctzll(mark[1]) / 8;
+                    if (end - p < 2 || ai_release_json_short[p[1]] == 0) {
                         break;
                     }
 
-                    p += 16;
+                    if (sink) {
+                        d = ai_release_json_short[p[1]];
+
+                        if ((p > q
+                             && ai_release_json_bytes(js, q, p - q,
+                                                      (p - q) - conts))
+                            || ai_release_json_bytes(js, &d, 1, 1))
+                        {
+                            rc = AI_RELEASE_JSON_STOP;
+                            goto done;
+                        }
+
+                        conts = 0;
+                        q = p + 2;
+                        sink = (js->str_n < js->str_max
+                                || (js->chunk && !js->in_key));
+
+                    } else {
+                        extra++;
+                    }
+
+                    p += 2;
+                    continue;
                 }
 
-#endif
-
-                while (p < end && ai_release_json_plain[*p]) {
-                    p++;
-                }
-
-                if (p == end || *p < 0x80) {
+                if (c < 0x80) {
                     break;
                 }
 
                 /* a character of two to four bytes */
-
-                c = *p;
 
                 if (c < 0xc0 || ai_release_json_utf8[c - 0xc0].need == 0) {
                     goto bad_utf8;
@@ -297,11 +383,19 @@ ai_release_json_feed(ai_release_json_t *js, const unsigned char *p,
 
         run:
 
-            if (p > q
-                && ai_release_json_bytes(js, q, p - q, (p - q) - conts))
-            {
-                rc = AI_RELEASE_JSON_STOP;
-                goto done;
+            if (p > q) {
+                if (js->str_n < js->str_max || (js->chunk && !js->in_key)) {
+                    if (ai_release_json_bytes(js, q, p - q, (p - q) - conts))
+                    {
+                        rc = AI_RELEASE_JSON_STOP;
+                        goto done;
+                    }
+
+                } else {
+                    n = (p - q) - extra;
+                    js->str_len += n;
+                    js->str_chars += n - conts;
+                }
             }
 
             if (p == end) {
@@ -325,6 +419,10 @@ ai_release_json_feed(ai_release_json_t *js, const unsigned char *p,
                 goto done;
             }
 
+            if (js->state <= sw_done && p < end) {
+                goto between;
+            }
+
             break;
 
         bad_utf8:
@@ -332,6 +430,7 @@ ai_release_json_feed(ai_release_json_t *js, const unsigned char *p,
             /* the bytes before it are handed on as in any other split */
 
             if (p > q
+                && (js->str_n < js->str_max || (js->chunk && !js->in_key))
                 && ai_release_json_bytes(js, q, p - q, (p - q) - conts))
             {
                 rc = AI_RELEASE_JSON_STOP;
@@ -373,7 +472,7 @@ ai_release_json_feed(ai_release_json_t *js, const unsigned char *p,
             /* the byte after a number is the next token's */
 
             if (js->state < sw_minus || js->state > sw_exp) {
-                break;
+                goto between;
             }
 
             p++;
@@ -412,44 +511,58 @@ ai_release_json_feed(ai_release_json_t *js, const unsigned char *p,
             break;
 
         case sw_literal:
-            c = *p;
+            lit = ai_release_json_literals[js->lit];
 
-            if (c != (unsigned char)
-                     ai_release_json_literals[js->lit][js->lit_pos])
-            {
-                rc = ai_release_json_fail(js, "invalid literal", at(p));
-                goto done;
-            }
-
-            p++;
-
-            if (ai_release_json_literals[js->lit][++js->lit_pos] == '\0') {
-                rc = ai_release_json_end(js, AI_RELEASE_JSON_TRUE + js->lit,
-                                         js->value_start, at(p), 0);
-                if (rc) {
+            while (p < end) {
+                if (*p != (unsigned char) lit[js->lit_pos]) {
+                    rc = ai_release_json_fail(js, "invalid literal", at(p));
                     goto done;
+                }
+
+                p++;
+
+                if (lit[++js->lit_pos] == '\0') {
+                    rc = ai_release_json_end(js,
+                                             AI_RELEASE_JSON_TRUE + js->lit,
+                                             js->value_start, at(p), 0);
+                    if (rc) {
+                        goto done;
+                    }
+
+                    if (p < end) {
+                        goto between;
+                    }
+
+                    break;
                 }
             }
 
             break;
 
         default:
+        between:
 
-            /* between tokens */
+            /*
+             * between tokens, here until a string, a number or a literal
+             * begins (p < end)
+             */
 
-            c = *p;
+            do {
+                c = *p;
 
-            if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+                if (c == ' ' || c == '\n' || c == '\r' || c == '\t') {
+                    p++;
+                    continue;
+                }
+
+                rc = ai_release_json_token(js, c, at(p));
                 p++;
-                break;
-            }
 
-            rc = ai_release_json_token(js, c, at(p));
-            p++;
+                if (rc) {
+                    goto done;
+                }
 
-            if (rc) {
-                goto done;
-            }
+            } while (p < end && js->state <= sw_done);
 
             break;
         }
@@ -570,10 +683,15 @@ ai_release_json_token(ai_release_json_t *js, unsigned c, uint64_t at)
         js->str_len = 0;
         js->str_chars = 0;
         js->str_n = 0;
-        js->key_max = (uint8_t) (AI_RELEASE_JSON_KEYS_SIZE - f->key_off
-                                 < AI_RELEASE_JSON_KEY_MAX
+
+        /* kept when an event wanted is at this level's depth or deeper */
+
+        js->key_max = (uint8_t) (js->depth > js->key_depth ? 0
+                                 : AI_RELEASE_JSON_KEYS_SIZE - f->key_off
+                                   < AI_RELEASE_JSON_KEY_MAX
                                  ? AI_RELEASE_JSON_KEYS_SIZE - f->key_off
                                  : AI_RELEASE_JSON_KEY_MAX);
+        js->str_max = js->key_max;
         js->state = sw_string;
 
         return AI_RELEASE_JSON_OK;
@@ -625,10 +743,11 @@ ai_release_json_value(ai_release_json_t *js, unsigned c, uint64_t at)
             return ai_release_json_fail(js, "nesting too deep", at);
         }
 
-        if (ai_release_json_emit(js, AI_RELEASE_JSON_BEGIN,
-                                 c == '{' ? AI_RELEASE_JSON_OBJECT
-                                          : AI_RELEASE_JSON_ARRAY,
-                                 at, 0, 0))
+        if (ai_release_json_wants(js->want_begin, js->depth)
+            && ai_release_json_emit(js, AI_RELEASE_JSON_BEGIN,
+                                    c == '{' ? AI_RELEASE_JSON_OBJECT
+                                             : AI_RELEASE_JSON_ARRAY,
+                                    at, 0, 0))
         {
             return AI_RELEASE_JSON_STOP;
         }
@@ -665,10 +784,14 @@ ai_release_json_value(ai_release_json_t *js, unsigned c, uint64_t at)
         js->str_len = 0;
         js->str_chars = 0;
         js->str_n = 0;
+        js->str_max = ai_release_json_wants(js->want_end, js->depth)
+                      ? AI_RELEASE_JSON_STRING_MAX : 0;
         js->state = sw_string;
 
-        return ai_release_json_emit(js, AI_RELEASE_JSON_BEGIN,
-                                    AI_RELEASE_JSON_STRING, at, 0, 0);
+        return ai_release_json_wants(js->want_begin, js->depth)
+               ? ai_release_json_emit(js, AI_RELEASE_JSON_BEGIN,
+                                      AI_RELEASE_JSON_STRING, at, 0, 0)
+               : AI_RELEASE_JSON_OK;
 
     case '-':
     case '0': case '1': case '2': case '3': case '4':
@@ -677,10 +800,14 @@ ai_release_json_value(ai_release_json_t *js, unsigned c, uint64_t at)
         js->str[0] = (unsigned char) c;
         js->str_n = 1;
         js->str_len = 1;
+        js->str_max = ai_release_json_wants(js->want_end, js->depth)
+                      ? AI_RELEASE_JSON_NUMBER_MAX : 0;
         js->state = (c == '-') ? sw_minus : (c == '0') ? sw_zero : sw_int;
 
-        return ai_release_json_emit(js, AI_RELEASE_JSON_BEGIN,
-                                    AI_RELEASE_JSON_NUMBER, at, 0, 0);
+        return ai_release_json_wants(js->want_begin, js->depth)
+               ? ai_release_json_emit(js, AI_RELEASE_JSON_BEGIN,
+                                      AI_RELEASE_JSON_NUMBER, at, 0, 0)
+               : AI_RELEASE_JSON_OK;
 
     case 't':
     case 'f':
@@ -692,8 +819,10 @@ ai_release_json_value(ai_release_json_t *js, unsigned c, uint64_t at)
         js->lit_pos = 1;
         js->state = sw_literal;
 
-        return ai_release_json_emit(js, AI_RELEASE_JSON_BEGIN,
-                                    AI_RELEASE_JSON_TRUE + lit, at, 0, 0);
+        return ai_release_json_wants(js->want_begin, js->depth)
+               ? ai_release_json_emit(js, AI_RELEASE_JSON_BEGIN,
+                                      AI_RELEASE_JSON_TRUE + lit, at, 0, 0)
+               : AI_RELEASE_JSON_OK;
 
     default:
         return ai_release_json_fail(js, "expected a value", at);
@@ -724,8 +853,9 @@ ai_release_json_end(ai_release_json_t *js, ai_release_json_type_e type,
 {
     ai_release_json_frame_t  *f;
 
-    if (ai_release_json_emit(js, AI_RELEASE_JSON_END, type, start, end,
-                             count))
+    if (ai_release_json_wants(js->want_end, js->depth)
+        && ai_release_json_emit(js, AI_RELEASE_JSON_END, type, start, end,
+                                count))
     {
         return AI_RELEASE_JSON_STOP;
     }
@@ -853,23 +983,16 @@ static int
 ai_release_json_bytes(ai_release_json_t *js, const unsigned char *p,
     size_t n, uint64_t chars)
 {
-    size_t          room, max;
+    size_t          room;
     unsigned char  *dst;
 
     js->str_len += n;
     js->str_chars += chars;
 
-    if (js->in_key) {
-        dst = js->keys + js->frame[js->depth - 1].key_off;
-        max = js->key_max;
-
-    } else {
-        dst = js->str;
-        max = AI_RELEASE_JSON_STRING_MAX;
-    }
-
-    if (js->str_n < max) {
-        room = max - js->str_n;
+    if (js->str_n < js->str_max) {
+        dst = js->in_key ? js->keys + js->frame[js->depth - 1].key_off
+                         : js->str;
+        room = js->str_max - js->str_n;
 
         if (room > n) {
             room = n;
@@ -886,6 +1009,84 @@ ai_release_json_bytes(ai_release_json_t *js, const unsigned char *p,
     }
 
     return 0;
+}
+
+
+/* the first byte from p on that a string does not hold as it is, or end */
+
+static const unsigned char *
+ai_release_json_special(const unsigned char *p, const unsigned char *end)
+{
+#if (AI_RELEASE_JSON_SSE2)
+    unsigned   mask;
+    __m128i    a, b, quote, backslash, space;
+
+    /* a byte below 0x20 or above 0x7f (negative), '"' or '\' */
+
+    quote = _mm_set1_epi8('"');
+    backslash = _mm_set1_epi8('\\');
+    space = _mm_set1_epi8(0x20);
+
+#define ai_release_json_marks(v)                                              \
+    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote),                       \
+                              _mm_cmpeq_epi8(v, backslash)),                  \
+                 _mm_cmplt_epi8(v, space))
+
+    while (end - p >= 32) {
+        a = _mm_loadu_si128((const __m128i *) p);
+        b = _mm_loadu_si128((const __m128i *) (p + 16));
+
+        a = ai_release_json_marks(a);
+        b = ai_release_json_marks(b);
+
+        if (_mm_movemask_epi8(_mm_or_si128(a, b))) {
+            mask = (unsigned) _mm_movemask_epi8(a)
+                   | (unsigned) _mm_movemask_epi8(b) << 16;
+            return p + __builtin_ctz(mask);
+        }
+
+        p += 32;
+    }
+
+    if (end - p >= 16) {
+        a = _mm_loadu_si128((const __m128i *) p);
+        mask = (unsigned) _mm_movemask_epi8(ai_release_json_marks(a));
+
+        if (mask) {
+            return p + __builtin_ctz(mask);
+        }
+
+        p += 16;
+    }
+
+#undef ai_release_json_marks
+
+#elif (AI_RELEASE_JSON_VECTOR)
+    uint64_t                   mark[2];
+    ai_release_json_vector_t   v;
+
+    while (end - p >= 16) {
+        memcpy(&v, p, 16);
+
+        v = (v < 0x20) | (v == '"') | (v == '\\');
+
+        memcpy(mark, &v, 16);
+
+        if (mark[0] | mark[1]) {
+            return p + (mark[0] ? __builtin_ctzll(mark[0]) / 8
+                                : 8 + __builtin_ctzll(mark[1]) / 8);
+        }
+
+        p += 16;
+    }
+
+#endif
+
+    while (p < end && ai_release_json_plain[*p]) {
+        p++;
+    }
+
+    return p;
 }
 
 
@@ -1097,8 +1298,8 @@ ai_release_json_digits(ai_release_json_t *js, const unsigned char *p,
 
     js->str_len += n;
 
-    if (js->str_n < AI_RELEASE_JSON_NUMBER_MAX) {
-        room = AI_RELEASE_JSON_NUMBER_MAX - js->str_n;
+    if (js->str_n < js->str_max) {
+        room = js->str_max - js->str_n;
 
         if (room > n) {
             room = n;

@@ -34,7 +34,16 @@
  * bytes).  A consumer feeds on_data into a JSON scanner it initialises
  * again after each event.
  *
- * Sizes (x86-64): ai_release_json_t 2,464 bytes, of which 2,048 are the
+ * A consumer that needs only some depths says so with
+ * ai_release_json_events() after ai_release_json_init(): the BEGIN and
+ * END events of the other depths are not built, the keys of the levels
+ * below the deepest wanted one are not kept and the first bytes of a
+ * string or number only where its END is wanted; every byte is still
+ * validated, so the verdict is the same.  ai_release_json_reset() starts
+ * the next document (an SSE event's data) keeping the handler, its data
+ * and the events wanted, without initialising the rest again.
+ *
+ * Sizes (x86-64): ai_release_json_t 2,488 bytes, of which 2,048 are the
  * 64 levels of the path (32 bytes each: the container's start, its current
  * member's key span and lengths, the index) and 256 the keys' bytes;
  * ai_release_sse_t 136 bytes; ai_release_json_pointer_t 384 bytes.
@@ -168,6 +177,14 @@ struct ai_release_json_s {
     unsigned                     depth;         /* containers open */
     unsigned                     stopped;       /* by a callback */
 
+    /* the events wanted: bit d for depth d, 63 for 63 and deeper */
+    uint64_t                     want_begin;
+    uint64_t                     want_end;
+    unsigned                     key_depth;     /* levels whose keys */
+                                                /* are kept */
+    uint8_t                      str_max;       /* bytes to keep of the */
+                                                /* scalar being read */
+
     uint8_t                      state;
     uint8_t                      in_key;
     uint8_t                      str_n;         /* bytes kept in str[] */
@@ -207,6 +224,17 @@ int ai_release_json_feed(ai_release_json_t *js, const unsigned char *p,
     size_t len);
 /* the end of the input: a truncated document is an error */
 int ai_release_json_finish(ai_release_json_t *js);
+/*
+ * The handler gets BEGIN events of values at the depths of the bits of
+ * begin, END events at those of end (bit 63: 63 and deeper);
+ * ai_release_json_init() wants all of them (none without a handler).
+ * Called before the first byte, or by the handler: then for the events
+ * after it (a key being read is kept or not as it began).
+ */
+void ai_release_json_events(ai_release_json_t *js, uint64_t begin,
+    uint64_t end);
+/* a new document, with the handler, data and events of the last one */
+void ai_release_json_reset(ai_release_json_t *js);
 /* "object", "array", "string", "number", "true", "false", "null" */
 const char *ai_release_json_type_name(ai_release_json_type_e type);
 

@@ -37,7 +37,6 @@ struct ngx_http_ai_release_apply_s {
     ai_release_span_t               *found;
 
     ngx_chain_t                     *body;        /* as the client sent it */
-    off_t                            body_len;
     ngx_uint_t                       in_file;
 
     ngx_uint_t                       done;        /* the body is applied */
@@ -55,7 +54,12 @@ ngx_conf_enum_t  ngx_http_ai_release_formats[] = {
 };
 
 
+/* ngx_hash_key() of "content-encoding", computed once at configuration */
+static ngx_uint_t  ngx_http_ai_release_encoding_hash;
+
+
 static void ngx_http_ai_release_apply_body(ngx_http_request_t *r);
+static off_t ngx_http_ai_release_apply_length(ngx_chain_t *cl);
 static ngx_int_t ngx_http_ai_release_apply_scan(ngx_http_request_t *r,
     ngx_http_ai_release_apply_t *ap);
 static ngx_int_t ngx_http_ai_release_apply_refuse(ngx_http_request_t *r,
@@ -137,6 +141,10 @@ ngx_http_ai_release_apply_init_workflow(ngx_conf_t *cf,
     if (wf->apply == 0) {
         return NGX_OK;
     }
+
+    ngx_http_ai_release_encoding_hash =
+        ngx_hash_key((u_char *) "content-encoding",
+                     sizeof("content-encoding") - 1);
 
     if (wf->format == NGX_CONF_UNSET_UINT
         || wf->format == AI_RELEASE_FORMAT_NONE)
@@ -234,8 +242,6 @@ ngx_http_ai_release_apply_init_workflow(ngx_conf_t *cf,
 ngx_int_t
 ngx_http_ai_release_apply_handler(ngx_http_request_t *r)
 {
-    static ngx_str_t  encoding = ngx_string("content-encoding");
-
     ngx_int_t                         rc;
     ngx_table_elt_t                  *h;
     ngx_http_ai_release_ctx_t        *ctx;
@@ -262,22 +268,37 @@ ngx_http_ai_release_apply_handler(ngx_http_request_t *r)
     wf = ctx->workflow;
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_release_module);
 
-    ap = ngx_pcalloc(r->pool, sizeof(ngx_http_ai_release_apply_t));
+    /*
+     * Not zeroed: most of it is the scanner's path and buffers, written
+     * before they are read; ai_release_apply_plan_init() sets what the
+     * plan reads (the refusals below read client_model_found and error)
+     * and zeroes the spans.
+     */
+
+    ap = ngx_palloc(r->pool, sizeof(ngx_http_ai_release_apply_t));
     if (ap == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ap->found = ngx_pcalloc(r->pool, (wf->apply_nnames + 1)
-                                     * sizeof(ai_release_span_t));
+    ap->found = ngx_palloc(r->pool, (wf->apply_nnames + 1)
+                                    * sizeof(ai_release_span_t));
     if (ap->found == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ai_release_apply_plan_init(&ap->plan, (int) wf->format, wf->apply_names,
+                               wf->apply_nnames, ap->found);
+
+    ap->body = NULL;
+    ap->in_file = 0;
+    ap->done = 0;
+    ap->status = NGX_DONE;
+
     ctx->apply = ap;
 
-    h = ngx_http_ai_release_header_in(r, encoding.data, encoding.len,
-                                      ngx_hash_key(encoding.data,
-                                                   encoding.len));
+    h = ngx_http_ai_release_header_in(r, (u_char *) "content-encoding",
+                                      sizeof("content-encoding") - 1,
+                                      ngx_http_ai_release_encoding_hash);
 
     if (h && !(h->value.len == 8
                && ngx_strncasecmp(h->value.data, (u_char *) "identity", 8)
@@ -360,6 +381,7 @@ ngx_http_ai_release_apply_content_type(ngx_http_request_t *r)
 static void
 ngx_http_ai_release_apply_body(ngx_http_request_t *r)
 {
+    off_t                             len;
     ngx_int_t                         rc;
     ngx_http_ai_release_ctx_t        *ctx;
     ngx_http_ai_release_apply_t      *ap;
@@ -382,19 +404,26 @@ ngx_http_ai_release_apply_body(ngx_http_request_t *r)
 
     ap->body = r->request_body->bufs;
 
+    /*
+     * The size first: a chunked body had no Content-Length to refuse it
+     * by, and a body too large is refused as that whatever it holds.
+     */
+
+    len = ngx_http_ai_release_apply_length(ap->body);
+
+    if (len > (off_t) amcf->apply_max_body) {
+        rc = ngx_http_ai_release_apply_refuse(r, ctx,
+                 NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "request_too_large",
+                 "the request body of %O bytes is larger than the %uz bytes "
+                 "this workflow accepts", len, amcf->apply_max_body);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
     rc = ngx_http_ai_release_apply_scan(r, ap);
 
     if (rc == NGX_ERROR) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    if (ap->body_len > (off_t) amcf->apply_max_body) {
-        rc = ngx_http_ai_release_apply_refuse(r, ctx,
-                 NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "request_too_large",
-                 "the request body of %O bytes is larger than the %uz bytes "
-                 "this workflow accepts", ap->body_len, amcf->apply_max_body);
-        ngx_http_finalize_request(r, rc);
         return;
     }
 
@@ -427,6 +456,31 @@ ngx_http_ai_release_apply_body(ngx_http_request_t *r)
 }
 
 
+/* the body's bytes, in memory and in a file */
+
+static off_t
+ngx_http_ai_release_apply_length(ngx_chain_t *cl)
+{
+    off_t       len;
+    ngx_buf_t  *b;
+
+    len = 0;
+
+    for ( /* void */ ; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            len += b->file_last - b->file_pos;
+
+        } else if (ngx_buf_in_memory(b)) {
+            len += b->last - b->pos;
+        }
+    }
+
+    return len;
+}
+
+
 /*
  * The body through the planner, buffer by buffer; a file body in reads of
  * NGX_HTTP_AI_RELEASE_APPLY_READ bytes.  NGX_DECLINED: the planner refused
@@ -437,22 +491,15 @@ static ngx_int_t
 ngx_http_ai_release_apply_scan(ngx_http_request_t *r,
     ngx_http_ai_release_apply_t *ap)
 {
-    off_t                            pos, end;
-    u_char                          *buf;
-    ssize_t                          n;
-    ngx_buf_t                       *b;
-    ngx_chain_t                     *cl;
-    ngx_http_ai_release_workflow_t  *wf;
-    ngx_http_ai_release_ctx_t       *ctx;
+    off_t         pos, end;
+    u_char       *buf;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
-    wf = ctx->workflow;
-
-    ai_release_apply_plan_init(&ap->plan, (int) wf->format, wf->apply_names,
-                               wf->apply_nnames, ap->found);
+    /* the plan was initialised with ap; it counts the bytes it is fed */
 
     buf = NULL;
-    ap->body_len = 0;
 
     for (cl = ap->body; cl; cl = cl->next) {
         b = cl->buf;
@@ -487,7 +534,6 @@ ngx_http_ai_release_apply_scan(ngx_http_request_t *r,
                 }
             }
 
-            ap->body_len += b->file_last - b->file_pos;
             continue;
         }
 
@@ -498,8 +544,6 @@ ngx_http_ai_release_apply_scan(ngx_http_request_t *r,
             {
                 return NGX_DECLINED;
             }
-
-            ap->body_len += b->last - b->pos;
         }
     }
 
@@ -563,7 +607,7 @@ ngx_http_ai_release_apply_target(ngx_http_request_t *r,
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "ai_release: applied \"%V\": %O -> %uL bytes", &t->id,
-                   ap->body_len, new_len);
+                   (off_t) ap->plan.body_len, new_len);
 
     return NGX_OK;
 }
@@ -720,7 +764,8 @@ ngx_http_ai_release_apply_out(ngx_http_ai_release_out_t *o,
         at = (off_t) edits[e].end;
     }
 
-    return ngx_http_ai_release_out_range(o, at, o->apply->body_len);
+    return ngx_http_ai_release_out_range(o, at,
+                                         (off_t) o->apply->plan.body_len);
 }
 
 

@@ -116,6 +116,12 @@ static void test_sse(void);
 static void test_sse_json(void);
 static void test_stop(void);
 static void test_sizes(void);
+static void test_wanted(void);
+static char *wanted_run(const unsigned char *doc, size_t len, feed_e how,
+    size_t cut, const run_t *run);
+static char *wanted_filter(const char *all, uint64_t begin, uint64_t end);
+static int wanted_noop(ai_release_json_t *js, const unsigned char *p,
+    size_t n, void *data);
 
 
 /* when not 0, the recording handler stops at that event */
@@ -277,6 +283,7 @@ main(void)
     test_sse_json();
     test_stop();
     test_sizes();
+    test_wanted();
 
     return tap_done();
 }
@@ -641,6 +648,243 @@ json_check(const unsigned char *doc, size_t len, const char **error,
     *offset = js->error_offset;
 
     return rc;
+}
+
+
+/*
+ * ai_release_json_events(): the events of the depths wanted are those of
+ * a scanner that wants all (with the same keys, lengths and first bytes,
+ * whether the strings' bytes are kept, handed on or only counted), at
+ * any split, and the verdict is the same; ai_release_json_reset() keeps
+ * what is wanted
+ */
+
+static const uint64_t  wanted_masks[][2] = {
+    { UINT64_MAX, UINT64_MAX },     /* all, counted */
+    { 0x7, 0xf },                   /* the apply planner's */
+    { 0, 0x12 },                    /* a contract's: /model, /a/b/c/d */
+    { 0x1, 0x1 },
+    { 0, 0 },
+    { (uint64_t) 1 << 63, (uint64_t) 1 << 63 }
+};
+
+static void
+test_wanted(void)
+{
+    int                 same, rc;
+    char               *all, *want, *got;
+    size_t              i, k, len;
+    run_t               run;
+    uint64_t            masks[3];
+    rec_t               r;
+    ai_release_json_t   js;
+    const char         *d;
+
+    static const char  *docs[] = {
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"system\","
+        "\"content\":\"a \\\"quoted\\\" word, caf\xc3\xa9, \\u00e9 and "
+        "\\ud83d\\ude00, a line\\nand a tab\\t and a slash \\/ and so on "
+        "until the kept bytes are long gone \xe2\x80\x94 \\\\ end\"},"
+        "{\"role\":\"user\",\"content\":\"\\b\\f\\r\",\"x\":[1,-2.5e3,"
+        "true,false,null,{\"k\":{\"deep\":[\"\\u0041\\\"\",{}]}}]}],"
+        "\"a long key of more than sixty-four bytes, kept only in part, "
+        "and more\":0,\"temperature\":0.2}",
+        "[{\"a\":{\"b\":{\"c\":{\"d\":\"0123456789012345678901234567890123"
+        "456789012345678901234567890123456789\\n\"}}}}, \"x\" , 12 ]",
+        "{\"a\":\"\\u00e9\\ud800\"}",
+        "{\"a\":[1,2,{\"b\":\"\xff\"}]}",
+        "{\"a\":{\"b\":\"\\q\"}}",
+        "{\"a\":{\"b\":\"x\"}} x"
+    };
+
+    same = 1;
+
+    for (i = 0; i < sizeof(docs) / sizeof(docs[0])
+                    + sizeof(cases) / sizeof(cases[0]); i++)
+    {
+        if (i < sizeof(docs) / sizeof(docs[0])) {
+            d = docs[i];
+            len = strlen(d);
+
+        } else {
+            d = cases[i - sizeof(docs) / sizeof(docs[0])].doc;
+            len = cases[i - sizeof(docs) / sizeof(docs[0])].len;
+            len = len ? len : strlen(d);
+        }
+
+        /* all events, the strings' bytes handed on to a callback */
+
+        memset(masks, 0, sizeof(masks));
+        masks[2] = 1;
+        run.ptrs = (const ai_release_json_pointer_t *) masks;
+        all = wanted_run((const unsigned char *) d, len, FEED_WHOLE, 0, &run);
+
+        for (k = 0; same && k < sizeof(wanted_masks) / sizeof(wanted_masks[0]);
+             k++)
+        {
+            masks[0] = wanted_masks[k][0];
+            masks[1] = wanted_masks[k][1];
+            masks[2] = 0;
+
+            want = wanted_filter(all, masks[0], masks[1]);
+            got = wanted_run((const unsigned char *) d, len, FEED_WHOLE, 0,
+                             &run);
+
+            same = (strcmp(want, got) == 0);
+
+            if (!same) {
+                printf("# doc %zu, masks %#" PRIx64 " %#" PRIx64 "\n"
+                       "# want:\n%s# got:\n%s", i, masks[0], masks[1],
+                       want, got);
+            }
+
+            free(got);
+
+            same = same && same_splits((const unsigned char *) d, len,
+                                       len > 64 ? 7 : 1, wanted_run, &run);
+
+            free(want);
+        }
+
+        free(all);
+    }
+
+    ok(same, "events at the depths wanted: as when all are, at any split "
+             "(%zu documents, %zu masks)",
+       sizeof(docs) / sizeof(docs[0]) + sizeof(cases) / sizeof(cases[0]),
+       sizeof(wanted_masks) / sizeof(wanted_masks[0]));
+
+    /* reset: the second document as a scanner set up anew sees it */
+
+    memset(&r, 0, sizeof(rec_t));
+
+    ai_release_json_init(&js, rec_event, &r);
+    ai_release_json_events(&js, 0, 0x2);
+    (void) ai_release_json_feed(&js, (const unsigned char *) "[1,", 3);
+
+    /* what the first document gave is not compared */
+
+    r.out.n = 0;
+
+    ai_release_json_reset(&js);
+    (void) ai_release_json_feed(&js, (const unsigned char *) docs[1],
+                                strlen(docs[1]));
+    rc = ai_release_json_finish(&js);
+
+    masks[0] = 0;
+    masks[1] = 0x2;
+    masks[2] = 0;
+    want = wanted_run((const unsigned char *) docs[1], strlen(docs[1]),
+                      FEED_WHOLE, 0, &run);
+
+    /* wanted_run() adds the verdict's line */
+
+    buf_add(&r.out, "= %d %s@%" PRIu64 " off%" PRIu64 "\n", rc,
+            js.error ? js.error : "-", js.error_offset, js.offset);
+
+    if (!ok(r.out.p && strcmp(r.out.p, want) == 0,
+            "reset: the next document with the events wanted before"))
+    {
+        printf("# want:\n%s# got:\n%s", want, r.out.p ? r.out.p : "");
+    }
+
+    free(r.out.p);
+    free(want);
+}
+
+
+/*
+ * The events and verdict with the events of run->ptrs' masks (a
+ * uint64_t[3]: begin, end, and 1 for all events with a callback taking
+ * the strings' bytes); the strings' bytes are not recorded
+ */
+
+static char *
+wanted_run(const unsigned char *doc, size_t len, feed_e how, size_t cut,
+    const run_t *run)
+{
+    int                rc;
+    rec_t              r;
+    const uint64_t    *masks;
+    ai_release_json_t  js;
+
+    masks = (const uint64_t *) run->ptrs;
+
+    memset(&r, 0, sizeof(rec_t));
+
+    ai_release_json_init(&js, rec_event, &r);
+
+    if (masks[2]) {
+        js.chunk = wanted_noop;
+
+    } else {
+        ai_release_json_events(&js, masks[0], masks[1]);
+    }
+
+    feed_pieces(doc, len, how, cut, json_feed_cb, &js);
+
+    rc = ai_release_json_finish(&js);
+
+    buf_add(&r.out, "= %d %s@%" PRIu64 " off%" PRIu64 "\n", rc,
+            js.error ? js.error : "-", js.error_offset, js.offset);
+
+    return r.out.p;
+}
+
+
+/* the lines of all whose events are at depths wanted */
+
+static char *
+wanted_filter(const char *all, uint64_t begin, uint64_t end)
+{
+    char        *out;
+    size_t       n;
+    unsigned     depth;
+    uint64_t     mask;
+    const char  *line, *next, *dp;
+
+    out = malloc(strlen(all) + 1);
+
+    if (out == NULL) {
+        abort();
+    }
+
+    n = 0;
+
+    for (line = all; *line; line = next) {
+        next = strchr(line, '\n');
+        next = next ? next + 1 : line + strlen(line);
+
+        if (line[0] == 'B' || line[0] == 'E') {
+            mask = (line[0] == 'B') ? begin : end;
+            dp = strstr(line, " d");
+            depth = (unsigned) strtoul(dp + 2, NULL, 10);
+
+            if (!((mask >> (depth < 63 ? depth : 63)) & 1)) {
+                continue;
+            }
+        }
+
+        memcpy(out + n, line, next - line);
+        n += next - line;
+    }
+
+    out[n] = '\0';
+
+    return out;
+}
+
+
+static int
+wanted_noop(ai_release_json_t *js, const unsigned char *p, size_t n,
+    void *data)
+{
+    (void) js;
+    (void) p;
+    (void) n;
+    (void) data;
+
+    return 0;
 }
 
 
