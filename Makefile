@@ -307,6 +307,33 @@ bench-json: $(JSON_COST)
 	               " %8d per pass\n", s, b / r, ir / r, ir / b, ir / r }'; \
 	done
 
+# make bench-signals: instructions per byte of behaviour signals
+# (bench/signals_cost.c) beside the scanner alone on the same input
+SIGNALS_COST  := $(BUILD)/signals_cost
+SIGNALS_COSTS := answer answer-noop answer-signals sse sse-noop \
+                 sse-signals anthropic anthropic-noop anthropic-signals
+
+$(SIGNALS_COST): bench/signals_cost.c $(CORE_SRCS) $(CORE_HDRS)
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) -O2 bench/signals_cost.c $(CORE_SRCS) \
+	    $(CORE_LIBS) -o $@
+
+.PHONY: bench-signals
+bench-signals: $(SIGNALS_COST)
+	tools/apt-install valgrind
+	@for s in $(SIGNALS_COSTS); do \
+	    out=$(BUILD)/signals_cost.$$s.callgrind; \
+	    valgrind --tool=callgrind --toggle-collect=signals_cost_run \
+	        --callgrind-out-file=$$out $(SIGNALS_COST) $$s > /dev/null 2>&1 \
+	    || { echo "signals_cost $$s failed"; exit 1; }; \
+	    ir=$$(sed -n 's/^summary: *//p' $$out); \
+	    bytes=$$($(SIGNALS_COST) $$s -n); \
+	    reps=$$($(SIGNALS_COST) $$s -r); \
+	    awk -v s=$$s -v ir=$$ir -v b=$$bytes -v r=$$reps 'BEGIN { \
+	        printf "%-18s %6d bytes %9d instructions %6.2f per byte\n", \
+	               s, b / r, ir / r, ir / b }'; \
+	done
+
 .PHONY: bench
 bench:
 	tools/apt-install $(BENCH_PKGS)

@@ -4,8 +4,8 @@
  *
  * Behaviour signals (see ai_release_signals.h): a handler of the
  * streaming JSON scanner and the SSE parser that matches the values of
- * each document against a few paths of its format, with wildcards for
- * array elements, and adds up what they say; and the log-scale histogram.
+ * each document against a few paths of its format (a trie, with
+ * wildcards for array elements), and adds up what they say; and the log-scale histogram.
  */
 
 
@@ -27,16 +27,11 @@ enum {
     AI_RELEASE_SEG_ZERO
 };
 
-typedef struct {
-    const char              *key;
-    uint8_t                  len;
-    uint8_t                  kind;
-} ai_release_signals_seg_t;
-
 /* what a value at the end of a path says */
 
 enum {
-    AI_RELEASE_SIG_TEXT = 0,        /* string: answer text */
+    AI_RELEASE_SIG_NONE = 0,        /* a path goes on below */
+    AI_RELEASE_SIG_TEXT,            /* string: answer text */
     AI_RELEASE_SIG_REFUSAL,         /* not null: a refusal */
     AI_RELEASE_SIG_ENDING,          /* string: the finish or stop reason */
     AI_RELEASE_SIG_OUTPUT,          /* integer: output tokens */
@@ -47,17 +42,29 @@ enum {
     AI_RELEASE_SIG_TOOL_TYPE,       /* string: tool_use or function_call */
     AI_RELEASE_SIG_CHOICE,          /* integer: the choice's "index" */
     AI_RELEASE_SIG_TYPE,            /* string: a responses event's type */
-    AI_RELEASE_SIG_DELTA,           /* string: a responses event's delta */
+    AI_RELEASE_SIG_DELTA,           /* string: a delta to add up */
     AI_RELEASE_SIG_ITEM_TYPE,       /* string: an added output item's */
     AI_RELEASE_SIG_STATUS,          /* string: a response's status */
     AI_RELEASE_SIG_REASON           /* string: why it is incomplete */
 };
 
-typedef struct {
-    ai_release_signals_seg_t  seg[AI_RELEASE_SIGNALS_DEPTH];
-    uint8_t                   n;
-    uint8_t                   sig;
-} ai_release_signals_path_t;
+/*
+ * The paths a format's signals are on, as a trie: a node is a segment,
+ * what the value there says, and the segments below it; siblings differ,
+ * so a value is compared once with each segment that may follow its
+ * parent's path
+ */
+
+typedef struct ai_release_signals_node_s  ai_release_signals_node_t;
+
+struct ai_release_signals_node_s {
+    const char                       *key;
+    uint8_t                           len;
+    uint8_t                           kind;
+    uint8_t                           sig;
+    uint8_t                           n;
+    const ai_release_signals_node_t  *children;
+};
 
 /* the type of a responses event (doc.type) */
 
@@ -96,107 +103,176 @@ typedef struct {
 } ai_release_signals_word_t;
 
 
-#define K(s)    { s, sizeof(s) - 1, AI_RELEASE_SEG_KEY }
-#define ANY     { NULL, 0, AI_RELEASE_SEG_ANY }
-#define ZERO    { NULL, 0, AI_RELEASE_SEG_ZERO }
+#define K(s)    s, sizeof(s) - 1, AI_RELEASE_SEG_KEY
+#define ANY     NULL, 0, AI_RELEASE_SEG_ANY
+#define ZERO    NULL, 0, AI_RELEASE_SEG_ZERO
+#define LEAF(seg, sig)        { seg, AI_RELEASE_SIG_##sig, 0, NULL }
+#define NODE(seg, sig, kids)                                                 \
+    { seg, AI_RELEASE_SIG_##sig, sizeof(kids) / sizeof(kids[0]), kids }
+#define ROOT(kids)            NODE(ANY, NONE, kids)
 #define W(s, c) { s, sizeof(s) - 1, c }
 
 
-static const ai_release_signals_path_t  ai_release_chat_body[] = {
-    { { K("choices"), ZERO, K("message"), K("content") }, 4,
-      AI_RELEASE_SIG_TEXT },
-    { { K("choices"), ZERO, K("message"), K("refusal") }, 4,
-      AI_RELEASE_SIG_REFUSAL },
-    { { K("choices"), ZERO, K("message"), K("tool_calls") }, 4,
-      AI_RELEASE_SIG_TOOL_ARRAY },
-    { { K("choices"), ZERO, K("finish_reason") }, 3,
-      AI_RELEASE_SIG_ENDING },
-    { { K("usage"), K("completion_tokens") }, 2, AI_RELEASE_SIG_OUTPUT },
-    { { K("usage"), K("prompt_tokens") }, 2, AI_RELEASE_SIG_INPUT }
+/* usage: openai-chat */
+
+static const ai_release_signals_node_t  ai_release_chat_usage[] = {
+    LEAF(K("completion_tokens"), OUTPUT),
+    LEAF(K("prompt_tokens"), INPUT)
 };
 
-static const ai_release_signals_path_t  ai_release_chat_stream[] = {
-    { { K("choices"), ZERO, K("delta"), K("content") }, 4,
-      AI_RELEASE_SIG_TEXT },
-    { { K("choices"), ZERO, K("delta"), K("refusal") }, 4,
-      AI_RELEASE_SIG_DELTA },
-    { { K("choices"), ZERO, K("delta"), K("tool_calls"), ANY }, 5,
-      AI_RELEASE_SIG_TOOL_ELEMENT },
-    { { K("choices"), ZERO, K("delta"), K("tool_calls"), ANY, K("index") },
-      6, AI_RELEASE_SIG_TOOL_INDEX },
-    { { K("choices"), ZERO, K("finish_reason") }, 3,
-      AI_RELEASE_SIG_ENDING },
-    { { K("choices"), ZERO, K("index") }, 3, AI_RELEASE_SIG_CHOICE },
-    { { K("usage"), K("completion_tokens") }, 2, AI_RELEASE_SIG_OUTPUT },
-    { { K("usage"), K("prompt_tokens") }, 2, AI_RELEASE_SIG_INPUT }
+/* usage: anthropic-messages and openai-responses */
+
+static const ai_release_signals_node_t  ai_release_usage[] = {
+    LEAF(K("output_tokens"), OUTPUT),
+    LEAF(K("input_tokens"), INPUT)
 };
 
-static const ai_release_signals_path_t  ai_release_anthropic_body[] = {
-    { { K("content"), ANY, K("text") }, 3, AI_RELEASE_SIG_TEXT },
-    { { K("content"), ANY, K("type") }, 3, AI_RELEASE_SIG_TOOL_TYPE },
-    { { K("stop_reason") }, 1, AI_RELEASE_SIG_ENDING },
-    { { K("usage"), K("output_tokens") }, 2, AI_RELEASE_SIG_OUTPUT },
-    { { K("usage"), K("input_tokens") }, 2, AI_RELEASE_SIG_INPUT }
+/* openai-chat: /choices/0/message/..., /choices/0/finish_reason, /usage */
+
+static const ai_release_signals_node_t  ai_release_chat_message[] = {
+    LEAF(K("content"), TEXT),
+    LEAF(K("refusal"), REFUSAL),
+    LEAF(K("tool_calls"), TOOL_ARRAY)
 };
 
-static const ai_release_signals_path_t  ai_release_anthropic_stream[] = {
-    { { K("delta"), K("text") }, 2, AI_RELEASE_SIG_TEXT },
-    { { K("content_block"), K("text") }, 2, AI_RELEASE_SIG_TEXT },
-    { { K("content_block"), K("type") }, 2, AI_RELEASE_SIG_TOOL_TYPE },
-    { { K("delta"), K("stop_reason") }, 2, AI_RELEASE_SIG_ENDING },
-    { { K("message"), K("stop_reason") }, 2, AI_RELEASE_SIG_ENDING },
-    { { K("message"), K("usage"), K("output_tokens") }, 3,
-      AI_RELEASE_SIG_OUTPUT },
-    { { K("message"), K("usage"), K("input_tokens") }, 3,
-      AI_RELEASE_SIG_INPUT },
-    { { K("usage"), K("output_tokens") }, 2, AI_RELEASE_SIG_OUTPUT },
-    { { K("usage"), K("input_tokens") }, 2, AI_RELEASE_SIG_INPUT }
+static const ai_release_signals_node_t  ai_release_chat_choice[] = {
+    NODE(K("message"), NONE, ai_release_chat_message),
+    LEAF(K("finish_reason"), ENDING)
 };
 
-static const ai_release_signals_path_t  ai_release_responses_body[] = {
-    { { K("output"), ANY, K("content"), ANY, K("text") }, 5,
-      AI_RELEASE_SIG_TEXT },
-    { { K("output"), ANY, K("content"), ANY, K("refusal") }, 5,
-      AI_RELEASE_SIG_REFUSAL },
-    { { K("output"), ANY, K("type") }, 3, AI_RELEASE_SIG_TOOL_TYPE },
-    { { K("status") }, 1, AI_RELEASE_SIG_STATUS },
-    { { K("incomplete_details"), K("reason") }, 2, AI_RELEASE_SIG_REASON },
-    { { K("usage"), K("output_tokens") }, 2, AI_RELEASE_SIG_OUTPUT },
-    { { K("usage"), K("input_tokens") }, 2, AI_RELEASE_SIG_INPUT }
+static const ai_release_signals_node_t  ai_release_chat_choices[] = {
+    NODE(ZERO, NONE, ai_release_chat_choice)
 };
 
-static const ai_release_signals_path_t  ai_release_responses_stream[] = {
-    { { K("type") }, 1, AI_RELEASE_SIG_TYPE },
-    { { K("delta") }, 1, AI_RELEASE_SIG_DELTA },
-    { { K("item"), K("type") }, 2, AI_RELEASE_SIG_ITEM_TYPE },
-    { { K("response"), K("output"), ANY, K("content"), ANY, K("text") }, 6,
-      AI_RELEASE_SIG_TEXT },
-    { { K("response"), K("output"), ANY, K("content"), ANY, K("refusal") },
-      6, AI_RELEASE_SIG_REFUSAL },
-    { { K("response"), K("output"), ANY, K("type") }, 4,
-      AI_RELEASE_SIG_TOOL_TYPE },
-    { { K("response"), K("status") }, 2, AI_RELEASE_SIG_STATUS },
-    { { K("response"), K("incomplete_details"), K("reason") }, 3,
-      AI_RELEASE_SIG_REASON },
-    { { K("response"), K("usage"), K("output_tokens") }, 3,
-      AI_RELEASE_SIG_OUTPUT },
-    { { K("response"), K("usage"), K("input_tokens") }, 3,
-      AI_RELEASE_SIG_INPUT }
+static const ai_release_signals_node_t  ai_release_chat_body[] = {
+    NODE(K("choices"), NONE, ai_release_chat_choices),
+    NODE(K("usage"), NONE, ai_release_chat_usage)
 };
 
+/* openai-chat chunks: /choices/0/delta/..., /choices/0/index */
 
-/* the paths of each format (ai_release_format_e), in a body and a stream */
+static const ai_release_signals_node_t  ai_release_chat_tool[] = {
+    LEAF(K("index"), TOOL_INDEX)
+};
 
-#define PATHS(a)  { a, sizeof(a) / sizeof(a[0]) }
+static const ai_release_signals_node_t  ai_release_chat_tools[] = {
+    NODE(ANY, TOOL_ELEMENT, ai_release_chat_tool)
+};
 
-static const struct {
-    const ai_release_signals_path_t  *paths;
-    unsigned                          n;
-} ai_release_signals_paths[][2] = {
-    { { NULL, 0 }, { NULL, 0 } },
-    { PATHS(ai_release_chat_body), PATHS(ai_release_chat_stream) },
-    { PATHS(ai_release_responses_body), PATHS(ai_release_responses_stream) },
-    { PATHS(ai_release_anthropic_body), PATHS(ai_release_anthropic_stream) }
+static const ai_release_signals_node_t  ai_release_chat_delta[] = {
+    LEAF(K("content"), TEXT),
+    LEAF(K("refusal"), DELTA),
+    NODE(K("tool_calls"), NONE, ai_release_chat_tools)
+};
+
+static const ai_release_signals_node_t  ai_release_chat_chunk_choice[] = {
+    NODE(K("delta"), NONE, ai_release_chat_delta),
+    LEAF(K("finish_reason"), ENDING),
+    LEAF(K("index"), CHOICE)
+};
+
+static const ai_release_signals_node_t  ai_release_chat_chunk_choices[] = {
+    NODE(ZERO, NONE, ai_release_chat_chunk_choice)
+};
+
+static const ai_release_signals_node_t  ai_release_chat_stream[] = {
+    NODE(K("choices"), NONE, ai_release_chat_chunk_choices),
+    NODE(K("usage"), NONE, ai_release_chat_usage)
+};
+
+/* anthropic-messages: /content/N/..., /stop_reason, /usage */
+
+static const ai_release_signals_node_t  ai_release_anthropic_block[] = {
+    LEAF(K("text"), TEXT),
+    LEAF(K("type"), TOOL_TYPE)
+};
+
+static const ai_release_signals_node_t  ai_release_anthropic_content[] = {
+    NODE(ANY, NONE, ai_release_anthropic_block)
+};
+
+static const ai_release_signals_node_t  ai_release_anthropic_body[] = {
+    NODE(K("content"), NONE, ai_release_anthropic_content),
+    LEAF(K("stop_reason"), ENDING),
+    NODE(K("usage"), NONE, ai_release_usage)
+};
+
+/*
+ * anthropic-messages events: message_start's /message/..., content_block_
+ * start's /content_block/..., the /delta/... of content_block_delta and
+ * message_delta, message_delta's /usage
+ */
+
+static const ai_release_signals_node_t  ai_release_anthropic_delta[] = {
+    LEAF(K("text"), TEXT),
+    LEAF(K("stop_reason"), ENDING)
+};
+
+static const ai_release_signals_node_t  ai_release_anthropic_message[] = {
+    LEAF(K("stop_reason"), ENDING),
+    NODE(K("usage"), NONE, ai_release_usage)
+};
+
+static const ai_release_signals_node_t  ai_release_anthropic_stream[] = {
+    NODE(K("delta"), NONE, ai_release_anthropic_delta),
+    NODE(K("content_block"), NONE, ai_release_anthropic_block),
+    NODE(K("message"), NONE, ai_release_anthropic_message),
+    NODE(K("usage"), NONE, ai_release_usage)
+};
+
+/*
+ * openai-responses: /output/N/content/M/..., /output/N/type, /status,
+ * /incomplete_details/reason, /usage; in events, all of it under
+ * /response, and /type, /delta, /item/type
+ */
+
+static const ai_release_signals_node_t  ai_release_responses_part[] = {
+    LEAF(K("text"), TEXT),
+    LEAF(K("refusal"), REFUSAL)
+};
+
+static const ai_release_signals_node_t  ai_release_responses_parts[] = {
+    NODE(ANY, NONE, ai_release_responses_part)
+};
+
+static const ai_release_signals_node_t  ai_release_responses_item[] = {
+    NODE(K("content"), NONE, ai_release_responses_parts),
+    LEAF(K("type"), TOOL_TYPE)
+};
+
+static const ai_release_signals_node_t  ai_release_responses_output[] = {
+    NODE(ANY, NONE, ai_release_responses_item)
+};
+
+static const ai_release_signals_node_t  ai_release_responses_details[] = {
+    LEAF(K("reason"), REASON)
+};
+
+static const ai_release_signals_node_t  ai_release_responses_body[] = {
+    NODE(K("output"), NONE, ai_release_responses_output),
+    LEAF(K("status"), STATUS),
+    NODE(K("incomplete_details"), NONE, ai_release_responses_details),
+    NODE(K("usage"), NONE, ai_release_usage)
+};
+
+static const ai_release_signals_node_t  ai_release_responses_added[] = {
+    LEAF(K("type"), ITEM_TYPE)
+};
+
+static const ai_release_signals_node_t  ai_release_responses_stream[] = {
+    LEAF(K("type"), TYPE),
+    LEAF(K("delta"), DELTA),
+    NODE(K("item"), NONE, ai_release_responses_added),
+    NODE(K("response"), NONE, ai_release_responses_body)
+};
+
+/* the trie of each format (ai_release_format_e), in a body and a stream */
+
+static const ai_release_signals_node_t  ai_release_signals_roots[][2] = {
+    { { NULL, 0, 0, 0, 0, NULL }, { NULL, 0, 0, 0, 0, NULL } },
+    { ROOT(ai_release_chat_body), ROOT(ai_release_chat_stream) },
+    { ROOT(ai_release_responses_body), ROOT(ai_release_responses_stream) },
+    { ROOT(ai_release_anthropic_body), ROOT(ai_release_anthropic_stream) }
 };
 
 
@@ -250,8 +326,9 @@ static const char  *ai_release_endings[] = {
 
 static int ai_release_signals_event(ai_release_json_t *js,
     const ai_release_json_event_t *ev, void *data);
-static uint32_t ai_release_signals_match(const ai_release_signals_t *s,
-    uint32_t parent, const ai_release_json_event_t *ev);
+static const ai_release_signals_node_t *ai_release_signals_child(
+    const ai_release_signals_node_t *parent,
+    const ai_release_json_event_t *ev);
 static void ai_release_signals_value(ai_release_signals_t *s,
     const ai_release_json_event_t *ev, unsigned sig);
 static unsigned ai_release_signals_word(const ai_release_signals_word_t *w,
@@ -290,10 +367,8 @@ ai_release_signals_init(ai_release_signals_t *s, int format, int is_stream)
 
     /* format none: the bytes, and a stream's events */
 
-    s->patterns = ai_release_signals_paths[format][s->stream].paths;
-    s->npatterns = ai_release_signals_paths[format][s->stream].n;
-
-    s->scan = (s->npatterns > 0);
+    s->root = &ai_release_signals_roots[format][s->stream];
+    s->scan = (format != AI_RELEASE_FORMAT_NONE);
 
     if (s->scan) {
         ai_release_signals_doc_reset(s);
@@ -415,29 +490,36 @@ ai_release_signals_finish(ai_release_signals_t *s, int complete)
 
 
 /*
- * The JSON scanner's handler: a value whose parent matches no path
- * returns at once; containers are matched at their BEGIN (the paths
- * their members may be on), scalars at their END
+ * The JSON scanner's handler: containers find their node at their BEGIN
+ * (that of the paths their members may be on), scalars at their END; a
+ * value whose parent has no node returns at once
  */
 
 static int
 ai_release_signals_event(ai_release_json_t *js,
     const ai_release_json_event_t *ev, void *data)
 {
-    unsigned                          d, i;
-    uint32_t                          m, bits;
+    unsigned                          d;
     ai_release_signals_t             *s;
-    const ai_release_signals_path_t  *paths;
+    const ai_release_signals_node_t  *node, *parent;
 
     (void) js;
+
+    /* most values are scalars, read at their END */
+
+    if (ev->event == AI_RELEASE_JSON_BEGIN
+        && ev->type >= AI_RELEASE_JSON_STRING)
+    {
+        return 0;
+    }
 
     s = data;
     d = ev->depth;
 
     if (d == 0) {
         if (ev->event == AI_RELEASE_JSON_BEGIN) {
-            s->mask[0] = (ev->type == AI_RELEASE_JSON_OBJECT)
-                         ? (uint32_t) ((1ULL << s->npatterns) - 1) : 0;
+            s->node[0] = (ev->type == AI_RELEASE_JSON_OBJECT) ? s->root
+                                                               : NULL;
         }
 
         return 0;
@@ -447,100 +529,82 @@ ai_release_signals_event(ai_release_json_t *js,
         return 0;
     }
 
+    parent = s->node[d - 1];
+
     if (ev->type == AI_RELEASE_JSON_OBJECT
         || ev->type == AI_RELEASE_JSON_ARRAY)
     {
         if (ev->event == AI_RELEASE_JSON_BEGIN) {
 
-            /* always set: the containers below read it as their parent's */
+            /* always set: the values below read it as their parent's */
 
-            s->mask[d] = s->mask[d - 1]
-                         ? ai_release_signals_match(s, s->mask[d - 1], ev)
-                         : 0;
+            node = parent ? ai_release_signals_child(parent, ev) : NULL;
+            s->node[d] = node;
 
-            /* a tool call of a stream's delta starts: no index yet */
-            s->doc.has_tool_index = 0;
+            if (node && node->sig == AI_RELEASE_SIG_TOOL_ELEMENT) {
+                /* a tool call of a stream's delta: no index yet */
+                s->doc.has_tool_index = 0;
+            }
 
             return 0;
         }
 
-        m = s->mask[d];
+        node = s->node[d];
 
-        if (m == 0) {
-            return 0;
-        }
-
-    } else if (ev->event == AI_RELEASE_JSON_END && s->mask[d - 1]) {
-        m = ai_release_signals_match(s, s->mask[d - 1], ev);
+    } else if (ev->event == AI_RELEASE_JSON_END && parent) {
+        node = ai_release_signals_child(parent, ev);
 
     } else {
         return 0;
     }
 
-    /* the paths that end here */
-
-    paths = s->patterns;
-
-    for (i = 0, bits = m; bits; i++, bits >>= 1) {
-        if ((bits & 1) && paths[i].n == d) {
-            ai_release_signals_value(s, ev, paths[i].sig);
-        }
+    if (node && node->sig) {
+        ai_release_signals_value(s, ev, node->sig);
     }
 
     return 0;
 }
 
 
-/* the paths of parent whose next segment is the value of ev */
+/* the node below parent that the value of ev is on, or NULL */
 
-static uint32_t
-ai_release_signals_match(const ai_release_signals_t *s, uint32_t parent,
+static const ai_release_signals_node_t *
+ai_release_signals_child(const ai_release_signals_node_t *parent,
     const ai_release_json_event_t *ev)
 {
-    unsigned                          i, d;
-    uint32_t                          m;
-    const ai_release_signals_seg_t   *seg;
-    const ai_release_signals_path_t  *paths;
+    unsigned                          i;
+    const ai_release_signals_node_t  *c;
 
-    paths = s->patterns;
-    d = ev->depth;
-    m = 0;
+    for (i = 0; i < parent->n; i++) {
+        c = &parent->children[i];
 
-    for (i = 0; parent; i++, parent >>= 1) {
-
-        if (!(parent & 1) || paths[i].n < d) {
-            continue;
-        }
-
-        seg = &paths[i].seg[d - 1];
-
-        switch (seg->kind) {
+        switch (c->kind) {
 
         case AI_RELEASE_SEG_KEY:
-            if (ev->member && ev->key_len == seg->len
-                && ev->key_n == seg->len
-                && memcmp(ev->key, seg->key, seg->len) == 0)
+            if (ev->member && ev->key_len == c->len && ev->key_n == c->len
+                && ev->key[0] == (unsigned char) c->key[0]
+                && memcmp(ev->key, c->key, c->len) == 0)
             {
-                m |= (uint32_t) 1 << i;
+                return c;
             }
 
             break;
 
         case AI_RELEASE_SEG_ANY:
             if (!ev->member) {
-                m |= (uint32_t) 1 << i;
+                return c;
             }
 
             break;
 
         default: /* AI_RELEASE_SEG_ZERO */
             if (!ev->member && ev->index == 0) {
-                m |= (uint32_t) 1 << i;
+                return c;
             }
         }
     }
 
-    return m;
+    return NULL;
 }
 
 
@@ -949,7 +1013,7 @@ ai_release_signals_doc_reset(ai_release_signals_t *s)
 
     s->doc.first = -1;
     s->doc.delta_first = -1;
-    s->mask[0] = 0;
+    s->node[0] = NULL;
     s->doc_pos = 0;
     s->piece_body = 0;
     s->piece_doc = 0;

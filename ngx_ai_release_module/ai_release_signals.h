@@ -9,7 +9,7 @@
  * those distributions are kept in.
  *
  * The extractor (ai_release_signals_t, in the caller's memory, nothing
- * allocated, 2,936 bytes on x86-64, of which 2,464 are the JSON
+ * allocated, 2,960 bytes on x86-64, of which 2,464 are the JSON
  * scanner's and 136 the SSE parser's) is fed the answer's body in chunks
  * of any size, down to one byte; it keeps none of it, and its result does
  * not depend on how the body was split.  A body is one JSON document; a
@@ -187,15 +187,15 @@ typedef struct ai_release_signals_s  ai_release_signals_t;
 struct ai_release_signals_s {
     ai_release_signals_result_t   r;
 
-    const void                   *patterns;   /* the format's paths */
-    unsigned                      npatterns;
+    const struct ai_release_signals_node_s  *root;  /* the format's paths */
     int                           format;
     unsigned                      stream:1;
     unsigned                      scan:1;     /* JSON is read */
     unsigned                      finished:1;
 
-    /* the patterns that match each open container, by depth */
-    uint32_t                      mask[AI_RELEASE_SIGNALS_DEPTH + 1];
+    /* the path node of each open container, by depth; NULL: none */
+    const struct ai_release_signals_node_s  *node[AI_RELEASE_SIGNALS_DEPTH
+                                                  + 1];
 
     /* responses: across events */
     uint64_t                      delta_text;
