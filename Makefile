@@ -226,7 +226,7 @@ asan: deps
 # when one crashed; "make fuzz-smoke" is the short run for CI.  The crashes
 # found are replayed by build/unit_fuzz_regress in "make test-unit".
 FUZZ_TARGETS := manifest report lock params api_body state json apply \
-                contract
+                contract signals
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := $(BUILD)/fuzz

@@ -5,7 +5,8 @@
  * Behaviour signals (see ai_release_signals.h): a handler of the
  * streaming JSON scanner and the SSE parser that matches the values of
  * each document against a few paths of its format (a trie, with
- * wildcards for array elements), and adds up what they say; and the log-scale histogram.
+ * wildcards for array elements), and adds up what they say; and the
+ * log-scale histogram.
  */
 
 
