@@ -36,12 +36,14 @@ CORE_SRCS  := ngx_ai_release_module/ai_release_sha256.c \
               ngx_ai_release_module/ai_release_json.c \
               ngx_ai_release_module/ai_release_sse.c \
               ngx_ai_release_module/ai_release_apply.c \
-              ngx_ai_release_module/ai_release_contract.c
+              ngx_ai_release_module/ai_release_contract.c \
+              ngx_ai_release_module/ai_release_signals.c
 CORE_HDRS  := ngx_ai_release_module/ai_release_core.h \
               ngx_ai_release_module/ai_release_internal.h \
               ngx_ai_release_module/ai_release_json.h \
               ngx_ai_release_module/ai_release_apply.h \
-              ngx_ai_release_module/ai_release_contract.h
+              ngx_ai_release_module/ai_release_contract.h \
+              ngx_ai_release_module/ai_release_signals.h
 # the TAP lines of the unit test programs
 TAP_SRCS   := t/unit/tap.c t/unit/tap.h
 MOD_SRCS   := $(wildcard ngx_ai_release_module/*.c) \
@@ -109,7 +111,7 @@ $(MODULE_SO): $(NGX_BUILD)/Makefile $(MOD_SRCS)
 
 unit: $(BUILD)/unit_core $(BUILD)/unit_window $(BUILD)/unit_gate \
       $(BUILD)/unit_state $(BUILD)/unit_latency $(BUILD)/unit_json \
-      $(BUILD)/unit_apply $(BUILD)/unit_contract
+      $(BUILD)/unit_apply $(BUILD)/unit_contract $(BUILD)/unit_signals
 
 $(BUILD)/unit_core: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_core.c
 	@mkdir -p $(BUILD)
@@ -152,6 +154,12 @@ $(BUILD)/unit_contract: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) \
 	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c \
 	    t/unit/test_contract.c $(CORE_LIBS) -o $@
 
+$(BUILD)/unit_signals: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) \
+                        t/unit/test_signals.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c \
+	    t/unit/test_signals.c $(CORE_LIBS) -o $@
+
 # the command-line tool: the same core, a normal optimised build
 cli: $(CLI_BIN)
 
@@ -185,7 +193,7 @@ test-unit: unit
 	    && $(BUILD)/unit_gate && $(BUILD)/unit_state \
 	    && $(BUILD)/unit_latency && $(BUILD)/unit_json \
 	    && $(BUILD)/unit_apply && $(BUILD)/unit_contract \
-	    && $(BUILD)/unit_fuzz_regress
+	    && $(BUILD)/unit_signals && $(BUILD)/unit_fuzz_regress
 
 test-t: module cli
 	NGINX_BIN=$(NGINX_BIN) AIR_MODULE=$(MODULE_SO) \
@@ -218,7 +226,7 @@ asan: deps
 # when one crashed; "make fuzz-smoke" is the short run for CI.  The crashes
 # found are replayed by build/unit_fuzz_regress in "make test-unit".
 FUZZ_TARGETS := manifest report lock params api_body state json apply \
-                contract
+                contract signals
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   := $(BUILD)/fuzz
@@ -297,6 +305,33 @@ bench-json: $(JSON_COST)
 	    awk -v s=$$s -v ir=$$ir -v b=$$bytes -v r=$$reps 'BEGIN { \
 	        printf "%-16s %8d bytes %10d instructions %6.2f per byte" \
 	               " %8d per pass\n", s, b / r, ir / r, ir / b, ir / r }'; \
+	done
+
+# make bench-signals: instructions per byte of behaviour signals
+# (bench/signals_cost.c) beside the scanner alone on the same input
+SIGNALS_COST  := $(BUILD)/signals_cost
+SIGNALS_COSTS := answer answer-noop answer-signals sse sse-noop \
+                 sse-signals anthropic anthropic-noop anthropic-signals
+
+$(SIGNALS_COST): bench/signals_cost.c $(CORE_SRCS) $(CORE_HDRS)
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) -O2 bench/signals_cost.c $(CORE_SRCS) \
+	    $(CORE_LIBS) -o $@
+
+.PHONY: bench-signals
+bench-signals: $(SIGNALS_COST)
+	tools/apt-install valgrind
+	@for s in $(SIGNALS_COSTS); do \
+	    out=$(BUILD)/signals_cost.$$s.callgrind; \
+	    valgrind --tool=callgrind --toggle-collect=signals_cost_run \
+	        --callgrind-out-file=$$out $(SIGNALS_COST) $$s > /dev/null 2>&1 \
+	    || { echo "signals_cost $$s failed"; exit 1; }; \
+	    ir=$$(sed -n 's/^summary: *//p' $$out); \
+	    bytes=$$($(SIGNALS_COST) $$s -n); \
+	    reps=$$($(SIGNALS_COST) $$s -r); \
+	    awk -v s=$$s -v ir=$$ir -v b=$$bytes -v r=$$reps 'BEGIN { \
+	        printf "%-18s %6d bytes %9d instructions %6.2f per byte\n", \
+	               s, b / r, ir / r, ir / b }'; \
 	done
 
 .PHONY: bench

@@ -53,6 +53,7 @@ static const fuzz_target_t  targets[] = {
     { "json", fuzz_one_json },
     { "apply", fuzz_one_apply },
     { "contract", fuzz_one_contract },
+    { "signals", fuzz_one_signals },
     { NULL, NULL }
 };
 
