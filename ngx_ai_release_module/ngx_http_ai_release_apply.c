@@ -879,7 +879,7 @@ ngx_http_ai_release_apply_refuse(ngx_http_request_t *r,
     const char *fmt, ...)
 {
     u_char   *p, msg[512];
-    json_t   *root, *err, *message;
+    json_t   *root;
     va_list   args;
 
     va_start(args, fmt);
@@ -901,34 +901,54 @@ ngx_http_ai_release_apply_refuse(ngx_http_request_t *r,
 
     ngx_http_ai_release_rejected(ctx);
 
-    message = json_string((char *) msg);
-
-    root = json_object();
-    err = json_object();
-
-    if (root == NULL || err == NULL || message == NULL) {
-        json_decref(root);
-        json_decref(err);
-        json_decref(message);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json_object_set_new(err, "type", json_string(type));
-    json_object_set_new(err, "message", message);
-
-    if (ctx->workflow->format == AI_RELEASE_FORMAT_ANTHROPIC_MESSAGES) {
-        json_object_set_new(root, "type", json_string("error"));
-
-    } else {
-        json_object_set_new(err, "param", json_null());
-        json_object_set_new(err, "code", json_null());
-    }
-
-    json_object_set_new(root, "error", err);
+    root = ngx_http_ai_release_format_error(ctx->workflow->format, type,
+                                            (char *) msg, NULL);
 
     (void) ngx_http_discard_request_body(r);
 
     return ngx_http_ai_release_send_json(r, status, root);
+}
+
+
+/*
+ * An error in the shape the clients of a wire format know: for
+ * anthropic-messages {"type": "error", "error": {"type", "message"}},
+ * else OpenAI's {"error": {"type", "message", "param": null, "code"}}
+ * (code null when NULL).  message must be UTF-8.  NULL when out of memory.
+ */
+
+json_t *
+ngx_http_ai_release_format_error(ngx_uint_t format, const char *type,
+    const char *message, const char *code)
+{
+    json_t  *root, *err, *m;
+
+    m = json_string(message);
+    root = json_object();
+    err = json_object();
+
+    if (root == NULL || err == NULL || m == NULL) {
+        json_decref(root);
+        json_decref(err);
+        json_decref(m);
+        return NULL;
+    }
+
+    json_object_set_new(err, "type", json_string(type));
+    json_object_set_new(err, "message", m);
+
+    if (format == AI_RELEASE_FORMAT_ANTHROPIC_MESSAGES) {
+        json_object_set_new(root, "type", json_string("error"));
+
+    } else {
+        json_object_set_new(err, "param", json_null());
+        json_object_set_new(err, "code", code ? json_string(code)
+                                              : json_null());
+    }
+
+    json_object_set_new(root, "error", err);
+
+    return root;
 }
 
 

@@ -686,7 +686,7 @@ ngx_http_ai_release_contract_refuse(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx)
 {
     u_char                          *p, msg[384];
-    json_t                          *root, *err;
+    json_t                          *root;
     ngx_http_ai_release_contract_t  *cc;
 
     cc = ctx->contract;
@@ -712,29 +712,16 @@ ngx_http_ai_release_contract_refuse(ngx_http_request_t *r,
                      ai_release_contract_rule_name(cc->rule));
     *p = '\0';
 
-    root = json_object();
-    err = json_object();
+    /* Anthropic's SDKs know a fixed set of error types */
 
-    if (root == NULL || err == NULL) {
-        json_decref(root);
-        json_decref(err);
+    root = ngx_http_ai_release_format_error(ctx->workflow->format,
+               ctx->workflow->format == AI_RELEASE_FORMAT_ANTHROPIC_MESSAGES
+               ? "api_error" : "contract_error",
+               (char *) msg, ai_release_contract_rule_name(cc->rule));
+
+    if (root == NULL) {
         return NGX_ERROR;
     }
-
-    if (ctx->workflow->format == AI_RELEASE_FORMAT_ANTHROPIC_MESSAGES) {
-        json_object_set_new(root, "type", json_string("error"));
-        json_object_set_new(err, "type", json_string("api_error"));
-        json_object_set_new(err, "message", json_string((char *) msg));
-
-    } else {
-        json_object_set_new(err, "message", json_string((char *) msg));
-        json_object_set_new(err, "type", json_string("contract_error"));
-        json_object_set_new(err, "param", json_null());
-        json_object_set_new(err, "code",
-                   json_string(ai_release_contract_rule_name(cc->rule)));
-    }
-
-    json_object_set_new(root, "error", err);
 
     if (ngx_http_ai_release_reset_headers_out(r) != NGX_OK) {
         json_decref(root);

@@ -11,6 +11,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <jansson.h>
+
 #include "ai_release_core.h"
 #include "ai_release_apply.h"
 #include "ai_release_contract.h"
@@ -401,6 +403,9 @@ ngx_int_t ngx_http_ai_release_apply_target(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx, ngx_http_ai_release_target_t *t);
 ngx_int_t ngx_http_ai_release_apply_client_model(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx, ngx_str_t *s);
+
+json_t *ngx_http_ai_release_format_error(ngx_uint_t format, const char *type,
+    const char *message, const char *code);
 
 ngx_int_t ngx_http_ai_release_contract_init(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf);
