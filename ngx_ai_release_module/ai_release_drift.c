@@ -20,12 +20,6 @@
 #include "ai_release_drift.h"
 
 
-typedef struct {
-    const char      *name;
-    unsigned         points:1;      /* its margin is in points */
-} ai_release_drift_name_t;
-
-
 /* a count, sums and the mean and variance they give */
 
 typedef struct {
@@ -54,19 +48,10 @@ static double ai_release_drift_quantile(const uint64_t *counts, double q);
 static uint64_t ai_release_drift_hist_count(const uint64_t *counts);
 
 
-static const ai_release_drift_name_t  ai_release_drift_names[] = {
-    { "none", 0 },
-    { "output_tokens", 0 },
-    { "input_tokens", 0 },
-    { "cost", 0 },
-    { "answer_bytes", 0 },
-    { "text_bytes", 0 },
-    { "tool_calls", 0 },
-    { "first_token", 0 },
-    { "length_stops", 1 },
-    { "refusals", 1 },
-    { "content_filter", 1 },
-    { NULL, 0 }
+static const char  *ai_release_drift_names[] = {
+    "none", "output_tokens", "input_tokens", "cost", "answer_bytes",
+    "text_bytes", "tool_calls", "first_token", "length_stops", "refusals",
+    "content_filter", NULL
 };
 
 /* the other parameters, for the did-you-mean of an unknown one */
@@ -88,7 +73,7 @@ ai_release_drift_defaults(ai_release_drift_conf_t *conf)
 const char *
 ai_release_drift_name(unsigned signal)
 {
-    return signal < AI_RELEASE_DRIFT_N ? ai_release_drift_names[signal].name
+    return signal < AI_RELEASE_DRIFT_N ? ai_release_drift_names[signal]
                                        : "?";
 }
 
@@ -149,19 +134,19 @@ ai_release_drift_parse(ai_release_drift_conf_t *conf, const char *arg,
 #undef AI_KEY
 
     for (i = 1; i < AI_RELEASE_DRIFT_N; i++) {
-        name = ai_release_drift_names[i].name;
+        name = ai_release_drift_names[i];
 
         if (strlen(name) != klen || memcmp(name, arg, klen) != 0) {
             continue;
         }
 
-        if (ai_release_drift_margin(v, vlen, ai_release_drift_names[i].points,
+        if (ai_release_drift_margin(v, vlen, AI_RELEASE_DRIFT_POINTS(i),
                                     &margin)
             != 0)
         {
             snprintf(err, errlen, "invalid value \"%.*s\" of \"%s\": "
                      "expected %s", (int) (vlen > 64 ? 64 : vlen), v, name,
-                     ai_release_drift_names[i].points
+                     AI_RELEASE_DRIFT_POINTS(i)
                      ? "points of 0.01 to 100 with a sign, e.g. +5pt or -2pt"
                      : "a ratio of 0.01 to 100 but 1, e.g. 1.5x or 0.5x");
             return -1;
@@ -178,7 +163,7 @@ ai_release_drift_parse(ai_release_drift_conf_t *conf, const char *arg,
 
     for (i = 1; i < AI_RELEASE_DRIFT_N + 2; i++) {
         name = i < AI_RELEASE_DRIFT_N
-               ? ai_release_drift_names[i].name
+               ? ai_release_drift_names[i]
                : ai_release_drift_params[i - AI_RELEASE_DRIFT_N];
 
         d = ai_release_distance(arg, klen, name, strlen(name));

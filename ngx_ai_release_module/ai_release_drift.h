@@ -121,6 +121,10 @@ typedef enum {
     AI_RELEASE_DRIFT_N
 } ai_release_drift_e;
 
+/* ratios first, then the signals whose margin is in points */
+#define AI_RELEASE_DRIFT_POINTS(signal)                                      \
+    ((signal) >= AI_RELEASE_DRIFT_LENGTH_STOPS)
+
 #define AI_RELEASE_DRIFT_TRIP       0
 #define AI_RELEASE_DRIFT_OBSERVE    1
 
