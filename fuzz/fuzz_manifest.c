@@ -9,9 +9,10 @@
  * path: it is only ever opened for reading (regular files only, at most
  * 16 MiB), nothing here writes but the lock, to /dev/null.
  *
- * Then, per loaded bundle: the set's lookup, the eval section's
- * validation, the gate check against whatever report it names, the lock
- * parts and the canonical form; the lock of all bundles is written to
+ * Then, per loaded bundle: the set's lookup, its pricing (in range, and
+ * in the canonical form as JSON numbers), the eval section's validation,
+ * the gate check against whatever report it names, the lock parts and the
+ * canonical form; the lock of all bundles is written to
  * /dev/null, and loading the same input again must fail on the duplicates
  * and leave the set as it was.
  */
@@ -72,6 +73,9 @@ fuzz_one_manifest(const uint8_t *data, size_t size)
     int                    rc;
     size_t                 i, n, nparts, len;
     char                  *canonical;
+    char                   in[AI_RELEASE_PRICE_TEXT_SIZE];
+    char                   out[AI_RELEASE_PRICE_TEXT_SIZE];
+    char                   want[96];
     ai_release_set_t      *set;
     ai_release_part_t     *parts;
     ai_release_bundle_t   *b, **bundles;
@@ -114,6 +118,24 @@ fuzz_one_manifest(const uint8_t *data, size_t size)
         FUZZ_CHECK(strlen(b->digest_hex) == AI_RELEASE_DIGEST_HEX_LEN);
         FUZZ_CHECK(ai_release_valid_name(b->name, strlen(b->name)));
         FUZZ_CHECK(ai_release_valid_name(b->version, strlen(b->version)));
+
+        /* pricing: in range, and in the canonical form as a number */
+
+        if (b->pricing.set) {
+            FUZZ_CHECK(b->pricing.input_per_mtok <= AI_RELEASE_PRICE_MAX
+                       && b->pricing.output_per_mtok <= AI_RELEASE_PRICE_MAX);
+            ai_release_price_format(b->pricing.input_per_mtok, in);
+            ai_release_price_format(b->pricing.output_per_mtok, out);
+            (void) snprintf(want, sizeof(want), "\"pricing\":{\"input_per_"
+                            "mtok\":%s,\"output_per_mtok\":%s}", in, out);
+            FUZZ_CHECK(strstr(b->canonical, want) != NULL);
+            (void) ai_release_cost_microunits(&b->pricing, UINT64_MAX,
+                                              UINT64_MAX);
+
+        } else {
+            FUZZ_CHECK(b->pricing.input_per_mtok == 0
+                       && b->pricing.output_per_mtok == 0);
+        }
 
         (void) ai_release_gate_validate(b, &errs);
         fuzz_errors_done(&errs);

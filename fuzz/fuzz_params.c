@@ -9,18 +9,24 @@
  * duration and the outcome class parsers, and the name, header name and
  * header value validators.  What they accept must hold their invariants;
  * the resulting trip configuration is then evaluated, and its counts go
- * to the canary_margin rule's bounds, which must be rates (no NaN).
+ * to the canary_margin rule's bounds, which must be rates (no NaN).  Each
+ * word also goes to ai_release_drift_parse() (one drift rule) and to the
+ * price parser; the drift rule then judges aggregates made of the trip
+ * configuration's numbers.
  */
 
 
 #include "fuzz.h"
+#include "ai_release_drift.h"
 
 
 #define FUZZ_ERR_SIZE  256
 
 
-static void fuzz_params_word(ai_release_trip_conf_t *conf, const char *s,
-    size_t len);
+static void fuzz_params_word(ai_release_trip_conf_t *conf,
+    ai_release_drift_conf_t *drift, const char *s, size_t len);
+static void fuzz_params_drift(const ai_release_drift_conf_t *drift,
+    const ai_release_trip_conf_t *conf);
 
 
 int
@@ -31,6 +37,7 @@ fuzz_one_params(const uint8_t *data, size_t size)
     uint64_t                 cooldown, stable[2];
     ai_release_margin_t      mb;
     ai_release_trip_conf_t   conf;
+    ai_release_drift_conf_t  drift;
 
     /* a copy of just the input's size: reading past a word is caught */
 
@@ -42,6 +49,7 @@ fuzz_one_params(const uint8_t *data, size_t size)
     }
 
     ai_release_trip_defaults(&conf);
+    ai_release_drift_defaults(&drift);
 
     start = 0;
 
@@ -50,7 +58,7 @@ fuzz_one_params(const uint8_t *data, size_t size)
             continue;
         }
 
-        fuzz_params_word(&conf, copy + start, i - start);
+        fuzz_params_word(&conf, &drift, copy + start, i - start);
 
         start = i + 1;
     }
@@ -85,6 +93,8 @@ fuzz_one_params(const uint8_t *data, size_t size)
     FUZZ_CHECK(mb.stable_upper >= 0 && mb.stable_upper <= 1);
     FUZZ_CHECK(mb.diff_lower >= -1.000001 && mb.diff_lower <= 1);
 
+    fuzz_params_drift(&drift, &conf);
+
     cooldown = conf.cooldown_ms;
 
     for (i = 0; i < 80; i++) {
@@ -96,13 +106,75 @@ fuzz_one_params(const uint8_t *data, size_t size)
 }
 
 
+/* the drift rule as configured, on aggregates of the trip's numbers */
+
 static void
-fuzz_params_word(ai_release_trip_conf_t *conf, const char *s, size_t len)
+fuzz_params_drift(const ai_release_drift_conf_t *drift,
+    const ai_release_trip_conf_t *conf)
+{
+    unsigned                    i;
+    ai_release_pricing_t        pricing;
+    ai_release_drift_agg_t      c, s;
+    ai_release_drift_signal_t   sig;
+
+    FUZZ_CHECK(drift->min_answers >= 1 && drift->min_answers <= 999999999);
+    FUZZ_CHECK(drift->mode == AI_RELEASE_DRIFT_TRIP
+               || drift->mode == AI_RELEASE_DRIFT_OBSERVE);
+    FUZZ_CHECK(drift->margin[AI_RELEASE_DRIFT_NONE] == 0);
+
+    for (i = 1; i < AI_RELEASE_DRIFT_N; i++) {
+        FUZZ_CHECK(drift->margin[i] >= -100 * AI_RELEASE_DRIFT_SCALE
+                   && drift->margin[i] <= 100 * AI_RELEASE_DRIFT_SCALE);
+
+        /* a ratio: more than 0, not 1 */
+        FUZZ_CHECK(AI_RELEASE_DRIFT_POINTS(i)
+                   || (drift->margin[i] >= 0
+                       && drift->margin[i] != AI_RELEASE_DRIFT_SCALE));
+    }
+
+    memset(&c, 0, sizeof(c));
+    memset(&s, 0, sizeof(s));
+
+    c.answers = conf->min_requests;
+    c.usage = conf->min_errors;
+    c.output_tokens = conf->probes;
+    c.output_tokens_sq = conf->consecutive;
+    c.refusals = conf->error_rate;
+    c.first_token_hist[ai_release_hist_bucket(conf->window_ms)] =
+        conf->min_requests;
+    s.answers = conf->min_errors;
+    s.usage = conf->min_requests;
+    s.output_tokens = conf->consecutive;
+    s.output_tokens_sq = conf->probes;
+    s.endings[AI_RELEASE_END_LENGTH] = conf->canary_margin;
+    s.first_token_hist[ai_release_hist_bucket(conf->cooldown_ms)] =
+        conf->min_errors;
+
+    pricing.input_per_mtok = conf->cooldown_ms;
+    pricing.output_per_mtok = conf->max_cooldown_ms;
+    pricing.set = 1;
+
+    for (i = 0; i <= AI_RELEASE_DRIFT_N; i++) {
+        ai_release_drift_signal(drift, i, &c, &pricing, &s, &pricing, &sig);
+        FUZZ_CHECK(!sig.breached || sig.judged);
+        FUZZ_CHECK(!sig.judged || (sig.canary_n >= drift->min_answers
+                                   && sig.stable_n >= drift->min_answers));
+    }
+
+    i = ai_release_drift_check(drift, &c, &pricing, &s, NULL);
+    FUZZ_CHECK(i < AI_RELEASE_DRIFT_N);
+}
+
+
+static void
+fuzz_params_word(ai_release_trip_conf_t *conf,
+    ai_release_drift_conf_t *drift, const char *s, size_t len)
 {
     int       cls;
-    char      err[FUZZ_ERR_SIZE], *word;
+    char      err[FUZZ_ERR_SIZE], *word, text[AI_RELEASE_PRICE_TEXT_SIZE];
+    size_t    n;
     unsigned  weight;
-    uint64_t  ms;
+    uint64_t  ms, micro, again;
 
     /* the word alone in an allocation of its size */
 
@@ -118,6 +190,23 @@ fuzz_params_word(ai_release_trip_conf_t *conf, const char *s, size_t len)
     if (ai_release_trip_parse(conf, word, len, err, sizeof(err)) != 0) {
         FUZZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL);
         FUZZ_CHECK(strlen(err) > 0);
+    }
+
+    memset(err, 'x', sizeof(err));
+
+    if (ai_release_drift_parse(drift, word, len, err, sizeof(err)) != 0) {
+        FUZZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL);
+        FUZZ_CHECK(strlen(err) > 0);
+    }
+
+    /* a price: in range, and its shortest form reads back the same */
+
+    if (ai_release_price_parse(word, len, &micro) == 0) {
+        FUZZ_CHECK(micro <= AI_RELEASE_PRICE_MAX);
+        n = ai_release_price_format(micro, text);
+        FUZZ_CHECK(n > 0 && n <= len);
+        FUZZ_CHECK(ai_release_price_parse(text, n, &again) == 0
+                   && again == micro);
     }
 
     if (ai_release_parse_weight(word, len, &weight) == 0) {

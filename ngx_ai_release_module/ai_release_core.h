@@ -154,6 +154,19 @@ typedef struct {
 /* a manifest's output_contract (ai_release_contract.h) */
 typedef struct ai_release_contract_s  ai_release_contract_t;
 
+/*
+ * A manifest's "pricing: {input_per_mtok: 2.50, output_per_mtok: 10}": the
+ * price of a million input and of a million output tokens in the
+ * configuration's one currency, a decimal of 0 to 9,999,999.999999 (at
+ * most 7 digits before the point and 6 after it), kept as an integer of
+ * millionths of the currency (micro-units), so that sums never drift
+ */
+typedef struct {
+    uint64_t        input_per_mtok;
+    uint64_t        output_per_mtok;
+    unsigned        set:1;              /* the manifest has pricing */
+} ai_release_pricing_t;
+
 typedef struct {
     char                 *file;         /* manifest path as given */
     unsigned              line;         /* start of the YAML document */
@@ -175,6 +188,7 @@ typedef struct {
     ai_release_node_t    *root;         /* the whole document (a MAP) */
 
     ai_release_contract_t *contract;    /* output_contract, or NULL */
+    ai_release_pricing_t  pricing;
 
     char                 *canonical;    /* canonical form, NUL-terminated */
     size_t                canonical_len;
@@ -264,6 +278,38 @@ int ai_release_valid_header_value(const char *s, size_t len);
  * decimals, at most 100%.  Returns 0 on success, -1 on anything else.
  */
 int ai_release_parse_weight(const char *s, size_t len, unsigned *weight);
+
+/*
+ * A decimal of 1 to int_digits digits, then optionally "." and 1 to
+ * decimals digits, times 10^decimals: "2.5" with 2 decimals is 250; no
+ * sign, no exponent.  0, or -1 with *out unchanged.
+ */
+int ai_release_parse_decimal(const char *s, size_t len, unsigned decimals,
+    unsigned int_digits, uint64_t *out);
+
+#define AI_RELEASE_PRICE_SCALE      1000000     /* micro-units a unit */
+#define AI_RELEASE_PRICE_INT_DIGITS 7
+#define AI_RELEASE_PRICE_DECIMALS   6
+#define AI_RELEASE_PRICE_MAX        9999999999999ULL
+/* "9999999.999999" and a NUL */
+#define AI_RELEASE_PRICE_TEXT_SIZE  16
+
+/* "2.50" -> 2500000; 0, or -1 with nothing changed */
+int ai_release_price_parse(const char *s, size_t len, uint64_t *micro);
+/* 2500000 -> "2.5", 10000000 -> "10", 1 -> "0.000001"; the length */
+size_t ai_release_price_format(uint64_t micro,
+    char out[AI_RELEASE_PRICE_TEXT_SIZE]);
+
+/*
+ * The cost, in micro-units of the currency and rounded to the nearest, of
+ * input_tokens and output_tokens at pricing: give it the window's sums of
+ * tokens rather than adding up each answer's rounded cost.  UINT64_MAX
+ * when it does not fit, or a price is above AI_RELEASE_PRICE_MAX; 0
+ * without pricing (NULL or not set).
+ */
+uint64_t ai_release_cost_microunits(const ai_release_pricing_t *pricing,
+    uint64_t input_tokens, uint64_t output_tokens);
+
 
 /* MurmurHash3 x86_32 */
 uint32_t ai_release_hash32(uint32_t seed, const void *data, size_t len);

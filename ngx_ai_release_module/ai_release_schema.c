@@ -91,6 +91,8 @@ static void ai_release_check_file(ai_release_load_t *ld,
 static void ai_release_check_params(ai_release_load_t *ld,
     ai_release_bundle_t *bundle, ai_release_node_t *map);
 static int ai_release_json_literal(const char *s, size_t len);
+static void ai_release_check_pricing(ai_release_load_t *ld,
+    ai_release_bundle_t *bundle, ai_release_node_t *map);
 static void ai_release_check_contract(ai_release_load_t *ld,
     ai_release_bundle_t *bundle, ai_release_node_t *map);
 static void ai_release_contract_status(ai_release_load_t *ld,
@@ -169,6 +171,10 @@ static const ai_release_schema_key_t  ai_release_schema[] = {
     /* top-level members of a request body: JSON scalars */
     { "params", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0,
       ai_release_check_params },
+
+    /* the price of a million input and output tokens */
+    { "pricing", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0,
+      ai_release_check_pricing },
 
     /* any content */
     { "labels", AI_RELEASE_SCHEMA_MAP, 0, NULL, NULL, 0, NULL },
@@ -847,6 +853,116 @@ ai_release_check_params(ai_release_load_t *ld, ai_release_bundle_t *bundle,
                           && ai_release_json_literal(value->value,
                                                      value->len));
     }
+}
+
+
+/*
+ * pricing: input_per_mtok and output_per_mtok, both required, each a price
+ * (ai_release_price_parse()) kept in micro-units.  Each value is rewritten
+ * in its shortest form and marked literal, so that the canonical form has
+ * it as a JSON number: 2.50, "2.5" and 2.500000 are the same price and
+ * give the same digest.  Its text never gets longer, and lives in the
+ * node's own allocation.
+ */
+
+static void
+ai_release_check_pricing(ai_release_load_t *ld, ai_release_bundle_t *bundle,
+    ai_release_node_t *map)
+{
+    char                 q[AI_RELEASE_QUOTE_SIZE];
+    char                 text[AI_RELEASE_PRICE_TEXT_SIZE];
+    size_t               i, k, n, nerrors;
+    uint64_t             micro, *field[2];
+    const char          *suggest;
+    ai_release_node_t   *key, *value, *seen[2];
+
+    static const char   *keys[] = { "input_per_mtok", "output_per_mtok",
+                                    NULL };
+
+    field[0] = &bundle->pricing.input_per_mtok;
+    field[1] = &bundle->pricing.output_per_mtok;
+    seen[0] = NULL;
+    seen[1] = NULL;
+    nerrors = ld->nerrors;
+
+    for (i = 0; i < map->nitems; i++) {
+        key = map->items[2 * i];
+        value = map->items[2 * i + 1];
+
+        if (key->type != AI_RELEASE_NODE_SCALAR) {
+            continue;
+        }
+
+        ai_release_quote(key->value, key->len, q);
+
+        for (k = 0; keys[k]; k++) {
+            if (strlen(keys[k]) == key->len
+                && memcmp(keys[k], key->value, key->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (keys[k] == NULL) {
+            suggest = ai_release_suggest(key->value, key->len, keys,
+                                         sizeof(const char *));
+
+            if (suggest) {
+                ai_release_error(ld, key->line, key->column,
+                                 "unknown key \"%s\" in \"pricing\", did "
+                                 "you mean \"%s\"?", q, suggest);
+
+            } else {
+                ai_release_error(ld, key->line, key->column,
+                                 "unknown key \"%s\" in \"pricing\": "
+                                 "expected input_per_mtok and "
+                                 "output_per_mtok", q);
+            }
+
+            continue;
+        }
+
+        seen[k] = value;
+
+        if (value->type != AI_RELEASE_NODE_SCALAR
+            || ai_release_price_parse(value->value, value->len, &micro) != 0)
+        {
+            ai_release_error(ld, value->line, value->column,
+                             "pricing.%s%s%s%s must be a price per million "
+                             "tokens: a decimal number of 0 to "
+                             "9999999.999999 with at most 6 decimals, "
+                             "e.g. 2.50", keys[k],
+                             value->type == AI_RELEASE_NODE_SCALAR
+                             ? " \"" : "",
+                             value->type == AI_RELEASE_NODE_SCALAR
+                             ? ai_release_quote(value->value, value->len, q)
+                             : "",
+                             value->type == AI_RELEASE_NODE_SCALAR
+                             ? "\"" : "");
+            continue;
+        }
+
+        *field[k] = micro;
+
+        n = ai_release_price_format(micro, text);
+
+        if (n > 0 && n <= value->len) {
+            memcpy(value->value, text, n + 1);
+            value->len = n;
+            value->literal = 1;
+        }
+    }
+
+    for (k = 0; keys[k]; k++) {
+        if (seen[k] == NULL) {
+            ai_release_error(ld, map->line, map->column,
+                             "pricing needs %s (the price of a million %s "
+                             "tokens, e.g. %s)", keys[k],
+                             k ? "output" : "input", k ? "10.00" : "2.50");
+        }
+    }
+
+    bundle->pricing.set = (ld->nerrors == nerrors);
 }
 
 

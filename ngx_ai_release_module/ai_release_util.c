@@ -4,7 +4,8 @@
  *
  * The errors list, reading a whole file, quoting a value for a message,
  * validation helpers, weight parsing, MurmurHash3 (x86_32) for sticky
- * keys, a string copy and the edit distance.
+ * keys, a string copy and the edit distance, decimals, prices and the
+ * cost of tokens.
  */
 
 
@@ -26,6 +27,8 @@
 
 
 static int ai_release_errors_grow(ai_release_errors_t *errs);
+static uint64_t ai_release_price_times(uint64_t tokens, uint64_t price,
+    uint64_t *rem);
 
 
 /*
@@ -729,4 +732,156 @@ ai_release_hex_value(int c)
     }
 
     return -1;
+}
+
+
+/* decimals, prices and the cost of tokens */
+
+int
+ai_release_parse_decimal(const char *s, size_t len, unsigned decimals,
+    unsigned int_digits, uint64_t *out)
+{
+    size_t    i;
+    unsigned  k;
+    uint64_t  n;
+
+    n = 0;
+
+    for (i = 0; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        if (i == int_digits) {
+            return -1;
+        }
+
+        n = n * 10 + (uint64_t) (s[i] - '0');
+    }
+
+    if (i == 0) {
+        return -1;
+    }
+
+    k = 0;
+
+    if (i < len && s[i] == '.') {
+        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+            if (k == decimals) {
+                return -1;
+            }
+
+            n = n * 10 + (uint64_t) (s[i] - '0');
+            k++;
+        }
+
+        if (k == 0) {
+            return -1;
+        }
+    }
+
+    if (i != len) {
+        return -1;
+    }
+
+    for ( /* void */ ; k < decimals; k++) {
+        n *= 10;
+    }
+
+    *out = n;
+
+    return 0;
+}
+
+
+int
+ai_release_price_parse(const char *s, size_t len, uint64_t *micro)
+{
+    return ai_release_parse_decimal(s, len, AI_RELEASE_PRICE_DECIMALS,
+                                  AI_RELEASE_PRICE_INT_DIGITS, micro);
+}
+
+
+size_t
+ai_release_price_format(uint64_t micro, char out[AI_RELEASE_PRICE_TEXT_SIZE])
+{
+    int  n;
+
+    if (micro > AI_RELEASE_PRICE_MAX) {
+        /* more than the manifest allows */
+        out[0] = '\0';
+        return 0;
+    }
+
+    if (micro % AI_RELEASE_PRICE_SCALE == 0) {
+        n = snprintf(out, AI_RELEASE_PRICE_TEXT_SIZE, "%llu",
+                     (unsigned long long) (micro / AI_RELEASE_PRICE_SCALE));
+
+    } else {
+        n = snprintf(out, AI_RELEASE_PRICE_TEXT_SIZE, "%llu.%06llu",
+                     (unsigned long long) (micro / AI_RELEASE_PRICE_SCALE),
+                     (unsigned long long) (micro % AI_RELEASE_PRICE_SCALE));
+
+        while (n > 0 && out[n - 1] == '0') {
+            out[--n] = '\0';
+        }
+    }
+
+    return n > 0 ? (size_t) n : 0;
+}
+
+
+/*
+ * tokens * price / 10^6 without overflow for prices below 10^13
+ * micro-units: the whole millions of tokens times the price, and the rest
+ * (below 10^6) times the price (below 10^19); the remainder in rem.
+ * UINT64_MAX when it does not fit or the price is above
+ * AI_RELEASE_PRICE_MAX.
+ */
+
+static uint64_t
+ai_release_price_times(uint64_t tokens, uint64_t price, uint64_t *rem)
+{
+    uint64_t  q, lo;
+
+    if (price > AI_RELEASE_PRICE_MAX) {
+        *rem = 0;
+        return UINT64_MAX;
+    }
+
+    q = tokens / 1000000;
+    lo = (tokens % 1000000) * price;
+
+    *rem = lo % 1000000;
+    lo /= 1000000;
+
+    if (q && price > (UINT64_MAX - lo) / q) {
+        return UINT64_MAX;
+    }
+
+    return q * price + lo;
+}
+
+
+uint64_t
+ai_release_cost_microunits(const ai_release_pricing_t *pricing,
+    uint64_t input_tokens, uint64_t output_tokens)
+{
+    uint64_t  in, out, rem_in, rem_out, rest;
+
+    if (pricing == NULL || !pricing->set) {
+        return 0;
+    }
+
+    in = ai_release_price_times(input_tokens, pricing->input_per_mtok,
+                                &rem_in);
+    out = ai_release_price_times(output_tokens, pricing->output_per_mtok,
+                                 &rem_out);
+
+    /* the two remainders, rounded half up */
+    rest = (rem_in + rem_out + 500000) / 1000000;
+
+    if (in == UINT64_MAX || out == UINT64_MAX || in > UINT64_MAX - rest
+        || out > UINT64_MAX - in - rest)
+    {
+        return UINT64_MAX;
+    }
+
+    return in + out + rest;
 }
