@@ -693,8 +693,17 @@ sub keepalive_gets {
     close $s;
     diag(sprintf 'mem: 100,000 answers in %.1f s; worker VmRSS %d kB after '
          . '10,000, %d kB after 100,000', $dt, $rss0, $rss1);
-    ok(defined $rss0 && defined $rss1 && $rss1 - $rss0 <= 128,
-       "mem: worker RSS flat: $rss0 kB -> $rss1 kB (at most +128 kB)");
+    SKIP: {
+        # AddressSanitizer keeps freed memory in its quarantine (256 MB by
+        # default) before reusing it: RSS grows with every request there and
+        # says nothing of the module's memory (make asan: the module is
+        # compiled into nginx, AIR_MODULE is empty)
+        skip 'worker RSS under AddressSanitizer: its quarantine holds freed '
+             . 'memory', 1
+            if defined $ENV{AIR_MODULE} && $ENV{AIR_MODULE} eq '';
+        ok(defined $rss0 && defined $rss1 && $rss1 - $rss0 <= 128,
+           "mem: worker RSS flat: $rss0 kB -> $rss1 kB (at most +128 kB)");
+    }
     my $b = bundle_doc('mem', 'c@mem');
     is($b->{totals}{ok}, 100000, 'mem: 100,000 ok answers');
     contract_object {
