@@ -81,7 +81,7 @@ module: $(MODULE_SO)
 # configure once: copy the nginx source tree (Debian's nginx-dev tree by
 # default, with the configure flags Debian recorded so the module's binary
 # signature matches /usr/sbin/nginx), then build only the modules.
-$(NGX_BUILD)/Makefile: config
+$(NGX_BUILD)/objs/Makefile: config
 	@rm -rf $(NGX_BUILD)
 	@mkdir -p $(BUILD)
 	@if [ -n "$(NGINX_SRC)" ]; then \
@@ -106,7 +106,7 @@ $(NGX_BUILD)/Makefile: config
 	    exit 1; \
 	fi
 
-$(MODULE_SO): $(NGX_BUILD)/Makefile $(MOD_SRCS)
+$(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MOD_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
 unit: $(BUILD)/unit_core $(BUILD)/unit_window $(BUILD)/unit_gate \
