@@ -108,6 +108,7 @@ my %mode;
         my @f = split ' ', $l, 6;
         (my $p = $f[5] // '') =~ s{^\.}{};
         $p =~ s{ -> .*}{};
+        $p =~ s{(?<=.)/$}{};            # directories, as dpkg -L names them
         $mode{$p} = $f[0] if length $p;
     }
 }
