@@ -10,6 +10,7 @@
 #   make demo       deps + build + nginx in the foreground with demo.conf
 #   make bench-json instructions per byte of the JSON scanner, SSE parser
 #                   and output contract checker
+#   make deb        the Debian package libnginx-mod-http-ai-release_*.deb
 #   NGINX_SRC=/path/to/nginx-1.x make   build against another nginx tree
 
 SHELL      := /bin/bash
@@ -66,7 +67,8 @@ CLI_CFLAGS := -O2 \
 
 DEB_PKGS   := nginx nginx-dev libjansson-dev libyaml-dev gcc make perl \
               libpcre2-dev libssl-dev zlib1g-dev prometheus chromium \
-              chromium-driver openssl ca-certificates
+              chromium-driver openssl ca-certificates \
+              dpkg-dev debhelper lintian
 
 # the official OpenAI and Anthropic Node SDKs that t/50-sdk.t drives, at the
 # versions t/sdk/package-lock.json pins
@@ -74,7 +76,7 @@ SDK_DIR    := t/sdk
 SDK_STAMP  := $(SDK_DIR)/node_modules/.installed
 
 .PHONY: asan all module unit cli deps sdk-deps test test-unit test-t demo \
-        clean
+        clean deb deb-deps
 
 all: module unit cli
 
@@ -83,7 +85,7 @@ module: $(MODULE_SO)
 # configure once: copy the nginx source tree (Debian's nginx-dev tree by
 # default, with the configure flags Debian recorded so the module's binary
 # signature matches /usr/sbin/nginx), then build only the modules.
-$(NGX_BUILD)/Makefile: config
+$(NGX_BUILD)/objs/Makefile: config
 	@rm -rf $(NGX_BUILD)
 	@mkdir -p $(BUILD)
 	@if [ -n "$(NGINX_SRC)" ]; then \
@@ -108,7 +110,7 @@ $(NGX_BUILD)/Makefile: config
 	    exit 1; \
 	fi
 
-$(MODULE_SO): $(NGX_BUILD)/Makefile $(MOD_SRCS)
+$(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MOD_SRCS)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile modules
 
 unit: $(BUILD)/unit_core $(BUILD)/unit_window $(BUILD)/unit_gate \
@@ -169,14 +171,16 @@ $(BUILD)/unit_drift: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) \
 	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c \
 	    t/unit/test_drift.c $(CORE_LIBS) -o $@
 
-# the command-line tool: the same core, a normal optimised build
+# the command-line tool: the same core, a normal optimised build (with the
+# CPPFLAGS, CFLAGS and LDFLAGS of the environment: debian/rules builds it as
+# CLI_BIN=build/pkg/ai-release with dpkg-buildflags' hardening flags)
 cli: $(CLI_BIN)
 
 $(CLI_BIN): $(CORE_SRCS) $(CORE_HDRS) cli/ai-release.c \
             ngx_ai_release_module/ngx_http_ai_release_module.h
-	@mkdir -p $(BUILD)
-	$(CC) $(CORE_CFLAGS) $(CLI_CFLAGS) $(CORE_SRCS) cli/ai-release.c \
-	    $(CORE_LIBS) -o $@
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CORE_CFLAGS) $(CLI_CFLAGS) $(LDFLAGS) \
+	    $(CORE_SRCS) cli/ai-release.c $(CORE_LIBS) -o $@
 
 deps:
 	tools/apt-install $(DEB_PKGS)
@@ -215,6 +219,39 @@ demo: deps
 
 clean:
 	rm -rf $(BUILD)
+	rm -f $(DEB_NAME)_*.deb
+
+# make deb: the Debian package, laid out like Debian's libnginx-mod-*
+# packages (debian/rules: "make module cli", then debhelper with nginx-dev's
+# dh_nginx), built by dpkg-buildpackage into build/deb/ and copied to the
+# top directory for "apt install ./libnginx-mod-http-ai-release_*.deb".
+# The package's version is debian/changelog's, which must be the module's.
+DEB_NAME   := libnginx-mod-http-ai-release
+DEB_ARCH   := $(shell dpkg --print-architecture 2>/dev/null)
+DEB_DIR    := $(BUILD)/deb
+DEB_BASE   := $(DEB_NAME)_$(AIR_VERSION)_$(DEB_ARCH)
+DEB_FILE   := $(DEB_BASE).deb
+DEB_PKGS_BUILD := dpkg-dev debhelper nginx nginx-dev libjansson-dev \
+              libyaml-dev libpcre2-dev libssl-dev zlib1g-dev gcc make
+
+deb-deps:
+	tools/apt-install $(DEB_PKGS_BUILD)
+
+deb: deb-deps
+	@v=$$(dpkg-parsechangelog -S Version); \
+	if [ "$$v" != "$(AIR_VERSION)" ]; then \
+	    echo "debian/changelog is at $$v, the module at $(AIR_VERSION):"; \
+	    echo "add a changelog entry: dch -v $(AIR_VERSION)"; \
+	    exit 1; \
+	fi
+	@rm -rf $(DEB_DIR)
+	@mkdir -p $(DEB_DIR)
+	AIR_DEB_DIR=$(DEB_DIR) dpkg-buildpackage -b --no-sign \
+	    --buildinfo-option=-u$(DEB_DIR) \
+	    --buildinfo-file=$(DEB_DIR)/$(DEB_BASE).buildinfo \
+	    --changes-option=-u$(DEB_DIR) \
+	    --changes-file=$(DEB_DIR)/$(DEB_BASE).changes
+	cp $(DEB_DIR)/$(DEB_FILE) $(TOP)/$(DEB_FILE)
 
 # nginx itself from Debian's source package with ASan and UBSan and the
 # module compiled in; the whole suite runs on it, and the harness fails a
