@@ -176,7 +176,7 @@ ngx_http_ai_release_contract_header_filter(ngx_http_request_t *r)
     {
         /* gzip and the like: the bytes are not the answer's text */
 
-        if (ai_release_atomic_load(&t->slot->serial) == t->serial) {
+        if (ngx_http_ai_release_slot_current(t)) {
             ai_release_atomic_add(&t->answers->contract_unread, 1);
         }
 
@@ -508,7 +508,7 @@ ngx_http_ai_release_contract_judge(ngx_http_ai_release_ctx_t *ctx)
 
     cc->rule = rule;
 
-    if (ai_release_atomic_load(&t->slot->serial) == t->serial) {
+    if (ngx_http_ai_release_slot_current(t)) {
         ai_release_atomic_add(&t->answers->contract[rule], 1);
     }
 

@@ -83,9 +83,7 @@ ngx_http_ai_release_answers_load(ngx_http_ai_release_target_t *t,
 
     a = t->answers;
 
-    if (a == NULL || t->slot == NULL
-        || ai_release_atomic_load(&t->slot->serial) != t->serial)
-    {
+    if (a == NULL || !ngx_http_ai_release_slot_current(t)) {
         return NGX_OK;
     }
 

@@ -497,6 +497,20 @@ ngx_http_ai_release_status_class(ngx_uint_t status)
 
 
 /*
+ * Whether a target's slot is still the one its configuration got: a reload
+ * may have freed it (and given its memory to another configuration's slot)
+ * while a worker of the older configuration still holds the target.
+ */
+
+static ngx_inline ngx_uint_t
+ngx_http_ai_release_slot_current(ngx_http_ai_release_target_t *t)
+{
+    return t->slot != NULL
+           && ai_release_atomic_load(&t->slot->serial) == t->serial;
+}
+
+
+/*
  * The breaker's verdict on a counted attempt.  Its fast path, inline: a
  * success of a bundle without errors in its window cannot trip anything
  * (the case of nearly every request); a success may complete min_requests

@@ -259,7 +259,7 @@ ngx_http_ai_release_rejected(ngx_http_ai_release_ctx_t *ctx)
     t = ctx->target;
     slot = t->slot;
 
-    if (slot == NULL || ai_release_atomic_load(&slot->serial) != t->serial) {
+    if (!ngx_http_ai_release_slot_current(t)) {
         return;
     }
 
