@@ -280,6 +280,13 @@ int ai_release_valid_header_value(const char *s, size_t len);
 int ai_release_parse_weight(const char *s, size_t len, unsigned *weight);
 
 /*
+ * A directive's "key=value" parameter: 0 with the key's length and the
+ * value, or -1 with "expected key=value" in err.
+ */
+int ai_release_param_split(const char *arg, size_t len, size_t *klen,
+    const char **value, size_t *vlen, char *err, size_t errlen);
+
+/*
  * A decimal of 1 to int_digits digits, then optionally "." and 1 to
  * decimals digits, times 10^decimals: "2.5" with 2 decimals is 250; no
  * sign, no exponent.  0, or -1 with *out unchanged.

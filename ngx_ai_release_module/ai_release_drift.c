@@ -86,19 +86,13 @@ ai_release_drift_parse(ai_release_drift_conf_t *conf, const char *arg,
     int32_t      margin;
     unsigned     i;
     uint64_t     n;
-    const char  *eq, *v, *best, *name;
+    const char  *v, *best, *name;
 
-    eq = memchr(arg, '=', len);
-
-    if (eq == NULL) {
-        snprintf(err, errlen, "invalid parameter \"%.*s\": expected key=value",
-                 (int) (len > 64 ? 64 : len), arg);
+    if (ai_release_param_split(arg, len, &klen, &v, &vlen, err, errlen)
+        != 0)
+    {
         return -1;
     }
-
-    klen = (size_t) (eq - arg);
-    v = eq + 1;
-    vlen = len - klen - 1;
 
 #define AI_KEY(name)  (klen == sizeof(name) - 1                               \
                        && memcmp(arg, name, sizeof(name) - 1) == 0)

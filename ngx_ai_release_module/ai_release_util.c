@@ -735,6 +735,28 @@ ai_release_hex_value(int c)
 }
 
 
+int
+ai_release_param_split(const char *arg, size_t len, size_t *klen,
+    const char **value, size_t *vlen, char *err, size_t errlen)
+{
+    const char  *eq;
+
+    eq = memchr(arg, '=', len);
+
+    if (eq == NULL) {
+        snprintf(err, errlen, "invalid parameter \"%.*s\": expected key=value",
+                 (int) (len > 64 ? 64 : len), arg);
+        return -1;
+    }
+
+    *klen = (size_t) (eq - arg);
+    *value = eq + 1;
+    *vlen = len - *klen - 1;
+
+    return 0;
+}
+
+
 /* decimals, prices and the cost of tokens */
 
 int

@@ -415,24 +415,18 @@ ai_release_trip_parse(ai_release_trip_conf_t *conf, const char *arg,
     size_t       klen, vlen;
     unsigned     pct;
     uint64_t     n;
-    const char  *eq, *v;
+    const char  *v;
 
     if (len == 3 && memcmp(arg, "off", 3) == 0) {
         conf->enabled = 0;
         return 0;
     }
 
-    eq = memchr(arg, '=', len);
-
-    if (eq == NULL) {
-        snprintf(err, errlen, "invalid parameter \"%.*s\": expected key=value",
-                 (int) (len > 64 ? 64 : len), arg);
+    if (ai_release_param_split(arg, len, &klen, &v, &vlen, err, errlen)
+        != 0)
+    {
         return -1;
     }
-
-    klen = (size_t) (eq - arg);
-    v = eq + 1;
-    vlen = len - klen - 1;
 
 #define AI_KEY(name)  (klen == sizeof(name) - 1                               \
                        && memcmp(arg, name, sizeof(name) - 1) == 0)
