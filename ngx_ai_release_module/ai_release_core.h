@@ -420,6 +420,12 @@ uint64_t ai_release_latency_le_ms(unsigned i);
  */
 double ai_release_latency_quantile(const uint64_t *counts, double q);
 /*
+ * The same for any histogram of n buckets whose bucket i holds the
+ * integers (le(i - 1), le(i)], the first from 0, the last unbounded
+ */
+double ai_release_quantile(const uint64_t *counts, unsigned n,
+    uint64_t (*le)(unsigned i), double q);
+/*
  * The fixed bounds the status exports, in ms, each the le_ms of a bucket
  * (so their cumulative counts are exact): 1 ms to 240 s, then +Inf
  */

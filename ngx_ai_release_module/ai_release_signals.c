@@ -1072,42 +1072,6 @@ ai_release_hist_le(unsigned i)
 double
 ai_release_hist_quantile(const uint64_t *counts, double q)
 {
-    double    target, lower, upper;
-    unsigned  i;
-    uint64_t  count, cum;
-
-    count = 0;
-
-    for (i = 0; i < AI_RELEASE_HIST_BUCKETS; i++) {
-        count += counts[i];
-    }
-
-    if (count == 0) {
-        return 0;
-    }
-
-    target = q * (double) count;
-    cum = 0;
-
-    for (i = 0; i < AI_RELEASE_HIST_BUCKETS; i++) {
-        if (counts[i] == 0 || (double) (cum + counts[i]) < target) {
-            cum += counts[i];
-            continue;
-        }
-
-        lower = i ? (double) ai_release_hist_le(i - 1) + 1 : 0;
-
-        if (i == AI_RELEASE_HIST_BUCKETS - 1) {
-            return lower;
-        }
-
-        upper = (double) ai_release_hist_le(i);
-
-        return lower + (upper - lower) * (target - (double) cum)
-                       / (double) counts[i];
-    }
-
-    /* q above 1 */
-
-    return (double) ai_release_hist_le(AI_RELEASE_HIST_BUCKETS - 2);
+    return ai_release_quantile(counts, AI_RELEASE_HIST_BUCKETS,
+                               ai_release_hist_le, q);
 }

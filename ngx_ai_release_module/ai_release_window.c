@@ -273,13 +273,22 @@ ai_release_latency_le_ms(unsigned i)
 double
 ai_release_latency_quantile(const uint64_t *counts, double q)
 {
+    return ai_release_quantile(counts, AI_RELEASE_LATENCY_BUCKETS,
+                               ai_release_latency_le_ms, q);
+}
+
+
+double
+ai_release_quantile(const uint64_t *counts, unsigned n,
+    uint64_t (*le)(unsigned i), double q)
+{
     double    target, lower, upper;
     unsigned  i;
     uint64_t  count, cum;
 
     count = 0;
 
-    for (i = 0; i < AI_RELEASE_LATENCY_BUCKETS; i++) {
+    for (i = 0; i < n; i++) {
         count += counts[i];
     }
 
@@ -287,29 +296,30 @@ ai_release_latency_quantile(const uint64_t *counts, double q)
         return 0;
     }
 
-    target = q * count;
+    target = q * (double) count;
     cum = 0;
 
-    for (i = 0; i < AI_RELEASE_LATENCY_BUCKETS; i++) {
-        if (counts[i] == 0 || cum + counts[i] < target) {
+    for (i = 0; i < n; i++) {
+        if (counts[i] == 0 || (double) (cum + counts[i]) < target) {
             cum += counts[i];
             continue;
         }
 
-        lower = i ? ai_release_latency_le_ms(i - 1) + 1 : 0;
+        lower = i ? (double) le(i - 1) + 1 : 0;
 
-        if (i == AI_RELEASE_LATENCY_BUCKETS - 1) {
+        if (i == n - 1) {
             return lower;
         }
 
-        upper = ai_release_latency_le_ms(i);
+        upper = (double) le(i);
 
-        return lower + (upper - lower) * (target - cum) / counts[i];
+        return lower + (upper - lower) * (target - (double) cum)
+                       / (double) counts[i];
     }
 
     /* q above 1 */
 
-    return ai_release_latency_le_ms(AI_RELEASE_LATENCY_BUCKETS - 2);
+    return (double) le(n - 2);
 }
 
 
