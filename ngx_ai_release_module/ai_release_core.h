@@ -687,8 +687,9 @@ int ai_release_equal_ct(const void *a, size_t alen, const void *b,
 
 #define AI_RELEASE_STATE_V            1
 #define AI_RELEASE_STATE_NOVR         3     /* rollback, pin, trip */
-#define AI_RELEASE_STATE_NREASONS     6     /* none, rate, consecutive,
-                                               margin, probe, manual */
+#define AI_RELEASE_STATE_NREASONS     7     /* none, rate, consecutive,
+                                               margin, probe, manual,
+                                               drift */
 #define AI_RELEASE_STATE_MAX_ENTRIES  100000
 #define AI_RELEASE_STATE_BY_LEN       40
 

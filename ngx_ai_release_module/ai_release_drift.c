@@ -41,11 +41,11 @@ static void ai_release_drift_ratio(double r,
     ai_release_drift_signal_t *out);
 static void ai_release_drift_points(int32_t margin, uint64_t nc, uint64_t xc,
     uint64_t ns, uint64_t xs, ai_release_drift_signal_t *out);
-static void ai_release_drift_median(double r, const uint64_t *canary,
-    uint64_t nc, const uint64_t *stable, uint64_t ns,
+static void ai_release_drift_median(double r, const uint32_t *canary,
+    uint64_t nc, const uint32_t *stable, uint64_t ns,
     ai_release_drift_signal_t *out);
-static double ai_release_drift_quantile(const uint64_t *counts, double q);
-static uint64_t ai_release_drift_hist_count(const uint64_t *counts);
+static double ai_release_drift_quantile(const uint32_t *counts, double q);
+static uint64_t ai_release_drift_hist_count(const uint32_t *counts);
 
 
 static const char  *ai_release_drift_names[] = {
@@ -268,13 +268,15 @@ ai_release_drift_add(ai_release_drift_agg_t *agg,
         ai_release_atomic_add(&agg->input_tokens, in);
         ai_release_atomic_add(&agg->input_tokens_sq, in * in);
         ai_release_atomic_add(&agg->tokens_cross, in * out);
-        ai_release_atomic_add(
-            &agg->output_hist[ai_release_hist_bucket(r->output_tokens)], 1);
+        (void) __atomic_add_fetch(
+            &agg->output_hist[ai_release_hist_bucket(r->output_tokens)], 1,
+            __ATOMIC_RELAXED);
     }
 
     if (first_token_ms != UINT64_MAX) {
-        ai_release_atomic_add(
-            &agg->first_token_hist[ai_release_hist_bucket(first_token_ms)], 1);
+        (void) __atomic_add_fetch(
+            &agg->first_token_hist[ai_release_hist_bucket(first_token_ms)],
+            1, __ATOMIC_RELAXED);
     }
 }
 
@@ -287,13 +289,23 @@ ai_release_drift_merge(ai_release_drift_agg_t *dst,
     uint64_t        *d;
     const uint64_t  *s;
 
-    /* the struct is uint64_t counters only */
+    /* 64-bit sums up to the histograms, then their 32-bit counts */
 
     d = (uint64_t *) dst;
     s = (const uint64_t *) src;
 
-    for (i = 0; i < sizeof(ai_release_drift_agg_t) / sizeof(uint64_t); i++) {
+    for (i = 0;
+         i < offsetof(ai_release_drift_agg_t, output_hist) / sizeof(uint64_t);
+         i++)
+    {
         d[i] += ai_release_atomic_load(&s[i]);
+    }
+
+    for (i = 0; i < AI_RELEASE_HIST_BUCKETS; i++) {
+        dst->output_hist[i] += __atomic_load_n(&src->output_hist[i],
+                                               __ATOMIC_RELAXED);
+        dst->first_token_hist[i] += __atomic_load_n(&src->first_token_hist[i],
+                                                    __ATOMIC_RELAXED);
     }
 }
 
@@ -582,8 +594,8 @@ ai_release_drift_points(int32_t margin, uint64_t nc, uint64_t xc,
  */
 
 static void
-ai_release_drift_median(double r, const uint64_t *canary, uint64_t nc,
-    const uint64_t *stable, uint64_t ns, ai_release_drift_signal_t *out)
+ai_release_drift_median(double r, const uint32_t *canary, uint64_t nc,
+    const uint32_t *stable, uint64_t ns, ai_release_drift_signal_t *out)
 {
     double  hc, hs, mc, ms, bc, bs, dc, ds, bound;
 
@@ -622,9 +634,15 @@ ai_release_drift_median(double r, const uint64_t *canary, uint64_t nc,
 /* a quantile of at least 1 (ms), q clamped into (0, 1] */
 
 static double
-ai_release_drift_quantile(const uint64_t *counts, double q)
+ai_release_drift_quantile(const uint32_t *counts, double q)
 {
-    double  v;
+    double    v;
+    unsigned  i;
+    uint64_t  wide[AI_RELEASE_HIST_BUCKETS];
+
+    for (i = 0; i < AI_RELEASE_HIST_BUCKETS; i++) {
+        wide[i] = counts[i];
+    }
 
     if (q < 1e-9) {
         q = 1e-9;
@@ -634,14 +652,14 @@ ai_release_drift_quantile(const uint64_t *counts, double q)
         q = 1;
     }
 
-    v = ai_release_hist_quantile(counts, q);
+    v = ai_release_hist_quantile(wide, q);
 
     return v < 1 ? 1 : v;
 }
 
 
 static uint64_t
-ai_release_drift_hist_count(const uint64_t *counts)
+ai_release_drift_hist_count(const uint32_t *counts)
 {
     unsigned  i;
     uint64_t  n;

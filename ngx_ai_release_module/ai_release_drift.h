@@ -82,8 +82,8 @@
  * The window's signals of one bundle
  * ----------------------------------
  *
- * ai_release_drift_agg_t holds counters only (1,664 bytes on x86-64, two
- * histograms of them), so that the caller keeps it in shared memory and
+ * ai_release_drift_agg_t holds counters only (920 bytes on x86-64: 64-bit
+ * sums and two histograms of 32-bit counts), so that the caller keeps it in shared memory and
  * adds to it with ai_release_drift_add() (relaxed 64-bit atomics, no lock)
  * and sums several (window buckets) with ai_release_drift_merge().  Each
  * value is counted at most AI_RELEASE_DRIFT_VALUE_MAX (2^24 - 1), so that
@@ -162,9 +162,17 @@ typedef struct {
     uint64_t        refusals;
     uint64_t        endings[AI_RELEASE_END_N];
 
-    /* of answers with usage; of answers with a first token, in ms */
-    uint64_t        output_hist[AI_RELEASE_HIST_BUCKETS];
-    uint64_t        first_token_hist[AI_RELEASE_HIST_BUCKETS];
+    /* the caller's: streams with a rate, their tokens per second * 1000 */
+    uint64_t        rate_answers;
+    uint64_t        rate_milli;
+
+    /*
+     * of answers with usage; of answers with a first token, in ms: 32-bit
+     * counts (a window does not see 2^32 answers of one bundle), so that
+     * two windows' aggregates of a slot fit a 2 KiB slab chunk
+     */
+    uint32_t        output_hist[AI_RELEASE_HIST_BUCKETS];
+    uint32_t        first_token_hist[AI_RELEASE_HIST_BUCKETS];
 } ai_release_drift_agg_t;
 
 

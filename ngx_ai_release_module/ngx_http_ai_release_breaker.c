@@ -311,43 +311,15 @@ static void
 ngx_http_ai_release_trip(ngx_http_ai_release_target_t *t, ngx_log_t *log,
     ai_release_trip_e why, uint64_t total, uint64_t errors, uint64_t *stable)
 {
-    u_char                           *p, *last, buf[320];
-    uint64_t                          now;
-    ai_release_margin_t               mb;
-    ngx_http_ai_release_slot_t       *slot;
-    ai_release_trip_conf_t           *conf;
-    ngx_http_ai_release_main_conf_t  *amcf;
+    u_char                  *p, *last, buf[320];
+    ai_release_margin_t      mb;
+    ai_release_trip_conf_t  *conf;
 
-    slot = t->slot;
     conf = &t->workflow->trip;
-    amcf = t->shm_zone->data;
-    now = ngx_current_msec;
 
-    ngx_shmtx_lock(&amcf->shpool->mutex);
-
-    if (slot->state != NGX_HTTP_AI_RELEASE_CLOSED) {
-        ngx_shmtx_unlock(&amcf->shpool->mutex);
+    if (!ngx_http_ai_release_open_breaker(t, why)) {
         return;
     }
-
-    /* repeated trips grow the cooldown; a long healthy period resets it */
-
-    if (slot->cooldown_ms == 0 || slot->trips == 0
-        || now - slot->closed_ms >= conf->max_cooldown_ms)
-    {
-        slot->cooldown_ms = conf->cooldown_ms;
-
-    } else {
-        slot->cooldown_ms = ai_release_next_cooldown(conf, slot->cooldown_ms);
-    }
-
-    slot->trips++;
-    slot->last_reason = why;
-    slot->since_ms = now;
-    slot->since_sec = ngx_time();
-    ai_release_atomic_store(&slot->state, NGX_HTTP_AI_RELEASE_OPEN);
-
-    ngx_shmtx_unlock(&amcf->shpool->mutex);
 
     p = buf;
     last = buf + sizeof(buf) - 1;
@@ -384,7 +356,72 @@ ngx_http_ai_release_trip(ngx_http_ai_release_target_t *t, ngx_log_t *log,
         break;
     }
 
-    p = ngx_slprintf(p, last, ", cooldown %uLms", slot->cooldown_ms);
+    *p = '\0';
+
+    ngx_http_ai_release_breaker_opened(t, log, buf);
+}
+
+
+/*
+ * Opens a closed breaker for reason (NGX_HTTP_AI_RELEASE_TRIP_*): 0 when
+ * it was not closed (another worker tripped it first).  The caller says
+ * why with ngx_http_ai_release_breaker_opened().
+ */
+
+ngx_uint_t
+ngx_http_ai_release_open_breaker(ngx_http_ai_release_target_t *t,
+    ngx_uint_t reason)
+{
+    uint64_t                          now;
+    ngx_http_ai_release_slot_t       *slot;
+    ai_release_trip_conf_t           *conf;
+    ngx_http_ai_release_main_conf_t  *amcf;
+
+    slot = t->slot;
+    conf = &t->workflow->trip;
+    amcf = t->shm_zone->data;
+    now = ngx_current_msec;
+
+    ngx_shmtx_lock(&amcf->shpool->mutex);
+
+    if (slot->state != NGX_HTTP_AI_RELEASE_CLOSED) {
+        ngx_shmtx_unlock(&amcf->shpool->mutex);
+        return 0;
+    }
+
+    /* repeated trips grow the cooldown; a long healthy period resets it */
+
+    if (slot->cooldown_ms == 0 || slot->trips == 0
+        || now - slot->closed_ms >= conf->max_cooldown_ms)
+    {
+        slot->cooldown_ms = conf->cooldown_ms;
+
+    } else {
+        slot->cooldown_ms = ai_release_next_cooldown(conf, slot->cooldown_ms);
+    }
+
+    slot->trips++;
+    slot->last_reason = reason;
+    slot->since_ms = now;
+    slot->since_sec = ngx_time();
+    ai_release_atomic_store(&slot->state, NGX_HTTP_AI_RELEASE_OPEN);
+
+    ngx_shmtx_unlock(&amcf->shpool->mutex);
+
+    return 1;
+}
+
+
+/* the error log line of a trip: why, and the cooldown */
+
+void
+ngx_http_ai_release_breaker_opened(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log, u_char *why)
+{
+    u_char  *p, buf[512];
+
+    p = ngx_slprintf(buf, buf + sizeof(buf) - 1, "%s, cooldown %uLms", why,
+                     t->slot->cooldown_ms);
     *p = '\0';
 
     ngx_http_ai_release_log_change(t, log, NGX_HTTP_AI_RELEASE_CLOSED,

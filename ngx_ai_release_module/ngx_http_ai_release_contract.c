@@ -53,7 +53,6 @@ struct ngx_http_ai_release_contract_s {
     ngx_chain_t                    **held_last;
     off_t                            held_bytes;
 
-    u_char                          *scratch;     /* reads of a file */
     ngx_event_t                      restart;     /* the failover */
 
     ai_release_contract_rule_e       rule;
@@ -70,8 +69,11 @@ static ngx_int_t ngx_http_ai_release_contract_header_filter(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_ai_release_contract_body_filter(
     ngx_http_request_t *r, ngx_chain_t *in);
-static ngx_int_t ngx_http_ai_release_contract_feed(ngx_http_request_t *r,
-    ngx_http_ai_release_contract_t *cc, ngx_buf_t *b);
+static ngx_int_t ngx_http_ai_release_answer_feed(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx, ngx_buf_t *b);
+static void ngx_http_ai_release_answer_piece(
+    ngx_http_ai_release_contract_t *cc, ngx_http_ai_release_signals_t *sc,
+    u_char *p, size_t len);
 static ngx_int_t ngx_http_ai_release_contract_keep(ngx_http_request_t *r,
     ngx_http_ai_release_contract_t *cc, ngx_buf_t *b);
 static ngx_int_t ngx_http_ai_release_contract_decide(ngx_http_request_t *r,
@@ -103,6 +105,10 @@ ngx_http_ai_release_contract_init(ngx_conf_t *cf,
 
     for (i = 0; i < amcf->workflows.nelts; i++) {
         n = ngx_http_ai_release_target_count(wfp[i]);
+
+        if (wfp[i]->signals) {
+            goto install;
+        }
 
         for (j = 0; j < n; j++) {
             t = ngx_http_ai_release_target_at(wfp[i], j);
@@ -156,14 +162,17 @@ ngx_http_ai_release_contract_header_filter(ngx_http_request_t *r)
 
     t = ctx->target;
     contract = t->bundle->contract;
+    ctx->signals = NULL;
 
-    if (contract == NULL
-        || t->answers == NULL
+    if ((t->answers == NULL && t->signals == NULL)
         || r->upstream == NULL
         || r->upstream->headers_in.status_n == 0
         || r->header_only)
     {
-        /* no contract, or nginx's own answer, or no body to judge */
+        /*
+         * neither a contract nor signals, or nginx's own answer, or no
+         * body to read
+         */
         return ngx_http_next_header_filter(r);
     }
 
@@ -176,7 +185,7 @@ ngx_http_ai_release_contract_header_filter(ngx_http_request_t *r)
     {
         /* gzip and the like: the bytes are not the answer's text */
 
-        if (ngx_http_ai_release_slot_current(t)) {
+        if (t->answers && ngx_http_ai_release_slot_current(t)) {
             ai_release_atomic_add(&t->answers->contract_unread, 1);
         }
 
@@ -184,6 +193,17 @@ ngx_http_ai_release_contract_header_filter(ngx_http_request_t *r)
                        "ai_release: answer of \"%V\" not checked: encoded",
                        &t->id);
 
+        return ngx_http_next_header_filter(r);
+    }
+
+    if (t->signals
+        && ngx_http_ai_release_signals_start(r, ctx) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (contract == NULL || t->answers == NULL) {
+        ctx->contract = NULL;
         return ngx_http_next_header_filter(r);
     }
 
@@ -197,7 +217,6 @@ ngx_http_ai_release_contract_header_filter(ngx_http_request_t *r)
     cc->held = NULL;
     cc->held_last = &cc->held;
     cc->held_bytes = 0;
-    cc->scratch = NULL;
     cc->rule = AI_RELEASE_CONTRACT_OK;
     cc->whole = 0;
     cc->judged = 0;
@@ -263,13 +282,21 @@ ngx_http_ai_release_contract_body_filter(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
 
-    if (ctx == NULL || ctx->contract == NULL || ctx->contract->own) {
+    if (ctx == NULL) {
         return ngx_http_next_body_filter(r, in);
     }
 
     cc = ctx->contract;
 
-    if (cc->whole) {
+    if (cc == NULL) {
+        if (!ngx_http_ai_release_signals_active(ctx->signals)) {
+            return ngx_http_next_body_filter(r, in);
+        }
+
+    } else if (cc->own) {
+        return ngx_http_next_body_filter(r, in);
+
+    } else if (cc->whole) {
         /* judged and answered: nothing more belongs to this answer */
         if (cc->hold) {
             for (cl = in; cl; cl = cl->next) {
@@ -287,13 +314,11 @@ ngx_http_ai_release_contract_body_filter(ngx_http_request_t *r,
 
     for (cl = in; cl; cl = cl->next) {
 
-        if (cc->feeding
-            && ngx_http_ai_release_contract_feed(r, cc, cl->buf) != NGX_OK)
-        {
+        if (ngx_http_ai_release_answer_feed(r, ctx, cl->buf) != NGX_OK) {
             return NGX_ERROR;
         }
 
-        if (cc->hold
+        if (cc && cc->hold
             && ngx_http_ai_release_contract_keep(r, cc, cl->buf) != NGX_OK)
         {
             return NGX_ERROR;
@@ -302,6 +327,14 @@ ngx_http_ai_release_contract_body_filter(ngx_http_request_t *r,
         if (cl->buf->last_buf) {
             last = 1;
         }
+    }
+
+    if (last) {
+        ngx_http_ai_release_signals_end(r, ctx, 1);
+    }
+
+    if (cc == NULL) {
+        return ngx_http_next_body_filter(r, in);
     }
 
     if (cc->hold) {
@@ -325,17 +358,37 @@ ngx_http_ai_release_contract_body_filter(ngx_http_request_t *r,
 }
 
 
-/* one buffer's bytes to the checker, from memory or from its file */
+/*
+ * One buffer's bytes, from memory or read back from the upstream's
+ * temporary file, to whoever still reads the answer: the contract checker
+ * until a rule is broken, the signals extractor to the end.  The bytes
+ * are read once for both.
+ */
 
 static ngx_int_t
-ngx_http_ai_release_contract_feed(ngx_http_request_t *r,
-    ngx_http_ai_release_contract_t *cc, ngx_buf_t *b)
+ngx_http_ai_release_answer_feed(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx, ngx_buf_t *b)
 {
-    off_t                         offset;
-    size_t                        size;
-    ssize_t                       n;
-    ai_release_contract_rule_e    rule;
-    ngx_http_ai_release_ctx_t    *ctx;
+    off_t                            offset;
+    size_t                           size;
+    ssize_t                          n;
+    ngx_http_ai_release_signals_t   *sc;
+    ngx_http_ai_release_contract_t  *cc;
+
+    cc = ctx->contract;
+    sc = ctx->signals;
+
+    if (cc && !cc->feeding) {
+        cc = NULL;
+    }
+
+    if (!ngx_http_ai_release_signals_active(sc)) {
+        sc = NULL;
+    }
+
+    if (cc == NULL && sc == NULL) {
+        return NGX_OK;
+    }
 
     if (ngx_buf_in_memory(b)) {
         size = b->last - b->pos;
@@ -351,49 +404,61 @@ ngx_http_ai_release_contract_feed(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    if (cc->first_byte == (ngx_msec_t) -1) {
-        ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
+    if (cc && cc->first_byte == (ngx_msec_t) -1) {
         cc->first_byte = ngx_current_msec - ctx->start;
     }
 
     if (ngx_buf_in_memory(b)) {
-        rule = ai_release_contract_feed(&cc->check, b->pos, size);
+        ngx_http_ai_release_answer_piece(cc, sc, b->pos, size);
+        return NGX_OK;
+    }
 
-    } else {
-        if (cc->scratch == NULL) {
-            cc->scratch = ngx_palloc(r->pool,
-                                     NGX_HTTP_AI_RELEASE_CONTRACT_READ);
-            if (cc->scratch == NULL) {
-                return NGX_ERROR;
-            }
-        }
-
-        rule = AI_RELEASE_CONTRACT_OK;
-
-        for (offset = b->file_pos;
-             offset < b->file_last && rule == AI_RELEASE_CONTRACT_OK;
-             offset += n)
-        {
-            size = (size_t) ngx_min(b->file_last - offset,
-                                    NGX_HTTP_AI_RELEASE_CONTRACT_READ);
-
-            n = ngx_read_file(b->file, cc->scratch, size, offset);
-
-            if (n == NGX_ERROR || n == 0) {
-                return NGX_ERROR;
-            }
-
-            rule = ai_release_contract_feed(&cc->check, cc->scratch,
-                                            (size_t) n);
+    if (ctx->scratch == NULL) {
+        ctx->scratch = ngx_palloc(r->pool, NGX_HTTP_AI_RELEASE_CONTRACT_READ);
+        if (ctx->scratch == NULL) {
+            return NGX_ERROR;
         }
     }
 
-    if (rule != AI_RELEASE_CONTRACT_OK) {
+    for (offset = b->file_pos; offset < b->file_last; offset += n) {
+
+        if ((cc == NULL || !cc->feeding)
+            && !ngx_http_ai_release_signals_active(sc))
+        {
+            break;
+        }
+
+        size = (size_t) ngx_min(b->file_last - offset,
+                                NGX_HTTP_AI_RELEASE_CONTRACT_READ);
+
+        n = ngx_read_file(b->file, ctx->scratch, size, offset);
+
+        if (n == NGX_ERROR || n == 0) {
+            return NGX_ERROR;
+        }
+
+        ngx_http_ai_release_answer_piece(cc, sc, ctx->scratch, (size_t) n);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ai_release_answer_piece(ngx_http_ai_release_contract_t *cc,
+    ngx_http_ai_release_signals_t *sc, u_char *p, size_t len)
+{
+    if (cc && cc->feeding
+        && ai_release_contract_feed(&cc->check, p, len)
+           != AI_RELEASE_CONTRACT_OK)
+    {
         /* the first rule broken is the verdict: the rest is not read */
         cc->feeding = 0;
     }
 
-    return NGX_OK;
+    if (sc) {
+        ngx_http_ai_release_signals_feed(sc, p, len);
+    }
 }
 
 

@@ -64,6 +64,8 @@
 
 static ngx_int_t ngx_http_ai_release_preconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_ai_release_postconfiguration(ngx_conf_t *cf);
+static char *ngx_http_ai_release_set_currency(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static void *ngx_http_ai_release_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_ai_release_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_ai_release_create_loc_conf(ngx_conf_t *cf);
@@ -117,6 +119,13 @@ static ngx_command_t  ngx_http_ai_release_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_ai_release_main_conf_t, apply_max_body),
+      NULL },
+
+    { ngx_string("ai_release_currency"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_release_set_currency,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("ai_release_zone"),
@@ -265,6 +274,50 @@ ngx_http_ai_release_postconfiguration(ngx_conf_t *cf)
 }
 
 
+/* ai_release_currency CODE: the one currency of every bundle's pricing */
+
+static char *
+ngx_http_ai_release_set_currency(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_ai_release_main_conf_t  *amcf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (amcf->currency.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (value[1].len == 0 || value[1].len > 16) {
+        goto invalid;
+    }
+
+    for (i = 0; i < value[1].len; i++) {
+        if (!((value[1].data[i] >= 'A' && value[1].data[i] <= 'Z')
+              || (value[1].data[i] >= 'a' && value[1].data[i] <= 'z')
+              || (value[1].data[i] >= '0' && value[1].data[i] <= '9')))
+        {
+            goto invalid;
+        }
+    }
+
+    amcf->currency = value[1];
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid currency \"%V\": use a code of 1 to 16 "
+                       "letters or digits, e.g. USD or EUR", &value[1]);
+
+    return NGX_CONF_ERROR;
+}
+
+
 static void *
 ngx_http_ai_release_create_main_conf(ngx_conf_t *cf)
 {
@@ -341,6 +394,10 @@ ngx_http_ai_release_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_uint_value(amcf->eval_gate, NGX_HTTP_AI_RELEASE_GATE_ON);
     ngx_conf_init_size_value(amcf->apply_max_body, 8 * 1024 * 1024);
+
+    if (amcf->currency.data == NULL) {
+        ngx_str_set(&amcf->currency, "USD");
+    }
 
     if (ngx_http_ai_release_init_workflows(cf, amcf) != NGX_OK) {
         return NGX_CONF_ERROR;

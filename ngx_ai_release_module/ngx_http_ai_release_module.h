@@ -16,6 +16,7 @@
 #include "ai_release_core.h"
 #include "ai_release_apply.h"
 #include "ai_release_contract.h"
+#include "ai_release_drift.h"
 
 
 #define NGX_HTTP_AI_RELEASE_VERSION       "0.2.0"
@@ -39,6 +40,7 @@
 /* why a breaker last tripped, after ai_release_trip_e's values */
 #define NGX_HTTP_AI_RELEASE_TRIP_PROBE    4
 #define NGX_HTTP_AI_RELEASE_TRIP_MANUAL   5
+#define NGX_HTTP_AI_RELEASE_TRIP_DRIFT    6
 
 /* operator overrides of a slot, set through the control API */
 #define NGX_HTTP_AI_RELEASE_OVR_ROLLBACK  0
@@ -68,6 +70,7 @@
 typedef struct ngx_http_ai_release_workflow_s  ngx_http_ai_release_workflow_t;
 typedef struct ngx_http_ai_release_apply_s     ngx_http_ai_release_apply_t;
 typedef struct ngx_http_ai_release_contract_s  ngx_http_ai_release_contract_t;
+typedef struct ngx_http_ai_release_signals_s   ngx_http_ai_release_signals_t;
 
 
 /* a bundle's upstream block and the peer.init its balancer set */
@@ -88,6 +91,30 @@ typedef struct {
     /* answers that could not be read (a Content-Encoding) */
     uint64_t                         contract_unread;
 } ngx_http_ai_release_answers_t;
+
+
+/*
+ * The behaviour signals of a bundle's answers over its workflow's window
+ * (ngx_http_ai_release_signals.c): a slab chunk of the zone beside the
+ * slot, allocated only for the slots of workflows that name their format.
+ * Two aggregates take turns: agg[e & 1] counts the answers of window
+ * number e (now / window), so the two hold the last full window and the
+ * one under way; the older is cleared, under the zone's mutex, by the
+ * first answer of a new window.
+ */
+typedef struct {
+    uint64_t                         epoch[2];
+    ai_release_drift_agg_t           agg[2];
+
+    /* drift: the last judgement (ngx_current_msec) and its breach */
+    uint64_t                         judged_ms;
+    uint64_t                         breached;     /* ai_release_drift_e */
+    /* the signal of the last drift trip, and what it showed then */
+    uint64_t                         tripped;
+    double                           trip_canary;
+    double                           trip_stable;
+    double                           trip_change;
+} ngx_http_ai_release_signals_shm_t;
 
 
 /*
@@ -112,6 +139,8 @@ typedef struct {
 
     /* what its answers said: a chunk of its own, where a bundle checks */
     ngx_http_ai_release_answers_t   *answers;
+    /* its behaviour signals, where its workflow names its format */
+    ngx_http_ai_release_signals_shm_t  *signals;
 
     uint64_t                         state;
     uint64_t                         since_ms;      /* ngx_current_msec */
@@ -214,6 +243,7 @@ typedef struct {
      */
     uint64_t                        *latency;
     ngx_http_ai_release_answers_t   *answers;     /* slot->answers then */
+    ngx_http_ai_release_signals_shm_t  *signals;  /* slot->signals then */
 
     u_char                          *file_name;   /* its nginx.conf line */
     ngx_uint_t                       line;
@@ -255,6 +285,12 @@ struct ngx_http_ai_release_workflow_s {
     u_char                          *apply_file;
     ngx_uint_t                       apply_line;
 
+    /* behaviour signals (on where format is named) and the drift rule */
+    ngx_flag_t                       signals;
+    ai_release_drift_conf_t         *drift;
+    u_char                          *drift_file;
+    ngx_uint_t                       drift_line;
+
     u_char                          *file_name;
     ngx_uint_t                       line;
 };
@@ -281,6 +317,7 @@ typedef struct ngx_http_ai_release_main_conf_s {
 
     ngx_uint_t                       eval_gate;
     size_t                           apply_max_body;
+    ngx_str_t                        currency;    /* of bundles' pricing */
 
     ngx_str_t                        state_path;  /* ai_release_state */
     ngx_str_t                        state_tmp;
@@ -346,6 +383,12 @@ typedef struct {
 
     /* the answer, where its bundle has an output contract */
     ngx_http_ai_release_contract_t  *contract;
+
+    /* the answer's behaviour signals, where its workflow reads them */
+    ngx_http_ai_release_signals_t   *signals;
+
+    /* reads of an answer the upstream put in a file */
+    u_char                          *scratch;
 
     /* failover: the bundle that failed, and the one to take over */
     ngx_http_ai_release_target_t    *failed;
@@ -417,6 +460,29 @@ ngx_int_t ngx_http_ai_release_contract_final(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx);
 ngx_int_t ngx_http_ai_release_contract_variable(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx, ngx_str_t *s);
+char *ngx_http_ai_release_set_drift(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_ai_release_signals_init_workflow(ngx_conf_t *cf,
+    ngx_http_ai_release_workflow_t *wf);
+json_t *ngx_http_ai_release_signals_json(ngx_http_ai_release_target_t *t);
+ngx_int_t ngx_http_ai_release_signals_start(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx);
+void ngx_http_ai_release_signals_feed(ngx_http_ai_release_signals_t *sc,
+    u_char *p, size_t len);
+ngx_uint_t ngx_http_ai_release_signals_active(
+    ngx_http_ai_release_signals_t *sc);
+void ngx_http_ai_release_signals_end(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx, ngx_uint_t complete);
+ngx_int_t ngx_http_ai_release_signals_bind(
+    ngx_http_ai_release_main_conf_t *amcf, ngx_http_ai_release_slot_t *slot);
+ngx_int_t ngx_http_ai_release_signals_window(ngx_http_ai_release_target_t *t,
+    ai_release_drift_agg_t *agg);
+ngx_uint_t ngx_http_ai_release_open_breaker(ngx_http_ai_release_target_t *t,
+    ngx_uint_t reason);
+void ngx_http_ai_release_breaker_opened(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log, u_char *why);
+const char *ngx_http_ai_release_trip_reason(ngx_http_ai_release_target_t *t,
+    u_char *buf, size_t size);
 ngx_http_ai_release_target_t *ngx_http_ai_release_failover_target(
     ngx_http_ai_release_ctx_t *ctx);
 extern ngx_conf_enum_t  ngx_http_ai_release_formats[];

@@ -123,6 +123,9 @@ ngx_http_ai_release_log_handler(ngx_http_request_t *r)
         (void) ngx_http_ai_release_contract_final(r, ctx);
     }
 
+    /* the signals of an answer cut short */
+    ngx_http_ai_release_signals_end(r, ctx, 0);
+
     u = r->upstream;
 
     if ((ctx->balanced && !ctx->verdict_in_log)

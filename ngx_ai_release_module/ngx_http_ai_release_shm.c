@@ -44,6 +44,8 @@ typedef char  ngx_http_ai_release_latency_fits_1k_t
                   [AI_RELEASE_LATENCY_SIZE <= 1024 ? 1 : -1];
 typedef char  ngx_http_ai_release_answers_fit_128_t
                   [sizeof(ngx_http_ai_release_answers_t) <= 128 ? 1 : -1];
+typedef char  ngx_http_ai_release_signals_fit_2k_t
+                  [sizeof(ngx_http_ai_release_signals_shm_t) <= 2048 ? 1 : -1];
 
 
 static ngx_int_t ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone,
@@ -70,7 +72,8 @@ static void ngx_http_ai_release_carry_over(ngx_http_ai_release_slot_t *to,
     ngx_http_ai_release_slot_t *from);
 static void ngx_http_ai_release_mark_running(
     ngx_http_ai_release_main_conf_t *running, ngx_uint_t mark);
-static size_t ngx_http_ai_release_zone_need(ngx_uint_t nslots);
+static size_t ngx_http_ai_release_zone_need(ngx_uint_t nslots,
+    ngx_uint_t nsignals);
 
 
 char *
@@ -132,11 +135,16 @@ ngx_http_ai_release_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ((sizeof(ngx_http_ai_release_node_t) + AI_RELEASE_LATENCY_SIZE           \
       + sizeof(ngx_http_ai_release_answers_t)) * 5 / 4)
 
+/* a slot whose workflow reads behaviour signals: a 2 KiB chunk more */
+#define NGX_HTTP_AI_RELEASE_SIGNALS_BYTES                                    \
+    (sizeof(ngx_http_ai_release_signals_shm_t) * 5 / 4)
+
 static size_t
-ngx_http_ai_release_zone_need(ngx_uint_t nslots)
+ngx_http_ai_release_zone_need(ngx_uint_t nslots, ngx_uint_t nsignals)
 {
     return NGX_HTTP_AI_RELEASE_ZONE_BASE
-           + nslots * NGX_HTTP_AI_RELEASE_SLOT_BYTES;
+           + nslots * NGX_HTTP_AI_RELEASE_SLOT_BYTES
+           + nsignals * NGX_HTTP_AI_RELEASE_SIGNALS_BYTES;
 }
 
 
@@ -145,7 +153,7 @@ ngx_http_ai_release_init_zone_conf(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf)
 {
     size_t                           need, size;
-    ngx_uint_t                       i, nslots;
+    ngx_uint_t                       i, n, nslots, nsignals;
     ngx_http_ai_release_workflow_t **wfp;
 
     if (amcf->workflows.nelts == 0) {
@@ -154,13 +162,16 @@ ngx_http_ai_release_init_zone_conf(ngx_conf_t *cf,
 
     wfp = amcf->workflows.elts;
     nslots = 0;
+    nsignals = 0;
 
     for (i = 0; i < amcf->workflows.nelts; i++) {
-        nslots += 1 + wfp[i]->canaries.nelts + (wfp[i]->fallback ? 1 : 0);
+        n = ngx_http_ai_release_target_count(wfp[i]);
+        nslots += n;
+        nsignals += wfp[i]->signals ? n : 0;
     }
 
     amcf->nslots = nslots;
-    need = ngx_http_ai_release_zone_need(nslots);
+    need = ngx_http_ai_release_zone_need(nslots, nsignals);
 
     if (amcf->zone_name.data) {
         if (amcf->zone_size < need) {
@@ -171,7 +182,9 @@ ngx_http_ai_release_init_zone_conf(ngx_conf_t *cf,
                           "gives every bundle a new digest",
                           &amcf->zone_name, amcf->zone_size, nslots,
                           amcf->workflows.nelts, (need + 1023) / 1024,
-                          (ngx_http_ai_release_zone_need(2 * nslots) + 1023)
+                          (ngx_http_ai_release_zone_need(2 * nslots,
+                                                         2 * nsignals)
+                           + 1023)
                           / 1024);
             return NGX_ERROR;
         }
@@ -185,7 +198,7 @@ ngx_http_ai_release_init_zone_conf(ngx_conf_t *cf,
          * the configuration keeps the same size and so the same zone
          */
 
-        need = ngx_http_ai_release_zone_need(2 * nslots);
+        need = ngx_http_ai_release_zone_need(2 * nslots, 2 * nsignals);
 
         for (size = 1024 * 1024; size < need; size *= 2) {
             /* void */
@@ -453,6 +466,7 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
     ngx_http_ai_release_slot_t  *slot;
 
     rc = NGX_OK;
+    old = NULL;
     hash = ai_release_hash32(wf->seed, t->bundle->digest,
                              AI_RELEASE_SHA256_LEN);
 
@@ -537,6 +551,23 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
 
     slot = &node->slot;
 
+    if (wf->signals
+        && ngx_http_ai_release_signals_bind(amcf, slot) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, amcf->log, 0,
+                      "ai_release zone \"%V\" is full: no room for the "
+                      "behaviour signals of bundle \"%V\" in workflow "
+                      "\"%V\"; give it more room with "
+                      "\"ai_release_zone %V SIZE;\"", &amcf->zone_name,
+                      &t->id, &wf->name, &amcf->zone_name);
+        return NGX_ERROR;
+    }
+
+    if (old && old->slot.signals && slot->signals) {
+        ngx_memcpy(slot->signals, old->slot.signals,
+                   sizeof(ngx_http_ai_release_signals_shm_t));
+    }
+
     if (slot->window.width_ms
         != ngx_max(wf->trip.window_ms / AI_RELEASE_WINDOW_BUCKETS, 1))
     {
@@ -560,6 +591,7 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
     t->serial = slot->serial;
     t->latency = slot->latency;
     t->answers = slot->answers;
+    t->signals = wf->signals ? slot->signals : NULL;
 
     return rc;
 }
@@ -582,7 +614,9 @@ ngx_http_ai_release_carry_over(ngx_http_ai_release_slot_t *to,
     latency = to->latency;
     answers = to->answers;
 
+    /* signals are carried where the new slot gets a chunk for them */
     ngx_memcpy(to, from, sizeof(ngx_http_ai_release_slot_t));
+    to->signals = NULL;
     ngx_memcpy(latency, from->latency, AI_RELEASE_LATENCY_SIZE);
 
     if (answers && from->answers) {
@@ -731,6 +765,10 @@ ngx_http_ai_release_free_slots(ngx_http_ai_release_main_conf_t *amcf,
 
             if (n->slot.answers) {
                 ngx_slab_free_locked(amcf->shpool, n->slot.answers);
+            }
+
+            if (n->slot.signals) {
+                ngx_slab_free_locked(amcf->shpool, n->slot.signals);
             }
 
             ngx_slab_free_locked(amcf->shpool, n);

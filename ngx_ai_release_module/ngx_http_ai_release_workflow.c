@@ -138,6 +138,20 @@ static ngx_command_t  ngx_http_ai_release_workflow_commands[] = {
       0,
       NULL },
 
+    { ngx_string("signals"),
+      NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      0,
+      offsetof(ngx_http_ai_release_workflow_t, signals),
+      NULL },
+
+    { ngx_string("drift"),
+      NGX_CONF_1MORE,
+      ngx_http_ai_release_set_drift,
+      0,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -194,6 +208,7 @@ ngx_http_ai_release_workflow_block(ngx_conf_t *cf, ngx_command_t *cmd,
     wf->failover = NGX_CONF_UNSET;
     wf->eval_gate = NGX_CONF_UNSET_UINT;
     wf->format = NGX_CONF_UNSET_UINT;
+    wf->signals = NGX_CONF_UNSET;
 
     if (ngx_array_init(&wf->canaries, cf->pool, 2,
                        sizeof(ngx_http_ai_release_target_t))
@@ -744,6 +759,10 @@ ngx_http_ai_release_init_workflows(ngx_conf_t *cf,
         ngx_http_ai_release_merge_workflow(amcf, wfp[i]);
 
         if (ngx_http_ai_release_apply_init_workflow(cf, wfp[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_ai_release_signals_init_workflow(cf, wfp[i]) != NGX_OK) {
             return NGX_ERROR;
         }
     }
