@@ -15,6 +15,8 @@
 #include "ngx_http_ai_release_display.h"
 #include "ngx_http_ai_release_display_prometheus.h"
 
+#include <math.h>
+
 
 /* the Prometheus text in buffers of this size */
 #define NGX_HTTP_AI_RELEASE_PROM_CHUNK         (64 * 1024)
@@ -69,7 +71,10 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
                                       exported[AI_RELEASE_LATENCY_EXPORTS + 1],
                                       verdicts[AI_RELEASE_CONTRACT_NRULES];
     ngx_int_t                         rc;
-    ngx_uint_t                        i, j, k, n, contracts;
+    ngx_uint_t                        i, j, k, n, contracts, signals, nf;
+    ngx_http_ai_release_figure_t      figs[NGX_HTTP_AI_RELEASE_FIGURES];
+    ai_release_drift_signal_t         ds[AI_RELEASE_DRIFT_N];
+    ai_release_drift_agg_t            agg;
     ngx_http_ai_release_slot_t       *slot;
     ngx_http_ai_release_target_t     *t;
     ngx_http_ai_release_workflow_t  **wfp, *wf;
@@ -113,6 +118,7 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
 
     len = 0;
     contracts = 0;
+    signals = 0;
 
     for (i = 0; i < amcf->workflows.nelts; i++) {
         wf = wfp[i];
@@ -127,6 +133,10 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
             if (t->bundle->contract) {
                 contracts = 1;
             }
+        }
+
+        if (n && wf->signals) {
+            signals = 1;
         }
     }
 
@@ -244,6 +254,109 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
                      "{%s,result=\"unread\"} %uL\n", labels, v);
         }
     )
+
+    if (!signals) {
+        goto zone;
+    }
+
+    AI_TEXT("# HELP ai_release_signal_answers Answers whose behaviour "
+            "signals the window holds (the last one to two windows).\n"
+            "# TYPE ai_release_signal_answers gauge\n");
+
+    AI_FOREACH_BUNDLE(
+        if (ngx_http_ai_release_signals_figures(t, figs, &nf, &agg)
+            == NGX_OK)
+        {
+            AI_PRINT(line, "ai_release_signal_answers{%s} %uL\n", labels,
+                     agg.answers);
+        }
+    )
+
+    AI_TEXT("# HELP ai_release_signal Behaviour signals of the bundle's "
+            "answers over the window: mean, p50, p95 or share.\n"
+            "# TYPE ai_release_signal gauge\n");
+
+    AI_FOREACH_BUNDLE(
+        if (ngx_http_ai_release_signals_figures(t, figs, &nf, &agg)
+            == NGX_OK)
+        {
+            for (k = 0; k < nf; k++) {
+                AI_PRINT(line,
+                         "ai_release_signal{%s,signal=\"%s\",stat=\"%s\"} "
+                         "%.6f\n", labels, figs[k].signal, figs[k].stat,
+                         figs[k].value);
+            }
+        }
+    )
+
+    AI_TEXT("# HELP ai_release_signal_endings Answers of the window by how "
+            "they ended.\n"
+            "# TYPE ai_release_signal_endings gauge\n");
+
+    AI_FOREACH_BUNDLE(
+        if (ngx_http_ai_release_signals_figures(t, figs, &nf, &agg)
+            == NGX_OK)
+        {
+            for (k = 0; k < AI_RELEASE_END_N; k++) {
+                AI_PRINT(line,
+                         "ai_release_signal_endings{%s,ending=\"%s\"} "
+                         "%uL\n", labels, ai_release_ending_name(k),
+                         agg.endings[k]);
+            }
+        }
+    )
+
+    AI_TEXT("# HELP ai_release_drift_change A canary's signal against "
+            "stable's over the same window: a ratio, or the difference "
+            "in percentage points.\n"
+            "# TYPE ai_release_drift_change gauge\n");
+
+    AI_FOREACH_BUNDLE(
+        if (ngx_http_ai_release_signals_compare(t, ds) == NGX_OK) {
+            for (k = AI_RELEASE_DRIFT_NONE + 1; k < AI_RELEASE_DRIFT_N; k++) {
+                if (!isfinite(ds[k].change)
+                    || (k == AI_RELEASE_DRIFT_COST
+                        && (!t->bundle->pricing.set
+                            || !wf->stable->bundle->pricing.set)))
+                {
+                    continue;
+                }
+
+                AI_PRINT(line,
+                         "ai_release_drift_change{%s,signal=\"%s\","
+                         "unit=\"%s\"} %.4f\n", labels,
+                         ai_release_drift_name(k),
+                         AI_RELEASE_DRIFT_POINTS(k) ? "points" : "ratio",
+                         ds[k].change);
+            }
+        }
+    )
+
+    AI_TEXT("# HELP ai_release_drift_breached 1 where a canary's signal is "
+            "beyond its drift margin with evidence, for each signal its "
+            "workflow's drift rule judges.\n"
+            "# TYPE ai_release_drift_breached gauge\n");
+
+    AI_FOREACH_BUNDLE(
+        if (wf->drift && ngx_http_ai_release_signals_compare(t, ds) == NGX_OK)
+        {
+            for (k = AI_RELEASE_DRIFT_NONE + 1; k < AI_RELEASE_DRIFT_N; k++) {
+                if (wf->drift->margin[k] == 0) {
+                    continue;
+                }
+
+                AI_PRINT(line,
+                         "ai_release_drift_breached{%s,signal=\"%s\","
+                         "mode=\"%s\"} %d\n", labels,
+                         ai_release_drift_name(k),
+                         wf->drift->mode == AI_RELEASE_DRIFT_TRIP
+                         ? "trip" : "observe",
+                         ds[k].breached ? 1 : 0);
+            }
+        }
+    )
+
+zone:
 
     if (amcf->sh) {
         AI_PRINT(NGX_HTTP_AI_RELEASE_PROM_LINE * 4 + 2 * amcf->zone_name.len,

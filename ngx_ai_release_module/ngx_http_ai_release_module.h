@@ -460,6 +460,20 @@ ngx_int_t ngx_http_ai_release_contract_final(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx);
 ngx_int_t ngx_http_ai_release_contract_variable(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx, ngx_str_t *s);
+/* one figure of a bundle's signals, as Prometheus gives it */
+typedef struct {
+    const char                      *signal;
+    const char                      *stat;
+    double                           value;
+} ngx_http_ai_release_figure_t;
+
+#define NGX_HTTP_AI_RELEASE_FIGURES  13
+
+ngx_int_t ngx_http_ai_release_signals_figures(ngx_http_ai_release_target_t *t,
+    ngx_http_ai_release_figure_t *figs, ngx_uint_t *nfigs,
+    ai_release_drift_agg_t *a);
+ngx_int_t ngx_http_ai_release_signals_compare(ngx_http_ai_release_target_t *t,
+    ai_release_drift_signal_t *out);
 char *ngx_http_ai_release_set_drift(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_ai_release_signals_init_workflow(ngx_conf_t *cf,

@@ -736,7 +736,8 @@ ngx_http_ai_release_signals_json(ngx_http_ai_release_target_t *t)
         json_object_set_new(x, "stable", json_real(ds.stable));
         json_object_set_new(x, AI_RELEASE_DRIFT_POINTS(signal)
                                ? "points" : "ratio",
-                            json_real(isfinite(ds.change) ? ds.change : 0));
+                            isfinite(ds.change) ? json_real(ds.change)
+                                                : json_null());
 
         if (conf->margin[signal]) {
             json_object_set_new(x, "margin",
@@ -808,4 +809,121 @@ ngx_http_ai_release_stat_json(double mean, double p50, double p95)
     }
 
     return o;
+}
+
+
+/*
+ * The figures Prometheus gives of a bundle's signals over its window:
+ * figs[] (NGX_HTTP_AI_RELEASE_FIGURES of them, the last ones only where
+ * they exist) and the window's aggregate.  NGX_DECLINED: no signals.
+ */
+
+ngx_int_t
+ngx_http_ai_release_signals_figures(ngx_http_ai_release_target_t *t,
+    ngx_http_ai_release_figure_t *figs, ngx_uint_t *nfigs,
+    ai_release_drift_agg_t *a)
+{
+    double      n, u;
+    uint64_t    out[AI_RELEASE_HIST_BUCKETS], first[AI_RELEASE_HIST_BUCKETS],
+                micro, nfirst;
+    ngx_uint_t  i, k;
+
+    if (ngx_http_ai_release_signals_window(t, a) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    n = (double) a->answers;
+    u = (double) a->usage;
+    nfirst = 0;
+
+    for (i = 0; i < AI_RELEASE_HIST_BUCKETS; i++) {
+        out[i] = a->output_hist[i];
+        first[i] = a->first_token_hist[i];
+        nfirst += first[i];
+    }
+
+    k = 0;
+
+#define AI_FIG(s, st, v)                                                     \
+    figs[k].signal = s; figs[k].stat = st; figs[k].value = (v); k++
+
+    AI_FIG("output_tokens", "mean", u ? a->output_tokens / u : 0);
+    AI_FIG("output_tokens", "p50", ai_release_hist_quantile(out, 0.50));
+    AI_FIG("output_tokens", "p95", ai_release_hist_quantile(out, 0.95));
+    AI_FIG("input_tokens", "mean", u ? a->input_tokens / u : 0);
+    AI_FIG("answer_bytes", "mean", n ? a->answer_bytes / n : 0);
+    AI_FIG("text_bytes", "mean", n ? a->text_bytes / n : 0);
+    AI_FIG("tool_calls", "mean", n ? a->tool_calls / n : 0);
+    AI_FIG("refusals", "share", n ? a->refusals / n : 0);
+
+    if (nfirst) {
+        AI_FIG("first_token_seconds", "p50",
+               ai_release_hist_quantile(first, 0.50) / 1000);
+        AI_FIG("first_token_seconds", "p95",
+               ai_release_hist_quantile(first, 0.95) / 1000);
+    }
+
+    if (a->rate_answers) {
+        AI_FIG("tokens_per_second", "mean",
+               a->rate_milli / 1000.0 / a->rate_answers);
+    }
+
+    if (t->bundle->pricing.set && u) {
+        micro = ai_release_cost_microunits(&t->bundle->pricing,
+                                           a->input_tokens, a->output_tokens);
+
+        if (micro != UINT64_MAX) {
+            AI_FIG("cost", "per_answer", micro / 1000000.0 / u);
+        }
+    }
+
+#undef AI_FIG
+
+    *nfigs = k;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A canary's signals against stable's: out[signal] for every signal, and
+ * whether a drift rule judges it.  NGX_DECLINED: not a canary, or no
+ * signals on either side.
+ */
+
+ngx_int_t
+ngx_http_ai_release_signals_compare(ngx_http_ai_release_target_t *t,
+    ai_release_drift_signal_t *out)
+{
+    ngx_uint_t                       signal;
+    ai_release_drift_conf_t          any, *conf;
+    ngx_http_ai_release_target_t    *stable;
+    ai_release_drift_agg_t           a, base;
+
+    stable = t->workflow->stable;
+
+    if (t->variant != NGX_HTTP_AI_RELEASE_CANARY
+        || ngx_http_ai_release_signals_window(t, &a) != NGX_OK
+        || ngx_http_ai_release_signals_window(stable, &base) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    conf = t->workflow->drift;
+
+    if (conf == NULL) {
+        ai_release_drift_defaults(&any);
+        conf = &any;
+    }
+
+    for (signal = AI_RELEASE_DRIFT_NONE; signal < AI_RELEASE_DRIFT_N;
+         signal++)
+    {
+        ai_release_drift_signal(conf, signal, &a,
+                                ngx_http_ai_release_pricing(t), &base,
+                                ngx_http_ai_release_pricing(stable),
+                                &out[signal]);
+    }
+
+    return NGX_OK;
 }
