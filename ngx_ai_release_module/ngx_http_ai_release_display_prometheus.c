@@ -315,6 +315,7 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
         if (ngx_http_ai_release_signals_compare(t, ds) == NGX_OK) {
             for (k = AI_RELEASE_DRIFT_NONE + 1; k < AI_RELEASE_DRIFT_N; k++) {
                 if (!isfinite(ds[k].change)
+                    || (!AI_RELEASE_DRIFT_POINTS(k) && ds[k].stable <= 0)
                     || (k == AI_RELEASE_DRIFT_COST
                         && (!t->bundle->pricing.set
                             || !wf->stable->bundle->pricing.set)))

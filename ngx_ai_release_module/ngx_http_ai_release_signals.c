@@ -736,8 +736,10 @@ ngx_http_ai_release_signals_json(ngx_http_ai_release_target_t *t)
         json_object_set_new(x, "stable", json_real(ds.stable));
         json_object_set_new(x, AI_RELEASE_DRIFT_POINTS(signal)
                                ? "points" : "ratio",
-                            isfinite(ds.change) ? json_real(ds.change)
-                                                : json_null());
+                            isfinite(ds.change)
+                            && (AI_RELEASE_DRIFT_POINTS(signal)
+                                || ds.stable > 0)
+                            ? json_real(ds.change) : json_null());
 
         if (conf->margin[signal]) {
             json_object_set_new(x, "margin",
