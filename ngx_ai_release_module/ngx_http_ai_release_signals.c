@@ -480,8 +480,20 @@ ngx_http_ai_release_drift_judge(ngx_http_ai_release_target_t *t,
                                     ngx_http_ai_release_pricing(t), &base,
                                     ngx_http_ai_release_pricing(stable));
 
-    prev = __atomic_exchange_n(&sig->breached, (uint64_t) signal,
-                               __ATOMIC_RELAXED);
+    prev = ai_release_atomic_load(&sig->breached);
+
+    if (signal == AI_RELEASE_DRIFT_NONE && prev != AI_RELEASE_DRIFT_NONE) {
+        ai_release_drift_signal(conf, (unsigned) prev, &canary,
+                                ngx_http_ai_release_pricing(t), &base,
+                                ngx_http_ai_release_pricing(stable), &ds);
+
+        if (!ds.judged) {
+            /* too few answers to say either way: the breach stands */
+            return;
+        }
+    }
+
+    ai_release_atomic_store(&sig->breached, (uint64_t) signal);
 
     p = buf;
     last = buf + sizeof(buf) - 1;
