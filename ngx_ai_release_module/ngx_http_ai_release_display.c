@@ -2,8 +2,9 @@
  * Copyright (C) ngx_ai_release authors
  *
  * What every output format of the status reads from a bundle the same
- * way: its configured weight, a snapshot of its latency histogram and
- * what its answers said against its output contract.
+ * way: its configured weight, a snapshot of its latency histogram, what
+ * its answers said against its output contract and the name of the reason
+ * its breaker last tripped.
  */
 
 
@@ -13,6 +14,12 @@
 
 #include "ngx_http_ai_release_module.h"
 #include "ngx_http_ai_release_display.h"
+
+
+static const char  *ngx_http_ai_release_trip_reasons[] = {
+    NULL, "error_rate", "consecutive", "canary_margin", "probe_failed",
+    "manual"
+};
 
 
 /* the share of the workflow's traffic the configuration gives the bundle */
@@ -94,4 +101,20 @@ ngx_http_ai_release_answers_load(ngx_http_ai_release_target_t *t,
     *unread = ai_release_atomic_load(&a->contract_unread);
 
     return NGX_OK;
+}
+
+
+/*
+ * The name of why a breaker last tripped (slot->last_reason), as the
+ * status JSON and the metrics give it; NULL for none.
+ */
+
+const char *
+ngx_http_ai_release_trip_reason_name(uint64_t reason)
+{
+    if (reason == 0 || reason > NGX_HTTP_AI_RELEASE_TRIP_MANUAL) {
+        return NULL;
+    }
+
+    return ngx_http_ai_release_trip_reasons[reason];
 }

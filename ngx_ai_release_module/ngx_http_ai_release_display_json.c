@@ -32,11 +32,6 @@ static json_t *ngx_http_ai_release_contract_json(
 static json_t *ngx_http_ai_release_iso_time(time_t t);
 
 
-static const char  *ngx_http_ai_release_trip_reasons[] = {
-    NULL, "error_rate", "consecutive", "canary_margin", "probe_failed",
-    "manual"
-};
-
 static const char  *ngx_http_ai_release_override_names[] = {
     "rollback", "pin", "trip"
 };
@@ -330,12 +325,12 @@ ngx_http_ai_release_workflow_json(ngx_http_ai_release_workflow_t *wf)
 static json_t *
 ngx_http_ai_release_bundle_json(ngx_http_ai_release_target_t *t)
 {
-    uint64_t                     w[AI_RELEASE_NCOUNTERS], state, reason,
-                                 count;
+    uint64_t                     w[AI_RELEASE_NCOUNTERS], state, count;
     uint64_t                     lat[AI_RELEASE_LATENCY_BUCKETS],
                                  exported[AI_RELEASE_LATENCY_EXPORTS + 1];
     ngx_uint_t                   i, configured;
     json_t                      *o, *x, *buckets, *bucket;
+    const char                  *reason;
     ngx_http_ai_release_slot_t  *slot;
 
     o = json_object();
@@ -363,7 +358,7 @@ ngx_http_ai_release_bundle_json(ngx_http_ai_release_target_t *t)
     json_object_set_new(o, "weight", x);
 
     state = ai_release_atomic_load(&slot->state);
-    reason = slot->last_reason;
+    reason = ngx_http_ai_release_trip_reason_name(slot->last_reason);
 
     x = json_object();
     json_object_set_new(x, "state", json_stringn(
@@ -374,9 +369,7 @@ ngx_http_ai_release_bundle_json(ngx_http_ai_release_target_t *t)
     json_object_set_new(x, "cooldown_ms", json_integer(slot->cooldown_ms));
     json_object_set_new(x, "trips", json_integer(slot->trips));
     json_object_set_new(x, "last_trip_reason",
-                        (reason && reason <= NGX_HTTP_AI_RELEASE_TRIP_MANUAL)
-                        ? json_string(ngx_http_ai_release_trip_reasons[reason])
-                        : json_null());
+                        reason ? json_string(reason) : json_null());
     json_object_set_new(x, "manual", json_boolean(
                     slot->override[NGX_HTTP_AI_RELEASE_OVR_TRIP] != 0));
     json_object_set_new(x, "restored", json_boolean(

@@ -24,6 +24,10 @@
 
 static ngx_int_t ngx_http_ai_release_prometheus(ngx_http_request_t *r,
     ngx_http_ai_release_workflow_t *only, ngx_http_ai_release_text_t *tx);
+static ngx_int_t ngx_http_ai_release_prometheus_open_info(
+    ngx_http_ai_release_main_conf_t *amcf,
+    ngx_http_ai_release_workflow_t *only, u_char *labels, size_t line,
+    ngx_http_ai_release_text_t *tx);
 
 
 /* every workflow's bundles, or only's */
@@ -224,6 +228,13 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
                  slot->trips);
     )
 
+    if (ngx_http_ai_release_prometheus_open_info(amcf, only, labels, line, tx)
+        != NGX_OK)
+    {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
     if (contracts) {
         AI_TEXT("# HELP ai_release_contract_answers_total Answers of "
                 "bundles with an output contract by result: ok, the rule "
@@ -268,4 +279,74 @@ done:
 #undef AI_FOREACH_BUNDLE
 
     return rc;
+}
+
+
+/*
+ * ai_release_breaker_open_info: a series for each bundle whose breaker is
+ * not closed (open or half-open), with the reason it last tripped as the
+ * status JSON names it, so that an alert can say why; none for the others
+ */
+
+static ngx_int_t
+ngx_http_ai_release_prometheus_open_info(ngx_http_ai_release_main_conf_t *amcf,
+    ngx_http_ai_release_workflow_t *only, u_char *labels, size_t line,
+    ngx_http_ai_release_text_t *tx)
+{
+    u_char                           *l;
+    const char                       *reason;
+    ngx_uint_t                        i, j, n;
+    ngx_http_ai_release_target_t     *t;
+    ngx_http_ai_release_workflow_t  **wfp, *wf;
+
+    static u_char  head[] =
+        "# HELP ai_release_breaker_open_info A bundle whose breaker is open "
+        "or half-open, with the reason it last tripped.\n"
+        "# TYPE ai_release_breaker_open_info gauge\n";
+
+    if (ngx_http_ai_release_text_add(tx, head, sizeof(head) - 1, 0)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    wfp = amcf->workflows.elts;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        wf = wfp[i];
+        n = (only == NULL || wf == only) ? ngx_http_ai_release_target_count(wf)
+                                         : 0;
+
+        for (j = 0; j < n; j++) {
+            t = ngx_http_ai_release_target_at(wf, j);
+
+            if (ai_release_atomic_load(&t->slot->state)
+                == NGX_HTTP_AI_RELEASE_CLOSED)
+            {
+                continue;
+            }
+
+            reason = ngx_http_ai_release_trip_reason_name(t->slot->last_reason);
+
+            if (reason == NULL) {
+                reason = "";
+            }
+
+            l = ngx_sprintf(labels, NGX_HTTP_AI_RELEASE_PROM_LABELS,
+                            &wf->name, &t->id, &t->digest_short,
+                            &ngx_http_ai_release_variant_names[t->variant]);
+            *l = '\0';
+
+            if (ngx_http_ai_release_text_printf(tx, line + ngx_strlen(reason),
+                                                "ai_release_breaker_open_info"
+                                                "{%s,reason=\"%s\"} 1\n",
+                                                labels, reason)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
 }
