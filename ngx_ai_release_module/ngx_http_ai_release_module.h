@@ -495,8 +495,6 @@ ngx_uint_t ngx_http_ai_release_open_breaker(ngx_http_ai_release_target_t *t,
     ngx_uint_t reason);
 void ngx_http_ai_release_breaker_opened(ngx_http_ai_release_target_t *t,
     ngx_log_t *log, u_char *why);
-const char *ngx_http_ai_release_trip_reason(ngx_http_ai_release_target_t *t,
-    u_char *buf, size_t size);
 ngx_http_ai_release_target_t *ngx_http_ai_release_failover_target(
     ngx_http_ai_release_ctx_t *ctx);
 extern ngx_conf_enum_t  ngx_http_ai_release_formats[];

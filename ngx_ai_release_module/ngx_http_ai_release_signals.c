@@ -30,6 +30,7 @@
 #include <math.h>
 
 #include "ngx_http_ai_release_module.h"
+#include "ngx_http_ai_release_display.h"
 
 
 /* drift is judged at most this often per canary, by the first worker */
@@ -784,7 +785,7 @@ ngx_http_ai_release_signals_json(ngx_http_ai_release_target_t *t)
     if (sig->tripped != AI_RELEASE_DRIFT_NONE) {
         x = json_object();
         json_object_set_new(x, "reason", json_string(
-                                ngx_http_ai_release_trip_reason(
+                                ngx_http_ai_release_trip_reason_name(
                                     t, why, sizeof(why))));
         json_object_set_new(x, "signal", json_string(
                                 ai_release_drift_name(
