@@ -106,8 +106,10 @@ typedef struct {
     uint64_t                         epoch[2];
     ai_release_drift_agg_t           agg[2];
 
-    /* drift: the last judgement (ngx_current_msec) and its breach */
+    /* drift: the last judgement (ngx_current_msec), the canary's
+     * answers then, and its breach */
     uint64_t                         judged_ms;
+    uint64_t                         judged_n;
     uint64_t                         breached;     /* ai_release_drift_e */
     /* the signal of the last drift trip, and what it showed then */
     uint64_t                         tripped;
