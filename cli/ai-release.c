@@ -5,7 +5,8 @@
  * ai-release: the command-line tool of ngx_ai_release.  It loads manifests
  * with the very core the nginx module uses, and prints their digests,
  * lints them, applies their eval gates, writes or checks the lock file
- * of immutable versions and tells what differs between two bundles.  "ai-release --help" tells how.
+ * of immutable versions and tells what differs between two bundles.
+ * "ai-release --help" tells how.
  *
  * Exit status: 0 success, 1 a check failed or problems were found, 2 a
  * usage error, a manifest (or lock file) that cannot be loaded at all, or
