@@ -25,6 +25,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_release_module.h"
+#include "ngx_http_ai_release_history.h"
 
 
 /* room for the zone's own bookkeeping */
@@ -265,6 +266,12 @@ ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     rc = ngx_http_ai_release_bind_all(amcf, from ? from->sh : NULL,
                                       &carried);
+
+    if (rc == NGX_OK) {
+        /* what changed since the running configuration: log and record */
+        rc = ngx_http_ai_release_history_init(amcf, oamcf ? oamcf : from,
+                                              from);
+    }
 
     if (from) {
         ngx_shmtx_unlock(&from->shpool->mutex);
