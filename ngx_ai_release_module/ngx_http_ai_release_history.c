@@ -18,8 +18,11 @@
  * workflow has a ring of the last NGX_HTTP_AI_RELEASE_HISTORY_N records
  * in the shared zone, allocated at its first record and kept across
  * reloads while the running or the new configuration has the workflow,
- * like the slots.  A start (no running configuration) says nothing: a new
- * zone knows nothing to compare with.
+ * like the slots.  The rings take only the zone's room beyond what two
+ * configurations' slots need (ngx_http_ai_release_zone_spare()): without
+ * it, the notice is still logged, the record is not kept.  A start (no
+ * running configuration) says nothing: a new zone knows nothing to
+ * compare with.
  */
 
 
@@ -76,7 +79,13 @@ typedef struct {
     ngx_rbtree_t                          rbtree;
     ngx_rbtree_node_t                     sentinel;
     ngx_uint_t                            mark;
+    size_t                                bytes;      /* of the rings */
 } ngx_http_ai_release_history_sh_t;
+
+
+/* a ring takes whole pages of the slab allocator */
+#define NGX_HTTP_AI_RELEASE_HISTORY_RING                                     \
+    ngx_align(sizeof(ngx_http_ai_release_history_node_t), ngx_pagesize)
 
 
 static void ngx_http_ai_release_history_carry(
@@ -104,6 +113,9 @@ static u_char *ngx_http_ai_release_history_weight(u_char *p, u_char *last,
     ngx_uint_t weight);
 static ngx_http_ai_release_history_node_t *ngx_http_ai_release_history_find(
     ngx_http_ai_release_history_sh_t *hs, ngx_str_t *name);
+static ngx_http_ai_release_history_node_t *ngx_http_ai_release_history_alloc(
+    ngx_http_ai_release_main_conf_t *amcf,
+    ngx_http_ai_release_history_sh_t *hs, ngx_str_t *name, ngx_log_t *log);
 static void ngx_http_ai_release_history_push(
     ngx_http_ai_release_main_conf_t *amcf,
     ngx_http_ai_release_history_sh_t *hs, const char *who, u_char *text,
@@ -200,20 +212,14 @@ ngx_http_ai_release_history_carry(ngx_http_ai_release_main_conf_t *amcf,
             continue;
         }
 
-        node = ngx_slab_alloc_locked(amcf->shpool,
-                                 sizeof(ngx_http_ai_release_history_node_t));
+        node = ngx_http_ai_release_history_alloc(amcf, hs, &wfp[i]->name,
+                                                 amcf->log);
         if (node == NULL) {
-            ngx_log_error(NGX_LOG_WARN, amcf->log, 0,
-                          "ai_release zone \"%V\" is full: the release "
-                          "record of workflow \"%V\" is not carried over",
-                          &amcf->zone_name, &wfp[i]->name);
             continue;
         }
 
-        ngx_memcpy(node, on, sizeof(ngx_http_ai_release_history_node_t));
-        node->sn.str.data = node->name;
-
-        ngx_rbtree_insert(&hs->rbtree, &node->sn.node);
+        ngx_memcpy(node->records, on->records, sizeof(on->records));
+        node->count = on->count;
     }
 }
 
@@ -257,6 +263,7 @@ ngx_http_ai_release_history_sweep(ngx_http_ai_release_main_conf_t *amcf,
         if (hn->mark != mark) {
             ngx_rbtree_delete(&hs->rbtree, node);
             ngx_slab_free_locked(amcf->shpool, hn);
+            hs->bytes -= NGX_HTTP_AI_RELEASE_HISTORY_RING;
         }
 
         node = next;
@@ -496,33 +503,16 @@ ngx_http_ai_release_history_push(ngx_http_ai_release_main_conf_t *amcf,
     size_t len, ngx_http_ai_release_workflow_t *pwf,
     ngx_http_ai_release_workflow_t *wf, ngx_log_t *log)
 {
-    size_t                               n;
     ngx_http_ai_release_record_t        *rec;
     ngx_http_ai_release_history_node_t  *hn;
 
     hn = ngx_http_ai_release_history_find(hs, &wf->name);
 
     if (hn == NULL) {
-        hn = ngx_slab_calloc_locked(amcf->shpool,
-                                 sizeof(ngx_http_ai_release_history_node_t));
+        hn = ngx_http_ai_release_history_alloc(amcf, hs, &wf->name, log);
         if (hn == NULL) {
-            ngx_log_error(NGX_LOG_WARN, log, 0,
-                          "ai_release zone \"%V\" is full: no room for the "
-                          "release record of workflow \"%V\"; give it more "
-                          "room with \"ai_release_zone %V SIZE;\"",
-                          &amcf->zone_name, &wf->name, &amcf->zone_name);
             return;
         }
-
-        n = ngx_min(wf->name.len, NGX_HTTP_AI_RELEASE_NAME_MAX);
-        ngx_memcpy(hn->name, wf->name.data, n);
-
-        hn->sn.str.len = n;
-        hn->sn.str.data = hn->name;
-        hn->sn.node.key = ngx_crc32_short(hn->name, n);
-        hn->mark = hs->mark;
-
-        ngx_rbtree_insert(&hs->rbtree, &hn->sn.node);
     }
 
     rec = &hn->records[hn->count++ % NGX_HTTP_AI_RELEASE_HISTORY_N];
@@ -553,6 +543,51 @@ ngx_http_ai_release_history_push(ngx_http_ai_release_main_conf_t *amcf,
     rec->nbefore = pwf ? ngx_http_ai_release_history_digests(rec->before, pwf)
                        : 0;
     rec->nafter = ngx_http_ai_release_history_digests(rec->after, wf);
+}
+
+
+/* a new empty ring of the workflow name, within the zone's spare room */
+
+static ngx_http_ai_release_history_node_t *
+ngx_http_ai_release_history_alloc(ngx_http_ai_release_main_conf_t *amcf,
+    ngx_http_ai_release_history_sh_t *hs, ngx_str_t *name, ngx_log_t *log)
+{
+    size_t                               n;
+    ngx_http_ai_release_history_node_t  *hn;
+
+    hn = NULL;
+
+    if (hs->bytes + NGX_HTTP_AI_RELEASE_HISTORY_RING
+        <= ngx_http_ai_release_zone_spare(amcf))
+    {
+        hn = ngx_slab_calloc_locked(amcf->shpool,
+                                 sizeof(ngx_http_ai_release_history_node_t));
+    }
+
+    if (hn == NULL) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "ai_release zone \"%V\" has no room for the release "
+                      "record of workflow \"%V\" (%uz bytes of records "
+                      "kept, beyond the room of two configurations' "
+                      "slots); give it more with \"ai_release_zone %V "
+                      "SIZE;\"", &amcf->zone_name, name, hs->bytes,
+                      &amcf->zone_name);
+        return NULL;
+    }
+
+    hs->bytes += NGX_HTTP_AI_RELEASE_HISTORY_RING;
+
+    n = ngx_min(name->len, NGX_HTTP_AI_RELEASE_NAME_MAX);
+    ngx_memcpy(hn->name, name->data, n);
+
+    hn->sn.str.len = n;
+    hn->sn.str.data = hn->name;
+    hn->sn.node.key = ngx_crc32_short(hn->name, n);
+    hn->mark = hs->mark;
+
+    ngx_rbtree_insert(&hs->rbtree, &hn->sn.node);
+
+    return hn;
 }
 
 

@@ -59,5 +59,11 @@ void ngx_http_ai_release_history_add(ngx_http_ai_release_workflow_t *wf,
 /* the records of wf, newest first: a JSON array */
 json_t *ngx_http_ai_release_history_json(ngx_http_ai_release_workflow_t *wf);
 
+/*
+ * The bytes of the zone the records may take: beyond the room of two
+ * configurations' slots (ngx_http_ai_release_shm.c)
+ */
+size_t ngx_http_ai_release_zone_spare(ngx_http_ai_release_main_conf_t *amcf);
+
 
 #endif /* _NGX_HTTP_AI_RELEASE_HISTORY_H_INCLUDED_ */

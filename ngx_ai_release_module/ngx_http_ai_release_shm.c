@@ -141,6 +141,23 @@ ngx_http_ai_release_zone_need(ngx_uint_t nslots)
 }
 
 
+/*
+ * The room of the zone beyond what two configurations' slots need: what
+ * the release record (ngx_http_ai_release_history.c) may take, so that it
+ * never leaves a reload without room for its slots
+ */
+
+size_t
+ngx_http_ai_release_zone_spare(ngx_http_ai_release_main_conf_t *amcf)
+{
+    size_t  need;
+
+    need = ngx_http_ai_release_zone_need(2 * amcf->nslots);
+
+    return amcf->zone_size > need ? amcf->zone_size - need : 0;
+}
+
+
 ngx_int_t
 ngx_http_ai_release_init_zone_conf(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf)
