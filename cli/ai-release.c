@@ -4,8 +4,9 @@
  *
  * ai-release: the command-line tool of ngx_ai_release.  It loads manifests
  * with the very core the nginx module uses, and prints their digests,
- * lints them, applies their eval gates and writes or checks the lock file
- * of immutable versions.  "ai-release --help" tells how.
+ * lints them, applies their eval gates, writes or checks the lock file
+ * of immutable versions and tells what differs between two bundles.
+ * "ai-release --help" tells how.
  *
  * Exit status: 0 success, 1 a check failed or problems were found, 2 a
  * usage error, a manifest (or lock file) that cannot be loaded at all, or
@@ -27,6 +28,7 @@
 #include <jansson.h>
 
 #include "ai_release_core.h"
+#include "ai_release_diff.h"
 
 
 #ifndef AI_RELEASE_CLI_VERSION
@@ -46,6 +48,7 @@ typedef struct {
     unsigned               require:1;
     const char            *report_dir;
     const char            *lock_file;   /* lock --check LOCKFILE */
+    const char            *bundles;     /* diff --bundles GLOB */
     char                 **manifests;
     size_t                 nmanifests;
 
@@ -63,6 +66,10 @@ static int air_gate(air_t *air);
 static int air_lock(air_t *air);
 static int air_lock_check(air_t *air);
 static int air_state(air_t *air);
+static int air_diff(air_t *air);
+static ai_release_bundle_t *air_diff_bundle(air_t *air, const char *arg,
+    ai_release_set_t **set);
+static json_t *air_diff_json(const ai_release_bundle_t *b);
 static int air_print_errors(air_t *air, int rc);
 static json_t *air_errors_json(const ai_release_errors_t *errs, size_t from);
 static json_t *air_string(const char *s);
@@ -111,6 +118,9 @@ main(int argc, char **argv)
 
     } else if (strcmp(air.command, "state") == 0) {
         rc = air_state(&air);
+
+    } else if (strcmp(air.command, "diff") == 0) {
+        rc = air_diff(&air);
 
     } else if (air.lock_file != NULL) {
         rc = air_lock_check(&air);
@@ -201,7 +211,8 @@ air_options(air_t *air, int argc, char **argv)
         && strcmp(air->command, "lint") != 0
         && strcmp(air->command, "gate") != 0
         && strcmp(air->command, "lock") != 0
-        && strcmp(air->command, "state") != 0)
+        && strcmp(air->command, "state") != 0
+        && strcmp(air->command, "diff") != 0)
     {
         return air_usage_error("unknown command \"%s\"", air->command);
     }
@@ -261,6 +272,12 @@ air_options(air_t *air, int argc, char **argv)
         {
             /* void */
 
+        } else if (strcmp(air->command, "diff") == 0
+                   && len == sizeof("--bundles") - 1
+                   && strncmp(arg, "--bundles", len) == 0)
+        {
+            /* void */
+
         } else {
             return air_usage_error("%s: unknown option \"%s\"",
                                    air->command, arg);
@@ -285,6 +302,9 @@ air_options(air_t *air, int argc, char **argv)
         if (arg[2] == 'r') {
             air->report_dir = value;
 
+        } else if (arg[2] == 'b') {
+            air->bundles = value;
+
         } else {
             air->lock_file = value;
         }
@@ -292,6 +312,11 @@ air_options(air_t *air, int argc, char **argv)
 
     if (air->nmanifests == 0) {
         return air_usage_error("%s: no manifest given", air->command);
+    }
+
+    if (strcmp(air->command, "diff") == 0 && air->nmanifests != 2) {
+        return air_usage_error("diff: expected two bundles, OLD and NEW, "
+                               "not %lu", (unsigned long) air->nmanifests);
     }
 
     return -1;
@@ -725,6 +750,137 @@ air_lock_check(air_t *air)
 
 /* every error as FILE:LINE:COLUMN: MESSAGE, or as JSON; returns rc */
 
+/*
+ * "ai-release diff OLD NEW": one line, "ids: what changed" (the text the
+ * module logs at a reload), and exit status 1; nothing and 0 when both
+ * have the same digest
+ */
+
+static int
+air_diff(air_t *air)
+{
+    int                   rc;
+    char                  ids[AIR_MESSAGE_SIZE], text[AIR_MESSAGE_SIZE];
+    size_t                n, k;
+    json_t               *doc;
+    ai_release_set_t     *sets[2];
+    ai_release_bundle_t  *b[2];
+
+    if (air->bundles != NULL
+        && ai_release_set_load_glob(air->set, air->bundles, &air->errs) != 0)
+    {
+        return air_print_errors(air, AIR_ERROR);
+    }
+
+    for (k = 0; k < 2; k++) {
+        sets[k] = NULL;
+        b[k] = air_diff_bundle(air, air->manifests[k], &sets[k]);
+    }
+
+    rc = AIR_ERROR;
+
+    if (b[0] == NULL || b[1] == NULL) {
+        (void) air_print_errors(air, rc);
+        goto done;
+    }
+
+    n = ai_release_diff(b[0], b[1], text, sizeof(text));
+    ai_release_diff_ids(b[0], b[1], ids, sizeof(ids));
+
+    rc = (strcmp(b[0]->digest_hex, b[1]->digest_hex) == 0) ? AIR_OK
+                                                           : AIR_FAILED;
+
+    if (air->json) {
+        doc = json_object();
+        (void) json_object_set_new(doc, "ok", json_true());
+        (void) json_object_set_new(doc, "identical",
+                                   json_boolean(rc == AIR_OK));
+        (void) json_object_set_new(doc, "old", air_diff_json(b[0]));
+        (void) json_object_set_new(doc, "new", air_diff_json(b[1]));
+        (void) json_object_set_new(doc, "components",
+                                   json_integer((json_int_t) n));
+        (void) json_object_set_new(doc, "changes", air_string(text));
+
+        air_json_print(doc);
+
+    } else if (rc != AIR_OK) {
+        (void) printf("%s: %s\n", ids, n ? text : "no other change");
+    }
+
+done:
+
+    ai_release_set_free(sets[0]);
+    ai_release_set_free(sets[1]);
+
+    return rc;
+}
+
+
+/*
+ * One side of a diff: a name@version of the --bundles manifests, or a
+ * manifest of exactly one bundle, loaded into a set of its own (*set)
+ */
+
+static ai_release_bundle_t *
+air_diff_bundle(air_t *air, const char *arg, ai_release_set_t **set)
+{
+    size_t                n;
+    ai_release_bundle_t  *b;
+
+    if (air->bundles != NULL) {
+        b = ai_release_set_find(air->set, arg, strlen(arg));
+
+        if (b != NULL) {
+            return b;
+        }
+
+        if (strchr(arg, '@') != NULL && strchr(arg, '/') == NULL) {
+            ai_release_errors_add(&air->errs, air->bundles, 0, 0,
+                                  "no bundle \"%s\" in the manifests of "
+                                  "\"%s\"", arg, air->bundles);
+            return NULL;
+        }
+    }
+
+    *set = ai_release_set_create();
+
+    if (*set == NULL) {
+        ai_release_errors_add(&air->errs, arg, 0, 0, "out of memory");
+        return NULL;
+    }
+
+    if (ai_release_set_load_file(*set, arg, &air->errs) != 0) {
+        return NULL;
+    }
+
+    n = ai_release_set_count(*set);
+
+    if (n != 1) {
+        ai_release_errors_add(&air->errs, arg, 0, 0,
+                              "holds %lu bundles: name one as name@version "
+                              "with \"--bundles %s\"", (unsigned long) n,
+                              arg);
+        return NULL;
+    }
+
+    return ai_release_set_get(*set, 0);
+}
+
+
+static json_t *
+air_diff_json(const ai_release_bundle_t *b)
+{
+    json_t  *item;
+
+    item = json_object();
+    (void) json_object_set_new(item, "id", air_string(b->id));
+    (void) json_object_set_new(item, "digest", air_string(b->digest_hex));
+    (void) json_object_set_new(item, "file", air_string(b->file));
+
+    return item;
+}
+
+
 static int
 air_print_errors(air_t *air, int rc)
 {
@@ -892,11 +1048,17 @@ air_usage(FILE *f)
 "                          check that no name@version changed since the lock\n"
 "  state FILE              check the module's state file (ai_release_state)\n"
 "                          and print it as JSON\n"
+"  diff OLD NEW [--bundles GLOB]\n"
+"                          what differs between two bundles, component by\n"
+"                          component: each a manifest of one bundle, or a\n"
+"                          name@version of the manifests GLOB matches;\n"
+"                          exit status 0 identical, 1 they differ\n"
 "\n"
 "options:\n"
 "  --json                  print one JSON document on stdout instead\n"
 "  --report-dir DIR        read each report as DIR/basename(report)\n"
 "  --require               a bundle without an eval section fails the gate\n"
+"  --bundles GLOB          the manifests diff finds name@version in\n"
 "  -h, --help              print this help\n"
 "  --version               print the version\n"
 "\n"

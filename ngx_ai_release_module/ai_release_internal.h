@@ -64,6 +64,9 @@ int ai_release_yaml_read(ai_release_load_t *ld, const char *data, size_t len,
 void ai_release_node_free(ai_release_node_t *node);
 /* qsort() order of pointers to a mapping's scalar keys: bytewise, stable */
 int ai_release_key_cmp(const void *one, const void *two);
+/* two scalars bytewise, the shorter first when one is a prefix */
+int ai_release_scalar_cmp(const ai_release_node_t *a,
+    const ai_release_node_t *b);
 
 
 /* ai_release_schema.c */

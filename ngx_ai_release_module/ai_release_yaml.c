@@ -51,8 +51,6 @@ static ai_release_node_t *ai_release_node_new(ai_release_node_type_e type,
     yaml_mark_t *mark, const unsigned char *value, size_t len);
 static void ai_release_map_check(ai_release_load_t *ld,
     ai_release_node_t *map);
-static int ai_release_scalar_cmp(const ai_release_node_t *a,
-    const ai_release_node_t *b);
 
 
 int
@@ -587,7 +585,7 @@ ai_release_map_check(ai_release_load_t *ld, ai_release_node_t *map)
 }
 
 
-static int
+int
 ai_release_scalar_cmp(const ai_release_node_t *a, const ai_release_node_t *b)
 {
     int  rc;

@@ -10,6 +10,7 @@
  *   POST .../workflows/NAME/trip       {"bundle":"name@version"}
  *   POST .../workflows/NAME/reset      {"bundle":"name@version"}
  *   POST .../workflows/NAME/resume     drop the overrides
+ *   GET  .../workflows/NAME/history    its release record, newest first
  *
  * Overrides live in the shared-memory slots, so all workers obey them at
  * once and a reload keeps them while the bundles keep their digests.
@@ -32,6 +33,7 @@
 #include "ngx_http_ai_release_response.h"
 #include "ngx_http_ai_release_display_json.h"
 #include "ngx_http_ai_release_api.h"
+#include "ngx_http_ai_release_history.h"
 
 
 #define NGX_HTTP_AI_RELEASE_API_MAX_BODY  16384
@@ -68,6 +70,11 @@ static ngx_int_t ngx_http_ai_release_api_read(ngx_http_request_t *r,
     u_char **body, size_t *len);
 static void ngx_http_ai_release_api_override(ngx_http_ai_release_target_t *t,
     ngx_uint_t k, ngx_uint_t on, u_char *by);
+static json_t *ngx_http_ai_release_api_history(
+    ngx_http_ai_release_workflow_t *wf);
+static void ngx_http_ai_release_api_record(ngx_http_request_t *r,
+    ngx_http_ai_release_api_ctx_t *ctx, ngx_http_ai_release_target_t *t,
+    u_char *by);
 
 
 static ngx_str_t  ngx_http_ai_release_actions[] = {
@@ -219,7 +226,7 @@ ngx_http_ai_release_api_handler(ngx_http_request_t *r)
     u_char                           *p, *end, *seg[4];
     size_t                            len[4];
     ngx_int_t                         rc;
-    ngx_uint_t                        n, i;
+    ngx_uint_t                        n, i, history;
     ngx_http_core_loc_conf_t         *clcf;
     ngx_http_ai_release_loc_conf_t   *alcf;
     ngx_http_ai_release_workflow_t   *wf;
@@ -295,7 +302,10 @@ ngx_http_ai_release_api_handler(ngx_http_request_t *r)
         }
     }
 
-    if (n <= 2) {
+    history = (n == 3 && len[2] == sizeof("history") - 1
+               && ngx_strncmp(seg[2], "history", len[2]) == 0);
+
+    if (n <= 2 || history) {
         if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
             return ngx_http_ai_release_api_allow(r,
                                           &ngx_http_ai_release_api_get_head);
@@ -304,6 +314,11 @@ ngx_http_ai_release_api_handler(ngx_http_request_t *r)
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
             return rc;
+        }
+
+        if (history) {
+            return ngx_http_ai_release_send_json(r, NGX_HTTP_OK,
+                                      ngx_http_ai_release_api_history(wf));
         }
 
         if (wf) {
@@ -870,6 +885,8 @@ ngx_http_ai_release_api_act(ngx_http_request_t *r,
         ngx_http_get_module_main_conf(r, ngx_http_ai_release_module),
         r->connection->log, 1);
 
+    ngx_http_ai_release_api_record(r, ctx, t, by);
+
     if (t) {
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "ai_release: api: %V of workflow \"%V\" bundle \"%V\" "
@@ -926,6 +943,52 @@ ngx_http_ai_release_api_override(ngx_http_ai_release_target_t *t,
     slot->restored &= ~((uint64_t) 1 << k);
 
     ngx_shmtx_unlock(&amcf->shpool->mutex);
+}
+
+
+/* GET .../workflows/NAME/history */
+
+static json_t *
+ngx_http_ai_release_api_history(ngx_http_ai_release_workflow_t *wf)
+{
+    json_t  *root;
+
+    root = json_object();
+    json_object_set_new(root, "workflow",
+                        json_stringn((char *) wf->name.data, wf->name.len));
+    json_object_set_new(root, "history",
+                        ngx_http_ai_release_history_json(wf));
+
+    return root;
+}
+
+
+/* an action into the workflow's release record: who "api:VERB" */
+
+static void
+ngx_http_ai_release_api_record(ngx_http_request_t *r,
+    ngx_http_ai_release_api_ctx_t *ctx, ngx_http_ai_release_target_t *t,
+    u_char *by)
+{
+    u_char     *p, who[NGX_HTTP_AI_RELEASE_HISTORY_WHO];
+    u_char      text[NGX_HTTP_AI_RELEASE_HISTORY_TEXT];
+    ngx_str_t  *verb;
+
+    verb = &ngx_http_ai_release_actions[ctx->action];
+
+    p = ngx_snprintf(who, sizeof(who) - 1, "api:%V", verb);
+    *p = '\0';
+
+    if (t) {
+        p = ngx_snprintf(text, sizeof(text), "%V %V by %s", verb, &t->id,
+                         by);
+
+    } else {
+        p = ngx_snprintf(text, sizeof(text), "%V by %s", verb, by);
+    }
+
+    ngx_http_ai_release_history_add(ctx->workflow, (char *) who, text,
+                                    p - text, r->connection->log);
 }
 
 

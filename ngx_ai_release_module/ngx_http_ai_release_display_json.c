@@ -17,6 +17,7 @@
 #include "ngx_http_ai_release_response.h"
 #include "ngx_http_ai_release_display.h"
 #include "ngx_http_ai_release_display_json.h"
+#include "ngx_http_ai_release_history.h"
 
 
 /* the JSON of many workflows goes out in buffers of this size */
@@ -29,7 +30,6 @@ static json_t *ngx_http_ai_release_counts_json(uint64_t *counts,
     ngx_uint_t window);
 static json_t *ngx_http_ai_release_contract_json(
     ngx_http_ai_release_target_t *t);
-static json_t *ngx_http_ai_release_iso_time(time_t t);
 
 
 static const char  *ngx_http_ai_release_override_names[] = {
@@ -147,7 +147,7 @@ ngx_http_ai_release_send_workflows(ngx_http_request_t *r, json_t *root,
 }
 
 
-static json_t *
+json_t *
 ngx_http_ai_release_iso_time(time_t t)
 {
     u_char     buf[sizeof("1970-01-01T00:00:00Z")];
@@ -317,6 +317,7 @@ ngx_http_ai_release_workflow_json(ngx_http_ai_release_workflow_t *wf)
     }
 
     json_object_set_new(o, "bundles", list);
+    json_object_set_new(o, "history", ngx_http_ai_release_history_json(wf));
 
     return o;
 }

@@ -21,6 +21,8 @@
 json_t *ngx_http_ai_release_status_json(
     ngx_http_ai_release_main_conf_t *amcf);
 json_t *ngx_http_ai_release_workflow_json(ngx_http_ai_release_workflow_t *wf);
+/* "2026-11-30T02:31:00Z" */
+json_t *ngx_http_ai_release_iso_time(time_t t);
 ngx_int_t ngx_http_ai_release_send_workflows(ngx_http_request_t *r,
     json_t *root, ngx_http_ai_release_workflow_t *only);
 

@@ -190,6 +190,9 @@ typedef struct {
     /* the state file: changes made, and the last change written */
     uint64_t                         state_version;
     uint64_t                         state_written;
+
+    /* the release record (ngx_http_ai_release_history.c) */
+    void                            *history;
 } ngx_http_ai_release_shctx_t;
 
 

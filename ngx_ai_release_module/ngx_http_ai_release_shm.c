@@ -25,6 +25,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_release_module.h"
+#include "ngx_http_ai_release_history.h"
 
 
 /* room for the zone's own bookkeeping */
@@ -147,6 +148,23 @@ ngx_http_ai_release_zone_need(ngx_uint_t nslots, ngx_uint_t nsignals)
     return NGX_HTTP_AI_RELEASE_ZONE_BASE
            + nslots * NGX_HTTP_AI_RELEASE_SLOT_BYTES
            + nsignals * NGX_HTTP_AI_RELEASE_SIGNALS_BYTES;
+}
+
+
+/*
+ * The room of the zone beyond what two configurations' slots need: what
+ * the release record (ngx_http_ai_release_history.c) may take, so that it
+ * never leaves a reload without room for its slots
+ */
+
+size_t
+ngx_http_ai_release_zone_spare(ngx_http_ai_release_main_conf_t *amcf)
+{
+    size_t  need;
+
+    need = ngx_http_ai_release_zone_need(2 * amcf->nslots);
+
+    return amcf->zone_size > need ? amcf->zone_size - need : 0;
 }
 
 
@@ -280,6 +298,12 @@ ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     rc = ngx_http_ai_release_bind_all(amcf, from ? from->sh : NULL,
                                       &carried);
+
+    if (rc == NGX_OK) {
+        /* what changed since the running configuration: log and record */
+        rc = ngx_http_ai_release_history_init(amcf, oamcf ? oamcf : from,
+                                              from);
+    }
 
     if (from) {
         ngx_shmtx_unlock(&from->shpool->mutex);

@@ -606,5 +606,100 @@ Y
     is(scalar @{ $d->{errors} || [] }, 51, 'lint --json: 51 errors');
 }
 
+############################################################################
+# diff: what differs between two bundles, component by component
+
+{
+    my $base = <<'Y';
+name: sd
+version: "4"
+upstream: up
+model: gpt-x
+prompt:
+  file: prompts/d.txt
+retrieval: {index: kb, top_k: 8}
+params: {temperature: 0.2}
+eval: {set: golden}
+Y
+    $t->write_file('diff/prompts/d.txt', "Draft.\n");
+    $t->write_file('diff/old.yaml', $base);
+    $t->write_file('diff/same.yaml', "labels: {x: y}\n" . $base);
+
+    my ($code, $out, $err) = run('diff', 'diff/old.yaml', 'diff/same.yaml');
+    is($code, 0, 'diff of the same behaviour: exit 0');
+    is($out . $err, '', 'and prints nothing');
+
+    (my $new = $base) =~ s/version: "4"/version: "5"/;
+    $new =~ s/model: gpt-x/model: gpt-y/;
+    $new =~ s/top_k: 8/top_k: 12/;
+    # the new release beside a prompt file of other bytes
+    $t->write_file('diff/b/new.yaml', $new);
+    $t->write_file('diff/b/prompts/d.txt', "Draft a reply.\n");
+
+    ($code, $out, $err) = run('diff', 'diff/old.yaml', 'diff/b/new.yaml');
+    is($code, 1, 'diff of two releases: exit 1');
+    is($out, "sd\@4 -> \@5: model gpt-x -> gpt-y, prompt.file changed, "
+             . "retrieval.top_k 8 -> 12\n",
+       'one line: each component that changed, and nothing else');
+    is($err, '', 'nothing on stderr');
+
+    (my $ver = $base) =~ s/version: "4"/version: "6"/;
+    $t->write_file('diff/b/ver.yaml', $ver);
+    ($code, $out) = run('diff', 'diff/b/new.yaml', 'diff/b/ver.yaml');
+    is($code, 1, 'diff back to the old behaviour under a new version: exit 1');
+    is($out, "sd\@5 -> \@6: model gpt-y -> gpt-x, "
+             . "retrieval.top_k 12 -> 8\n",
+       'the prompt file is the same file: not named');
+
+    (my $only = $base) =~ s/version: "4"/version: "7"/;
+    $t->write_file('diff/b/only.yaml', $only);
+    ($code, $out) = run('diff', 'diff/b/ver.yaml', 'diff/b/only.yaml');
+    is($code, 1, 'a new version alone: exit 1 (another digest)');
+    is($out, "sd\@6 -> \@7: no other change\n", 'and says so');
+
+    ($code, $out) = run('--json', 'diff', 'diff/old.yaml',
+                          'diff/b/new.yaml');
+    my $d = decode($out);
+    is($code, 1, 'diff --json of two releases: exit 1');
+    is_deeply([ @{$d}{qw(ok identical components)},
+                $d->{old}{id}, $d->{new}{id} ],
+              [ JSON::PP::true, JSON::PP::false, 3, 'sd@4', 'sd@5' ],
+              'diff --json: ids and the count');
+    like($d->{new}{digest} // '', qr/^sha256:[0-9a-f]{64}$/,
+         'diff --json: the digests');
+    is($d->{changes}, 'model gpt-x -> gpt-y, prompt.file changed, '
+                      . 'retrieval.top_k 8 -> 12', 'diff --json: the text');
+
+    # name@version from the manifests of a glob
+    $t->write_file('diff/b/two.yaml', $new . "---\n" . $only);
+    ($code, $out, $err) = run('diff', '--bundles', 'diff/b/t*.yaml',
+                              'sd@5', 'sd@7');
+    is($code, 1, 'diff --bundles GLOB name@version name@version: exit 1');
+    is($out, "sd\@5 -> \@7: model gpt-y -> gpt-x, "
+             . "retrieval.top_k 12 -> 8\n", 'both found in the glob');
+
+    ($code, $out, $err) = run('diff', 'diff/b/two.yaml', 'diff/old.yaml');
+    is($code, 2, 'a manifest of two bundles: exit 2');
+    like($err, qr{^diff/b/two\.yaml: holds 2 bundles: name one as }m,
+         'file: message');
+
+    ($code, $out, $err) = run('diff', '--bundles=diff/b/t*.yaml', 'sd@9',
+                              'sd@5');
+    is($code, 2, 'an unknown name@version: exit 2');
+    like($err, qr{^diff/b/t\*\.yaml: no bundle "sd\@9"}m, 'and says which');
+
+    $t->write_file('diff/bad.yaml', "name: sd\nversion: 1\nmodel: [\n");
+    ($code, $out, $err) = run('diff', 'diff/old.yaml', 'diff/bad.yaml');
+    is($code, 2, 'a manifest that does not load: exit 2');
+    like($err, qr{^diff/bad\.yaml:\d+:\d+: }m, 'file:line:column: message');
+
+    ($code, $out, $err) = run('diff', 'diff/old.yaml');
+    is($code, 2, 'diff of one bundle: exit 2');
+    like($err, qr/diff: expected two bundles/, 'and says so');
+
+    ($code, $out) = run('--help');
+    like($out, qr/^  diff OLD NEW/m, '--help names diff');
+}
+
 $t->done;
 done_testing;

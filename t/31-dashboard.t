@@ -635,6 +635,22 @@ ok(wait_for(20, sub {
     is($r->{status}, 200, 'same-origin fetch with the token: 200');
     my $w = ($t->json($t->get('/status')) || {})->{workflows}[0] || {};
     is_deeply($w->{overrides}, [], 'the rollback was resumed');
+
+    # the release record on the page: the API's actions, newest first
+    my $who = wait_for(10, sub {
+        my $l = js(q{return Array.from(document.querySelectorAll(
+                         'section.wf[data-workflow="d"] .changes li'))
+                     .map(function (e) { return e.getAttribute('data-who')
+                                                + ' ' + e.textContent; });});
+        return ($l && @$l && $l->[0] =~ /^api:resume /) ? $l : undef;
+    }, $POLL);
+    ok($who, 'the dashboard lists the release record, newest first')
+        or diag(encode_json(js(q{return document.querySelector(
+                    'section.wf[data-workflow="d"] .changes').textContent;})
+                    // ''));
+    ok($who && @$who <= 3, 'at most three of its records');
+    like($who ? $who->[0] : '', qr/api:resume: resume by /,
+         'each with who and what');
 }
 
 # a page on another site submits the form of the issue through this
