@@ -313,6 +313,7 @@ typedef struct ngx_http_ai_release_main_conf_s {
     ngx_str_t                        zone_name;
     size_t                           zone_size;
     ngx_uint_t                       nslots;
+    ngx_uint_t                       nsignals;    /* slots reading them */
     ngx_shm_zone_t                  *shm_zone;
     ngx_slab_pool_t                 *shpool;
     ngx_http_ai_release_shctx_t     *sh;

@@ -162,7 +162,8 @@ ngx_http_ai_release_zone_spare(ngx_http_ai_release_main_conf_t *amcf)
 {
     size_t  need;
 
-    need = ngx_http_ai_release_zone_need(2 * amcf->nslots);
+    need = ngx_http_ai_release_zone_need(2 * amcf->nslots,
+                                         2 * amcf->nsignals);
 
     return amcf->zone_size > need ? amcf->zone_size - need : 0;
 }
@@ -191,6 +192,7 @@ ngx_http_ai_release_init_zone_conf(ngx_conf_t *cf,
     }
 
     amcf->nslots = nslots;
+    amcf->nsignals = nsignals;
     need = ngx_http_ai_release_zone_need(nslots, nsignals);
 
     if (amcf->zone_name.data) {
