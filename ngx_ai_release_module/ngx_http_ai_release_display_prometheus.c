@@ -14,6 +14,7 @@
 #include "ngx_http_ai_release_response.h"
 #include "ngx_http_ai_release_display.h"
 #include "ngx_http_ai_release_display_prometheus.h"
+#include "ngx_http_ai_release_rollout.h"
 
 
 /* the Prometheus text in buffers of this size */
@@ -244,6 +245,11 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
                      "{%s,result=\"unread\"} %uL\n", labels, v);
         }
     )
+
+    if (ngx_http_ai_release_rollout_prometheus(amcf, only, tx) != NGX_OK) {
+        rc = NGX_ERROR;
+        goto done;
+    }
 
     if (amcf->sh) {
         AI_PRINT(NGX_HTTP_AI_RELEASE_PROM_LINE * 4 + 2 * amcf->zone_name.len,
