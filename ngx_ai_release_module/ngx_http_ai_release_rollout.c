@@ -555,7 +555,6 @@ ngx_http_ai_release_rollout_left(ngx_http_ai_release_target_t *t)
 static const char *
 ngx_http_ai_release_rollout_waiting(ngx_http_ai_release_target_t *t)
 {
-    const char                       *hold;
     ngx_http_ai_release_slot_t       *slot;
     ngx_http_ai_release_main_conf_t  *amcf;
 
@@ -585,9 +584,7 @@ ngx_http_ai_release_rollout_waiting(ngx_http_ai_release_target_t *t)
         return "requests";
     }
 
-    hold = ngx_http_ai_release_rollout_hold(t);
-
-    return hold;
+    return ngx_http_ai_release_rollout_hold(t);
 }
 
 
