@@ -7,10 +7,11 @@
  * aborts the plan (weight 0 until a resume or a new digest); the last step
  * says "complete" and never promotes.
  *
- * There is no controller: whichever worker handles a request (or a status
- * read) first once a step is due takes it, under the zone's mutex, where
- * the step's clock moves on with it, so no step is taken twice.  Requests
- * read the plan's weight and clock with atomic loads only.
+ * There is no controller: whichever worker first handles a request (a
+ * status read, or its once-a-second timer) once a step is due takes it,
+ * under the zone's mutex, where the step's clock moves on with it, so no
+ * step is taken twice.  Requests read the plan's weight and clock with
+ * atomic loads only.
  */
 
 
@@ -27,6 +28,9 @@
 
 /* a plan's default interval */
 #define NGX_HTTP_AI_RELEASE_ROLLOUT_EVERY  (10 * 60 * 1000)
+
+/* how often a worker's timer looks at the plans */
+#define NGX_HTTP_AI_RELEASE_ROLLOUT_TIMER  1000
 
 
 static char *ngx_http_ai_release_rollout_steps(ngx_conf_t *cf,
@@ -50,9 +54,13 @@ static uint64_t ngx_http_ai_release_rollout_left(
     ngx_http_ai_release_target_t *t);
 static ngx_uint_t ngx_http_ai_release_rollout_live(
     ngx_http_ai_release_target_t *t);
+static void ngx_http_ai_release_rollout_timer(ngx_event_t *ev);
 static ngx_int_t ngx_http_ai_release_rollout_metric(
     ngx_http_ai_release_text_t *tx, ngx_http_ai_release_target_t *t,
     ngx_uint_t metric);
+
+
+static ngx_event_t  ngx_http_ai_release_rollout_ev;
 
 
 static const char  *ngx_http_ai_release_rollout_states[] = {
@@ -465,6 +473,75 @@ ngx_http_ai_release_rollout_tick(ngx_http_ai_release_workflow_t *wf,
         if (c[i].rollout) {
             ngx_http_ai_release_rollout_check(&c[i], log);
         }
+    }
+}
+
+
+/*
+ * Besides requests, a timer of each worker looks at the plans once a
+ * second, so that a plan that needs no requests (min_requests=0) steps
+ * and completes without traffic, and a trip through the API aborts it at
+ * once.  Only where a canary has a plan.
+ */
+
+ngx_int_t
+ngx_http_ai_release_rollout_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                         i, j;
+    ngx_http_ai_release_target_t      *c;
+    ngx_http_ai_release_workflow_t   **wfp;
+    ngx_http_ai_release_main_conf_t   *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_ai_release_module);
+
+    if (amcf == NULL || amcf->sh == NULL) {
+        return NGX_OK;
+    }
+
+    wfp = amcf->workflows.elts;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        c = wfp[i]->canaries.elts;
+
+        for (j = 0; j < wfp[i]->canaries.nelts; j++) {
+            if (c[j].rollout == NULL) {
+                continue;
+            }
+
+            ngx_http_ai_release_rollout_ev.handler =
+                                            ngx_http_ai_release_rollout_timer;
+            ngx_http_ai_release_rollout_ev.log = cycle->log;
+            ngx_http_ai_release_rollout_ev.data = amcf;
+            ngx_http_ai_release_rollout_ev.cancelable = 1;
+
+            ngx_add_timer(&ngx_http_ai_release_rollout_ev,
+                          NGX_HTTP_AI_RELEASE_ROLLOUT_TIMER);
+
+            return NGX_OK;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_ai_release_rollout_timer(ngx_event_t *ev)
+{
+    ngx_http_ai_release_main_conf_t *amcf = ev->data;
+
+    ngx_uint_t                        i;
+    ngx_http_ai_release_workflow_t  **wfp;
+
+    wfp = amcf->workflows.elts;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        ngx_http_ai_release_rollout_tick(wfp[i], ev->log);
+    }
+
+    if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
+        ngx_add_timer(ev, NGX_HTTP_AI_RELEASE_ROLLOUT_TIMER);
     }
 }
 

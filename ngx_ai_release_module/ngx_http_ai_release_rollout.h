@@ -75,6 +75,7 @@ ngx_int_t ngx_http_ai_release_rollout_bind(
     ngx_http_ai_release_slot_t *slot);
 void ngx_http_ai_release_rollout_free(ngx_http_ai_release_main_conf_t *amcf,
     ngx_http_ai_release_slot_t *slot);
+ngx_int_t ngx_http_ai_release_rollout_init_process(ngx_cycle_t *cycle);
 void ngx_http_ai_release_rollout_tick(ngx_http_ai_release_workflow_t *wf,
     ngx_log_t *log);
 ngx_uint_t ngx_http_ai_release_rollout_weight(

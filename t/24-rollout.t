@@ -109,6 +109,7 @@ bundles(s => 'canary');
 bundles(k => 'canary');
 bundles(c => 'canary');
 bundles(f => 'canary');
+bundles(i => 'canary');
 
 my $KEEP_PLAN = 'steps=10%,20%,30%,40% every=1h min_requests=0';
 
@@ -145,6 +146,10 @@ sub config {
         stable c\@1;
         canary c\@2 steps=10%,20%,30% every=1s min_requests=0;
     }
+    ai_release_workflow idle {
+        stable i\@1;
+        canary i\@2 steps=10%,20%,30% every=1s min_requests=0;
+    }
     ai_release_workflow fixed {
         stable f\@1;
         canary f\@2 5%;
@@ -176,7 +181,8 @@ my ($CTL_PAUSE) = http($t, 'POST', '/api/workflows/ctl/pause', '{}');
 
 sub rollout {
     my ($wf, $bundle) = @_;
-    return bundle_of(wf_of(status_doc($t), $wf), $bundle)->{rollout} || {};
+    return bundle_of(wf_of(status_doc($t, "?workflow=$wf"), $wf), $bundle)
+               ->{rollout} || {};
 }
 
 sub api {
@@ -227,13 +233,19 @@ sub near {
 # said once across both workers and never promotes
 
 {
+    # the first sight of each step: the time before and after the status
+    # read, and the time left of its interval then; a step that honours
+    # its interval is seen no earlier than the previous one's interval end
+    my (%seen, %first);
     my $t0 = time;
-    my (%seen, %when);
     while (time - $t0 < 10) {
         ask_many($t, [ map { ["/grow?n=$_"] } 1 .. 10 ]);
+        my $before = time;
         my $ro = rollout('grow', 'g@2');
-        $when{ $ro->{step} } //= time - $t0;
+        my $after = time;
         $seen{ $ro->{step} }++;
+        $first{ $ro->{step} } //= { before => $before, after => $after,
+                                    left => $ro->{next_step_in_ms} };
         last if ($ro->{state} // '') eq 'complete';
         sleep 0.1;
     }
@@ -243,10 +255,13 @@ sub near {
     near($ro->{weight_now}, 0.8, 'grow: weight now is the last step');
     is($ro->{next_step_in_ms}, undef, 'grow: no next step');
     is_deeply([ sort keys %seen ], [1, 2, 3], 'grow: went through 1, 2, 3');
-    cmp_ok($when{2}, '>=', 0.9, 'grow: step 2 after its interval')
-        or diag(explain \%when);
-    cmp_ok($when{3} - $when{2}, '>=', 0.9,
-           'grow: step 3 an interval after step 2');
+    for my $s (1, 2) {
+        my ($p, $n) = ($first{$s} || {}, $first{ $s + 1 } || {});
+        ok(defined $p->{left} && defined $n->{after}
+           && $n->{after} >= $p->{before} + $p->{left} / 1000,
+           "grow: step @{[ $s + 1 ]} no earlier than step $s's interval "
+           . 'end') or diag(explain \%first);
+    }
 
     # more traffic and time: no more steps, no promotion
     for (1 .. 3) {
@@ -263,6 +278,22 @@ sub near {
        1, 'grow: "plan complete" logged once across two workers');
     is(log_count(qr/canary "g\@2" \(sha256:[0-9a-f]{12}\): plan step 2 of 3, weight 50\.00%/),
        1, 'grow: step 2 logged once');
+}
+
+
+############################################################################
+# without requests or status reads, a worker's timer steps a plan that
+# needs no requests
+
+{
+    my $done = qr/workflow "idle" canary "i\@2" \(sha256:[0-9a-f]{12}\): plan complete at 30\.00%, step 3 of 3/;
+    ok(wait_for(6, sub { $t->error_log =~ $done }, 0.1),
+       'idle: steps and completes on the timer alone');
+    like($t->error_log,
+         qr/workflow "idle" canary "i\@2" \(sha256:[0-9a-f]{12}\): plan step 2 of 3, weight 20\.00%$/m,
+         'idle: step 2 logged');
+    ok(log_count(qr/workflow "idle" canary "i\@2" [^\n]*plan complete/) == 1,
+       'idle: complete logged once');
 }
 
 
