@@ -259,7 +259,7 @@ sub near {
         my ($p, $n) = ($first{$s} || {}, $first{ $s + 1 } || {});
         ok(defined $p->{left} && defined $n->{after}
            && $n->{after} >= $p->{before} + $p->{left} / 1000,
-           "grow: step @{[ $s + 1 ]} no earlier than step $s's interval "
+           "grow: step @{[ $s + 1 ]} no earlier than step ${s}'s interval "
            . 'end') or diag(explain \%first);
     }
 
