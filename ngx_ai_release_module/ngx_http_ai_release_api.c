@@ -11,6 +11,9 @@
  *   POST .../workflows/NAME/reset      {"bundle":"name@version"}
  *   POST .../workflows/NAME/resume     drop the overrides
  *   GET  .../workflows/NAME/history    its release record, newest first
+ *   POST .../workflows/NAME/resume     drop the overrides, resume plans
+ *   POST .../workflows/NAME/pause      hold the canaries' plans
+ *   POST .../workflows/NAME/advance    their next step now
  *
  * Overrides live in the shared-memory slots, so all workers obey them at
  * once and a reload keeps them while the bundles keep their digests.
@@ -34,6 +37,7 @@
 #include "ngx_http_ai_release_display_json.h"
 #include "ngx_http_ai_release_api.h"
 #include "ngx_http_ai_release_history.h"
+#include "ngx_http_ai_release_rollout.h"
 
 
 #define NGX_HTTP_AI_RELEASE_API_MAX_BODY  16384
@@ -43,6 +47,8 @@
 #define NGX_HTTP_AI_RELEASE_ACT_TRIP      2
 #define NGX_HTTP_AI_RELEASE_ACT_RESET     3
 #define NGX_HTTP_AI_RELEASE_ACT_RESUME    4
+#define NGX_HTTP_AI_RELEASE_ACT_PAUSE     5
+#define NGX_HTTP_AI_RELEASE_ACT_ADVANCE   6
 
 
 typedef struct {
@@ -82,7 +88,9 @@ static ngx_str_t  ngx_http_ai_release_actions[] = {
     ngx_string("pin"),
     ngx_string("trip"),
     ngx_string("reset"),
-    ngx_string("resume")
+    ngx_string("resume"),
+    ngx_string("pause"),
+    ngx_string("advance")
 };
 
 static ngx_str_t  ngx_http_ai_release_api_allow_key = ngx_string("Allow");
@@ -767,6 +775,7 @@ ngx_http_ai_release_api_act(ngx_http_request_t *r,
 {
     u_char                           *by, *p, *bundle;
     char                              msg[256];
+    const char                       *err;
     size_t                            i, k, n;
     ngx_uint_t                        need;
     json_t                           *root;
@@ -863,7 +872,28 @@ ngx_http_ai_release_api_act(ngx_http_request_t *r,
         ngx_http_ai_release_manual_reset(t, r->connection->log);
         break;
 
+    case NGX_HTTP_AI_RELEASE_ACT_PAUSE:
+    case NGX_HTTP_AI_RELEASE_ACT_ADVANCE:
+        err = ngx_http_ai_release_rollout_control(wf,
+                  ctx->action == NGX_HTTP_AI_RELEASE_ACT_PAUSE
+                  ? NGX_HTTP_AI_RELEASE_ROLLOUT_PAUSE
+                  : NGX_HTTP_AI_RELEASE_ROLLOUT_ADVANCE,
+                  r->connection->log);
+
+        if (err) {
+            return ngx_http_ai_release_json_error(r, NGX_HTTP_CONFLICT,
+                                 "cannot %V workflow \"%V\": %s",
+                                 &ngx_http_ai_release_actions[ctx->action],
+                                 &wf->name, err);
+        }
+
+        break;
+
     default: /* NGX_HTTP_AI_RELEASE_ACT_RESUME */
+        (void) ngx_http_ai_release_rollout_control(wf,
+                                       NGX_HTTP_AI_RELEASE_ROLLOUT_RESUME,
+                                       r->connection->log);
+
         for (i = 0; i < n; i++) {
             c = ngx_http_ai_release_target_at(wf, i);
 

@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_release_module.h"
+#include "ngx_http_ai_release_rollout.h"
 
 
 static ngx_http_ai_release_target_t *ngx_http_ai_release_choose(
@@ -112,6 +113,9 @@ ngx_http_ai_release_choose(ngx_http_request_t *r,
     wf = ctx->workflow;
     ctx->reason = NGX_HTTP_AI_RELEASE_REASON_WEIGHT;
 
+    /* a planned canary's trip or due step first: this request sees it */
+    ngx_http_ai_release_rollout_tick(wf, r->connection->log);
+
     key.len = 0;
 
     if (wf->sticky_header.len) {
@@ -145,6 +149,11 @@ ngx_http_ai_release_choose(ngx_http_request_t *r,
         for (i = 0; point >= canary[i].edge; i++) { /* void */ }
 
         t = &canary[i];
+
+        if (t->plan && !ngx_http_ai_release_rollout_takes(t, point)) {
+            /* the part of its range its plan does not give it yet */
+            t = wf->stable;
+        }
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,

@@ -18,6 +18,7 @@
 #include "ngx_http_ai_release_display.h"
 #include "ngx_http_ai_release_display_json.h"
 #include "ngx_http_ai_release_history.h"
+#include "ngx_http_ai_release_rollout.h"
 
 
 /* the JSON of many workflows goes out in buffers of this size */
@@ -358,6 +359,7 @@ ngx_http_ai_release_bundle_json(ngx_http_ai_release_target_t *t)
     json_object_set_new(x, "effective", json_real(
                    ngx_http_ai_release_effective_weight(t) / 10000.0));
     json_object_set_new(o, "weight", x);
+    ngx_http_ai_release_rollout_json(t, o);
 
     state = ai_release_atomic_load(&slot->state);
     reason = ngx_http_ai_release_trip_reason_name(t, why, sizeof(why));

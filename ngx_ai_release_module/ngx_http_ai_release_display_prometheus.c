@@ -14,6 +14,7 @@
 #include "ngx_http_ai_release_response.h"
 #include "ngx_http_ai_release_display.h"
 #include "ngx_http_ai_release_display_prometheus.h"
+#include "ngx_http_ai_release_rollout.h"
 
 #include <math.h>
 
@@ -272,6 +273,11 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
                      "{%s,result=\"unread\"} %uL\n", labels, v);
         }
     )
+
+    if (ngx_http_ai_release_rollout_prometheus(amcf, only, tx) != NGX_OK) {
+        rc = NGX_ERROR;
+        goto done;
+    }
 
     if (!signals) {
         goto zone;

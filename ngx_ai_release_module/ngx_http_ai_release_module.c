@@ -64,6 +64,7 @@
 #include "ngx_http_ai_release_bundles.h"
 #include "ngx_http_ai_release_status.h"
 #include "ngx_http_ai_release_api.h"
+#include "ngx_http_ai_release_rollout.h"
 
 
 static ngx_int_t ngx_http_ai_release_preconfiguration(ngx_conf_t *cf);
@@ -76,6 +77,7 @@ static void *ngx_http_ai_release_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_ai_release_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static void ngx_http_ai_release_cleanup_set(void *data);
+static ngx_int_t ngx_http_ai_release_init_process(ngx_cycle_t *cycle);
 
 static char *ngx_http_ai_release(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -200,13 +202,26 @@ ngx_module_t  ngx_http_ai_release_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    ngx_http_ai_release_state_init_process, /* init process */
+    ngx_http_ai_release_init_process,      /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_ai_release_state_exit_process, /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+/* a worker's timers: the state file's writer, the plans' steps */
+
+static ngx_int_t
+ngx_http_ai_release_init_process(ngx_cycle_t *cycle)
+{
+    if (ngx_http_ai_release_rollout_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_ai_release_state_init_process(cycle);
+}
 
 
 static ngx_int_t

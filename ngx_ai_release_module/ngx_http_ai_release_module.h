@@ -71,6 +71,9 @@ typedef struct ngx_http_ai_release_workflow_s  ngx_http_ai_release_workflow_t;
 typedef struct ngx_http_ai_release_apply_s     ngx_http_ai_release_apply_t;
 typedef struct ngx_http_ai_release_contract_s  ngx_http_ai_release_contract_t;
 typedef struct ngx_http_ai_release_signals_s   ngx_http_ai_release_signals_t;
+typedef struct ngx_http_ai_release_plan_s      ngx_http_ai_release_plan_t;
+typedef struct ngx_http_ai_release_rollout_sh_s
+    ngx_http_ai_release_rollout_sh_t;
 
 
 /* a bundle's upstream block and the peer.init its balancer set */
@@ -163,6 +166,9 @@ typedef struct {
 
     /* read from the state file at start: a bit per override, the breaker */
     uint64_t                         restored;
+
+    /* a canary's plan: where it stands, a chunk of its own */
+    ngx_http_ai_release_rollout_sh_t  *rollout;
 } ngx_http_ai_release_slot_t;
 
 
@@ -249,6 +255,10 @@ typedef struct {
     uint64_t                        *latency;
     ngx_http_ai_release_answers_t   *answers;     /* slot->answers then */
     ngx_http_ai_release_signals_shm_t  *signals;  /* slot->signals then */
+
+    /* a canary's progressive plan, and slot->rollout then */
+    ngx_http_ai_release_plan_t      *plan;
+    ngx_http_ai_release_rollout_sh_t  *rollout;
 
     u_char                          *file_name;   /* its nginx.conf line */
     ngx_uint_t                       line;

@@ -26,6 +26,7 @@
 
 #include "ngx_http_ai_release_module.h"
 #include "ngx_http_ai_release_history.h"
+#include "ngx_http_ai_release_rollout.h"
 
 
 /* room for the zone's own bookkeeping */
@@ -616,6 +617,11 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
 
     t->shm_zone = amcf->shm_zone;
     t->slot = slot;
+
+    if (ngx_http_ai_release_rollout_bind(amcf, t, slot) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     t->serial = slot->serial;
     t->latency = slot->latency;
     t->answers = slot->answers;
@@ -798,6 +804,7 @@ ngx_http_ai_release_free_slots(ngx_http_ai_release_main_conf_t *amcf,
             if (n->slot.signals) {
                 ngx_slab_free_locked(amcf->shpool, n->slot.signals);
             }
+            ngx_http_ai_release_rollout_free(amcf, &n->slot);
 
             ngx_slab_free_locked(amcf->shpool, n);
             sh->nslots--;

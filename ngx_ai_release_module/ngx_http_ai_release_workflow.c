@@ -19,6 +19,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_release_module.h"
+#include "ngx_http_ai_release_rollout.h"
 
 
 static char *ngx_http_ai_release_workflow(ngx_conf_t *cf, ngx_command_t *dummy,
@@ -76,7 +77,7 @@ static ngx_command_t  ngx_http_ai_release_workflow_commands[] = {
       &ngx_http_ai_release_role_stable },
 
     { ngx_string("canary"),
-      NGX_CONF_TAKE2,
+      NGX_CONF_2MORE,
       ngx_http_ai_release_set_canary,
       0,
       0,
@@ -369,9 +370,12 @@ ngx_http_ai_release_set_target(ngx_conf_t *cf, ngx_command_t *cmd,
 
 /*
  * canary ID WEIGHT;
+ * canary ID steps=1%,5%,25%,50% [every=10m] [min_requests=N];
  *
  * Each canary's range of the 10000 points ends where the weights so far
- * add up, so that a request adds nothing up (as split_clients does).
+ * add up, so that a request adds nothing up (as split_clients does).  A
+ * canary with a plan holds the range of its last step, and takes the
+ * part of it its step gives it now.
  */
 
 static char *
@@ -382,25 +386,41 @@ ngx_http_ai_release_set_canary(ngx_conf_t *cf, ngx_command_t *cmd,
 
     unsigned                       weight;
     ngx_str_t                     *value;
+    ngx_http_ai_release_plan_t    *plan;
     ngx_http_ai_release_target_t  *t;
 
     value = cf->args->elts;
+    plan = NULL;
 
-    if (ai_release_parse_weight((char *) value[2].data, value[2].len,
-                                &weight)
-        != 0)
+    if (cf->args->nelts > 3
+        || ngx_strlchr(value[2].data, value[2].data + value[2].len, '='))
+    {
+        if (ngx_http_ai_release_rollout_parse(cf, wf, &value[2],
+                                              cf->args->nelts - 2, &plan)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        weight = plan->steps[plan->nsteps - 1];
+
+    } else if (ai_release_parse_weight((char *) value[2].data, value[2].len,
+                                       &weight)
+               != 0)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid canary weight \"%V\": expected a "
                            "percentage from 0%% to 100%% in 0.01%% steps, "
-                           "e.g. \"5%%\" or \"0.25%%\"", &value[2]);
+                           "e.g. \"5%%\" or \"0.25%%\", or a plan: "
+                           "\"steps=1%%,5%%,25%% every=10m\"", &value[2]);
         return NGX_CONF_ERROR;
     }
 
     if (wf->canary_total + weight > AI_RELEASE_WEIGHT_SCALE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "canary weights of workflow \"%V\" add up to "
-                           "more than 100%%", &wf->name);
+                           "more than 100%%%s", &wf->name,
+                           plan ? " (a plan counts its last step)" : "");
         return NGX_CONF_ERROR;
     }
 
@@ -421,6 +441,7 @@ ngx_http_ai_release_set_canary(ngx_conf_t *cf, ngx_command_t *cmd,
 
     wf->canaries.nelts++;
     t->weight = weight;
+    t->plan = plan;
     wf->canary_total += weight;
     t->edge = wf->canary_total;
 
@@ -802,6 +823,8 @@ ngx_http_ai_release_merge_workflow(ngx_http_ai_release_main_conf_t *amcf,
     if (wf->trip.max_cooldown_ms < wf->trip.cooldown_ms) {
         wf->trip.max_cooldown_ms = wf->trip.cooldown_ms;
     }
+
+    ngx_http_ai_release_rollout_merge(wf);
 }
 
 
@@ -913,7 +936,7 @@ ngx_http_ai_release_effective_weight(ngx_http_ai_release_target_t *t)
             return 0;
         }
 
-        return t->weight;
+        return t->plan ? ngx_http_ai_release_rollout_weight(t) : t->weight;
     }
 
     share = AI_RELEASE_WEIGHT_SCALE;

@@ -95,6 +95,19 @@ model: g2
 pricing: {input_per_mtok: 1, output_per_mtok: 4}
 Y
 
+# p: a canary with a progressive plan
+$t->write_file('bundles/p.yaml', <<"Y");
+name: p
+version: "1"
+upstream: 127.0.0.1:@{[ $t->port('stable') ]}
+model: p1
+---
+name: p
+version: "2"
+upstream: 127.0.0.1:@{[ $t->port('stable') ]}
+model: p2
+Y
+
 my $TOKEN = 'dashboard-test-token-' . int(rand(1e9));
 $t->write_file('api.token', "$TOKEN\n");
 
@@ -119,6 +132,11 @@ $t->config(<<'C', workers => 2);
         canary g@2 50%;
         format openai-chat;
         drift output_tokens=1.5x min_answers=5 mode=observe;
+    }
+
+    ai_release_workflow p {
+        stable p@1;
+        canary p@2 steps=1%,5%,25% every=1h min_requests=0;
     }
 
     server {
@@ -498,6 +516,30 @@ JS
 }
 
 js('window.__airMarker = "same page"; return 1;');
+
+############################################################################
+# a canary with a plan has a line under its weight: step, state, weight
+# now, time to the next step and what it waits for; others have none
+
+{
+    my $PLAN = <<'JS';
+var e = document.querySelector('tr[data-bundle="p@2"] td[data-col="weight"] .rollout');
+var k = document.querySelector('tr[data-bundle="k@2"] td[data-col="weight"] .rollout');
+return e ? [e.textContent, e.className, e.title, k ? 1 : 0,
+            e.parentNode.querySelectorAll('.rollout').length] : null;
+JS
+    my $p = wait_for(20, sub { js($PLAN) }, $POLL) || [];
+    like($p->[0] // '', qr/^plan 1\/3 running, 1%, next in \d+(?:\.\d+)? s, waiting for interval$/,
+         'p@2: its plan under its weight');
+    is($p->[1], 'rollout running', 'p@2: the line has its state as class');
+    like($p->[2] // '', qr/^steps 1%, 5%, 25% every 1h, at least 0 requests a step; 0 on this step$/,
+         'p@2: the steps in its tooltip');
+    is($p->[3], 0, 'k@2: no plan line for a fixed canary');
+    sleep 2.5;    # a poll more: still one line
+    $p = js($PLAN) || [];
+    is($p->[4], 1, 'p@2: one plan line after more polls');
+}
+
 
 ############################################################################
 # the canary trips; the open page shows it
