@@ -33,6 +33,7 @@
 #include "ngx_http_ai_release_module.h"
 #include "ngx_http_ai_release_display_json.h"
 #include "ngx_http_ai_release_history.h"
+#include "ngx_http_ai_release_rollout.h"
 #include "ai_release_diff.h"
 
 
@@ -111,6 +112,8 @@ static u_char *ngx_http_ai_release_history_target(u_char *p, u_char *last,
     ngx_http_ai_release_target_t *to);
 static u_char *ngx_http_ai_release_history_weight(u_char *p, u_char *last,
     ngx_uint_t weight);
+static u_char *ngx_http_ai_release_history_plan(u_char *p, u_char *last,
+    ngx_http_ai_release_plan_t *plan);
 static ngx_http_ai_release_history_node_t *ngx_http_ai_release_history_find(
     ngx_http_ai_release_history_sh_t *hs, ngx_str_t *name);
 static ngx_http_ai_release_history_node_t *ngx_http_ai_release_history_alloc(
@@ -411,7 +414,11 @@ ngx_http_ai_release_history_target(u_char *p, u_char *last, u_char *start,
     changed = (from == NULL || to == NULL
                || ngx_memcmp(from->bundle->digest, to->bundle->digest,
                              AI_RELEASE_SHA256_LEN) != 0);
-    weighed = (canary && from && to && from->weight != to->weight);
+    weighed = (canary && from && to
+               && (from->weight != to->weight
+                   || (from->plan == NULL) != (to->plan == NULL)
+                   || (from->plan && to->plan
+                       && from->plan->hash != to->plan->hash)));
 
     if (!changed && !weighed) {
         return p;
@@ -435,6 +442,7 @@ ngx_http_ai_release_history_target(u_char *p, u_char *last, u_char *start,
         if (to && canary) {
             p = ngx_slprintf(p, last, " weight ");
             p = ngx_http_ai_release_history_weight(p, last, to->weight);
+            p = ngx_http_ai_release_history_plan(p, last, to->plan);
         }
 
         return p;
@@ -461,9 +469,44 @@ ngx_http_ai_release_history_target(u_char *p, u_char *last, u_char *start,
         p = ngx_http_ai_release_history_weight(p, last, from->weight);
         p = ngx_slprintf(p, last, " -> ");
         p = ngx_http_ai_release_history_weight(p, last, to->weight);
+        p = ngx_http_ai_release_history_plan(p, last, to->plan);
     }
 
     return p;
+}
+
+
+/* " (plan 1%,5%,25%,50% every 10m)" of a canary with a plan */
+
+static u_char *
+ngx_http_ai_release_history_plan(u_char *p, u_char *last,
+    ngx_http_ai_release_plan_t *plan)
+{
+    ngx_uint_t  i;
+
+    if (plan == NULL) {
+        return p;
+    }
+
+    p = ngx_slprintf(p, last, " (plan ");
+
+    for (i = 0; i < plan->nsteps; i++) {
+        if (i) {
+            p = ngx_slprintf(p, last, ",");
+        }
+
+        p = ngx_http_ai_release_history_weight(p, last, plan->steps[i]);
+    }
+
+    if (plan->every % 60000 == 0) {
+        return ngx_slprintf(p, last, " every %Mm)", plan->every / 60000);
+    }
+
+    if (plan->every % 1000 == 0) {
+        return ngx_slprintf(p, last, " every %Ms)", plan->every / 1000);
+    }
+
+    return ngx_slprintf(p, last, " every %Mms)", plan->every);
 }
 
 

@@ -299,5 +299,22 @@ Y
        'the newest still first');
 }
 
+############################################################################
+# a canary given a progressive plan: the weight is its last step, and the
+# notice gives the plan
+
+{
+    my $n = reload_with(weight => 'steps=1%,2.5%,5% every=10m');
+    is_deeply($n, [ 'workflow "sd": canary sd@5: weight 3% -> 5% '
+                    . '(plan 1%,2.5%,5% every 10m)' ],
+              'a plan: the weight of its last step, and its steps')
+        or diag(explain($n));
+    $n = reload_with(weight => 'steps=1%,2.5%,5% every=30s');
+    is_deeply($n, [ 'workflow "sd": canary sd@5: weight 5% -> 5% '
+                    . '(plan 1%,2.5%,5% every 30s)' ],
+              'another interval alone: said, with the new plan')
+        or diag(explain($n));
+}
+
 $t->done;
 done_testing;
