@@ -375,7 +375,8 @@ for my $api (qw(chat resp anth)) {
     ok($ft[0] >= 150, "$api: the client saw the first texts after "
        . join(', ', map { int } @ft) . " ms");
     my $p50 = $s->{first_token_ms}{p50} // -1;
-    ok($p50 >= 150 && $p50 >= $ft[0] * 0.75 - 5 && $p50 <= $ft[-1] * 1.25,
+    ok($p50 >= 150 * 0.75 && $p50 >= $ft[0] * 0.75 - 5
+       && $p50 <= $ft[-1] * 1.25,
        "$api: first_token_ms p50 $p50 ms: the client's, within a bucket");
     is($s->{tokens_per_second}{count}, $want{rate},
        "$api: tokens_per_second counted for each stream with usage");
@@ -425,10 +426,10 @@ for my $api (qw(chat resp anth)) {
 {
     my $r = call('off', output_tokens => 50);
     is($r->{status}, 200, 'off: 200');
-    my $b = bundle_of(wf_of(status_doc($t), 'off'), 's@off');
-    ok(%$b, 'off: the bundle is in the status JSON');
-    ok(!defined $b->{signals} || !$b->{signals}{answers},
-       'off: no signals counted');
+    my $bd = bundle_of(wf_of(status_doc($t), 'off'), 's@off');
+    ok(%$bd, 'off: the bundle is in the status JSON');
+    ok(!exists $bd->{signals}, 'off: no signals in its status')
+        or diag explain $bd->{signals};
 }
 
 ############################################################################
