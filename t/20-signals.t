@@ -33,6 +33,7 @@ use lib "$FindBin::Bin/lib";
 use AIRTest;
 use AIRClient;
 use JSON::PP;
+use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 
 my $T0 = time;
@@ -126,7 +127,8 @@ sub bundle {
 }
 $t->write_file('bundles/s.yaml', join "---\n",
     bundle('chat', 'a', $PRICING), bundle('resp', 'a'), bundle('anth', 'a'),
-    bundle('hist', 'a'), bundle('off', 'a'), bundle('ds', 'ds'),
+    bundle('hist', 'a'), bundle('off', 'a'), bundle('cut', 'a'),
+    bundle('left', 'a'), bundle('ds', 'ds'),
     bundle('dc', 'dc'), bundle('ns', 'ds'), bundle('nc', 'nc'),
     bundle('os', 'os'), bundle('oc', 'oc'));
 
@@ -138,6 +140,9 @@ my @wf = (
     [ anth => "stable s\@anth;\n        format anthropic-messages;\n"
               . "        $W" ],
     [ hist => "stable s\@hist;\n        format openai-chat;\n        $W" ],
+    [ cut  => "stable s\@cut;\n        format anthropic-messages;\n"
+              . "        trip off;\n        $W" ],
+    [ left => "stable s\@left;\n        format openai-chat;\n        $W" ],
     [ off  => "stable s\@off;\n        format openai-chat;\n"
               . "        signals off;\n        $W" ],
     [ drift => "stable s\@ds;\n        canary s\@dc 50%;\n"
@@ -177,7 +182,7 @@ $conf .= <<'C';
 C
 $conf .= wf_locations(\@wf);
 $conf .= "    }\n";
-$t->config($conf);
+$t->config($conf, workers => 2);
 $t->start;
 
 ############################################################################
@@ -186,6 +191,7 @@ $t->start;
 my %PATH = (chat => '/v1/chat/completions', resp => '/v1/responses',
             anth => '/v1/messages');
 my %API = (chat => 'chat', resp => 'resp', anth => 'anth', hist => 'chat',
+           cut => 'anth', left => 'chat',
            off => 'chat', drift => 'chat', same => 'chat', obs => 'chat');
 
 # the first text event of a stream, per format
@@ -348,6 +354,7 @@ for my $api (qw(chat resp anth)) {
     my $s = signals_of($api, "s\@$api");
     ok($s, "$api: the bundle has signals in the status JSON")
         or next;
+    is($s->{window_ms}, 120000, "$api: window_ms is the workflow's window");
     is($s->{answers}, $want{answers}, "$api: answers");
     is($s->{with_usage}, $want{usage}, "$api: with_usage");
     near($s->{output_tokens}{mean} * $s->{with_usage}, $want{out}, 1e-9,
@@ -384,6 +391,23 @@ for my $api (qw(chat resp anth)) {
        "$api: tokens_per_second mean > 0");
 }
 
+# the metrics give the same counts as the status JSON
+{
+    my ($pr) = status_get($t, '?format=prometheus');
+    my $text = $pr->{content} // '';
+    for my $api (qw(chat resp anth)) {
+        my $s = signals_of($api, "s\@$api");
+        my $l = qr/\{workflow="$api",bundle="s\@$api",[^}]*/;
+        my ($n) = $text =~ /^ai_release_signal_answers$l\} (\d+)$/m;
+        is($n, $s->{answers}, "$api: ai_release_signal_answers");
+        my %e = $text =~ /^ai_release_signal_endings$l,ending="(\w+)"\} (\d+)$/mg;
+        is(join(' ', map { "$_=$e{$_}" } sort keys %e),
+           join(' ', map { "$_=$s->{endings}{$_}" }
+                     sort keys %{ $s->{endings} }),
+           "$api: ai_release_signal_endings");
+    }
+}
+
 # cost from pricing, in the configuration's currency
 {
     my $s = signals_of('chat', 's@chat');
@@ -418,6 +442,49 @@ for my $api (qw(chat resp anth)) {
     near($s->{output_tokens}{mean}, 550, 1e-9, 'hist: mean output tokens');
     near($s->{output_tokens}{p50}, 100, 0.25, 'hist: p50 output tokens');
     near($s->{output_tokens}{p95}, 1000, 0.25, 'hist: p95 output tokens');
+}
+
+############################################################################
+# answers cut by the upstream count, ending none; answers the client left
+# do not
+
+{
+    # an Anthropic stream cut inside its message_delta: the text events
+    # and message_start's usage passed, no stop_reason
+    my $r = call('cut', answer => 'sse-cut', stream => 3, text_bytes => 12,
+                 input_tokens => 70);
+    ok(!$r->{complete}, 'cut: the client got a cut stream');
+    my $s;
+    wait_for(3, sub {
+        $s = signals_of('cut', 's@cut');
+        return $s && $s->{answers};
+    });
+    is(($s || {})->{answers}, 1, 'cut: the cut answer counts');
+    is(($s->{endings} || {})->{none}, 1, 'cut: its ending is none');
+    near($s->{text_bytes}{mean}, 12, 1e-9, 'cut: the text that passed');
+    near($s->{input_tokens}{mean}, 70, 1e-9,
+         'cut: message_start\'s input tokens');
+
+    # the client leaves a slow stream after its first events
+    my $port = $t->port('nginx');
+    my $sock = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port")
+        or die "connect: $!";
+    my $body = body_for('chat', stream => 1);
+    print $sock "POST /left$PATH{chat} HTTP/1.1\r\nHost: x\r\n"
+        . "Content-Type: application/json\r\nX-Mock-Stream: 10\r\n"
+        . "X-Mock-Interval-Ms: 300\r\nX-Mock-Output-Tokens: 9\r\n"
+        . "Content-Length: " . length($body) . "\r\n\r\n$body";
+    my $got = '';
+    wait_for(5, sub { sysread($sock, $got, 4096, length $got);
+                      return $got =~ /"content"/ }, 0);
+    like($got, qr/^HTTP\/1.1 200/, 'left: the stream began');
+    close $sock;
+    # nginx sees the client gone at its next write, 300 ms later
+    ok(wait_for(5, sub { grep { m{POST /left/} } $t->access_log }),
+       'left: the request is over');
+    my $l = signals_of('left', 's@left');
+    is($l ? $l->{answers} : 0, 0, 'left: an answer the client left is not '
+       . 'counted');
 }
 
 ############################################################################
@@ -486,6 +553,11 @@ sub breaker_of {
     my @after = traffic('drift', 40);
     is(variants(grep { $_->{variant} ne 'stable' } @after), '',
        'drift: after the trip every request goes to stable');
+    # (answers that were on their way when it tripped count in the new
+    # window)
+    my $n = signals_of('drift', 's@dc')->{answers};
+    ok(defined $n && $n < 20, "drift: the canary's signals start over "
+       . "after the trip: $n answers, fewer than min_answers");
 
     my @lines = grep { /drift:output_tokens: output_tokens mean 200\.00 vs stable's 100\.00: 2\.00x, margin 1\.50x/ }
                 split /\n/, $t->error_log;
