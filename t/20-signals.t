@@ -119,18 +119,22 @@ $t->upstream_control('nc', "output_tokens=100\n");
 $t->upstream_control('os', "output_tokens=100\n");
 $t->upstream_control('oc', "output_tokens=200\n");
 
+my %MODEL;          # version => model, "m" by default
 my $PRICING = "pricing: {input_per_mtok: 2.50, output_per_mtok: 10.00}\n";
 sub bundle {
     my ($version, $up, $extra) = @_;
-    return "name: s\nversion: $version\nupstream: up_$up\nmodel: m\n"
-         . ($extra // '');
+    return "name: s\nversion: $version\nupstream: up_$up\nmodel: "
+         . ($MODEL{$version} // 'm') . "\n" . ($extra // '');
 }
-$t->write_file('bundles/s.yaml', join "---\n",
-    bundle('chat', 'a', $PRICING), bundle('resp', 'a'), bundle('anth', 'a'),
-    bundle('hist', 'a'), bundle('off', 'a'), bundle('cut', 'a'),
-    bundle('left', 'a'), bundle('ds', 'ds'),
-    bundle('dc', 'dc'), bundle('ns', 'ds'), bundle('nc', 'nc'),
-    bundle('os', 'os'), bundle('oc', 'oc'));
+sub write_bundles {
+    $t->write_file('bundles/s.yaml', join "---\n",
+        bundle('chat', 'a', $PRICING), bundle('resp', 'a'),
+        bundle('anth', 'a'), bundle('hist', 'a'), bundle('off', 'a'),
+        bundle('cut', 'a'), bundle('left', 'a'), bundle('ds', 'ds'),
+        bundle('dc', 'dc'), bundle('ns', 'ds'), bundle('nc', 'nc'),
+        bundle('os', 'os'), bundle('oc', 'oc'));
+}
+write_bundles();
 
 my $W = "trip window=120s;";
 my @wf = (
@@ -651,11 +655,23 @@ sub count_lines {
 }
 
 ############################################################################
-# a reload with the same digests keeps the signals
+# a reload with the same digests keeps the signals; a bundle with a new
+# digest starts over; a workflow whose signals are turned on counts
 
 {
     my %before = map { $_ => signals_of($_, "s\@$_") } qw(chat resp anth);
+    is(signals_of('hist', 's@hist')->{answers}, 100, 'hist: 100 answers '
+       . 'before the reload');
+    $MODEL{hist} = 'm2';
+    write_bundles();
+    (my $on = $conf) =~ s/\n        signals off;//;
+    $t->config($on, workers => 2);
     ok($t->reload, 'reload');
+    is((signals_of('hist', 's@hist') || {})->{answers} // 0, 0,
+       'hist: a new digest, no answers');
+    call('off', output_tokens => 7);
+    is((signals_of('off', 's@off') || {})->{answers}, 1,
+       'off: signals turned on by the reload count');
     for my $api (qw(chat resp anth)) {
         my $s = signals_of($api, "s\@$api");
         is(join(' ', map { $s->{$_} // 'undef' } qw(answers with_usage)),
