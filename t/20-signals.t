@@ -112,12 +112,14 @@ my $T0 = time;
 my $t = AIRTest->new;
 # a: the counting workflows; ds/dc: drift stable and canary, nc: a canary
 # like stable; os/oc: observe
-$t->upstream($_) for qw(a ds dc nc os oc);
+$t->upstream($_) for qw(a ds dc nc os oc fs fc);
 $t->upstream_control('ds', "output_tokens=100\n");
 $t->upstream_control('dc', "output_tokens=200\n");
 $t->upstream_control('nc', "output_tokens=100\n");
 $t->upstream_control('os', "output_tokens=100\n");
 $t->upstream_control('oc', "output_tokens=200\n");
+$t->upstream_control('fs', "first_token_ms=40\ninterval_ms=0\n");
+$t->upstream_control('fc', "first_token_ms=300\ninterval_ms=0\n");
 
 my %MODEL;          # version => model, "m" by default
 my $PRICING = "pricing: {input_per_mtok: 2.50, output_per_mtok: 10.00}\n";
@@ -132,7 +134,8 @@ sub write_bundles {
         bundle('anth', 'a'), bundle('hist', 'a'), bundle('off', 'a'),
         bundle('cut', 'a'), bundle('left', 'a'), bundle('ds', 'ds'),
         bundle('dc', 'dc'), bundle('ns', 'ds'), bundle('nc', 'nc'),
-        bundle('os', 'os'), bundle('oc', 'oc'));
+        bundle('os', 'os'), bundle('oc', 'oc'), bundle('fs', 'fs'),
+        bundle('fc', 'fc'));
 }
 write_bundles();
 
@@ -159,6 +162,10 @@ my @wf = (
               . "        trip window=120s cooldown=60s;\n"
               . "        drift output_tokens=1.5x min_answers=30 "
               . "mode=trip;" ],
+    [ ft   => "stable s\@fs;\n        canary s\@fc 50%;\n"
+              . "        format openai-chat;\n"
+              . "        trip window=120s cooldown=60s;\n"
+              . "        drift first_token=2x min_answers=20 mode=trip;" ],
     [ obs  => "stable s\@os;\n        canary s\@oc 50%;\n"
               . "        format openai-chat;\n        trip window=2s;\n"
               . "        drift output_tokens=1.5x min_answers=10 "
@@ -169,7 +176,7 @@ my $conf = "    ai_release_bundles %%DIR%%/bundles/*.yaml;\n"
          . "    ai_release_currency EUR;\n";
 # kept-alive connections to the mocks: no fork per request
 $conf .= "    upstream up_$_ { server 127.0.0.1:%%PORT_$_%%; keepalive 16; }\n"
-    for qw(a ds dc nc os oc);
+    for qw(a ds dc nc os oc fs fc);
 $conf .= wf_blocks(\@wf);
 $conf .= <<'C';
 
@@ -195,7 +202,7 @@ $t->start;
 my %PATH = (chat => '/v1/chat/completions', resp => '/v1/responses',
             anth => '/v1/messages');
 my %API = (chat => 'chat', resp => 'resp', anth => 'anth', hist => 'chat',
-           cut => 'anth', left => 'chat',
+           cut => 'anth', left => 'chat', ft => 'chat',
            off => 'chat', drift => 'chat', same => 'chat', obs => 'chat');
 
 # the first text event of a stream, per format
@@ -567,6 +574,25 @@ sub breaker_of {
                 split /\n/, $t->error_log;
     is(scalar @lines, 1, 'drift: the trip is logged once') or
         diag join "\n", grep { /drift/ } split /\n/, $t->error_log;
+}
+
+############################################################################
+# drift: a canary whose streams give their first token 300 ms late, where
+# stable's give it at 40 ms, trips with drift:first_token
+
+{
+    my $tripped = wait_for(20, sub {
+        ask_many($t, [ map { [ "/ft$PATH{chat}", { 'X-Mock-Stream' => 2 },
+                               body_for('chat', stream => 1) ] } 1 .. 10 ]);
+        return breaker_of('ft', 's@fc')->{state} eq 'open';
+    }, 0);
+    ok($tripped, 'ft: the canary with slow first tokens trips');
+    is(breaker_of('ft', 's@fc')->{last_trip_reason}, 'drift:first_token',
+       'ft: last_trip_reason drift:first_token');
+    my $lt = (signals_of('ft', 's@fc')->{drift} || {})->{last_trip} || {};
+    ok(($lt->{canary} // 0) >= 300 * 0.75 && ($lt->{change} // 0) > 2,
+       "ft: the medians: canary $lt->{canary} ms, stable $lt->{stable} ms, "
+       . "ratio " . ($lt->{change} // 'none'));
 }
 
 ############################################################################
