@@ -289,7 +289,9 @@ ngx_http_ai_release_contract_body_filter(ngx_http_request_t *r,
     cc = ctx->contract;
 
     if (cc == NULL) {
-        if (!ngx_http_ai_release_signals_active(ctx->signals)) {
+        if (ctx->signals == NULL
+            || !ngx_http_ai_release_signals_active(ctx->signals))
+        {
             return ngx_http_next_body_filter(r, in);
         }
 

@@ -2,8 +2,9 @@
  * Copyright (C) ngx_ai_release authors
  *
  * What every output format of the status reads from a bundle the same
- * way: its configured weight, a snapshot of its latency histogram and
- * what its answers said against its output contract.
+ * way: its configured weight, a snapshot of its latency histogram, what
+ * its answers said against its output contract and the name of the reason
+ * its breaker last tripped.
  */
 
 
@@ -13,6 +14,12 @@
 
 #include "ngx_http_ai_release_module.h"
 #include "ngx_http_ai_release_display.h"
+
+
+static const char  *ngx_http_ai_release_trip_reasons[] = {
+    NULL, "error_rate", "consecutive", "canary_margin", "probe_failed",
+    "manual", "drift"
+};
 
 
 /* the share of the workflow's traffic the configuration gives the bundle */
@@ -94,4 +101,34 @@ ngx_http_ai_release_answers_load(ngx_http_ai_release_target_t *t,
     *unread = ai_release_atomic_load(&a->contract_unread);
 
     return NGX_OK;
+}
+
+
+/*
+ * The name of why a breaker last tripped (slot->last_reason), as the
+ * status JSON and the metrics give it; NULL for none.
+ */
+
+const char *
+ngx_http_ai_release_trip_reason_name(ngx_http_ai_release_target_t *t,
+    u_char *buf, size_t size)
+{
+    uint64_t  reason, signal;
+
+    reason = t->slot->last_reason;
+
+    if (reason == 0 || reason > NGX_HTTP_AI_RELEASE_TRIP_DRIFT) {
+        return NULL;
+    }
+
+    if (reason != NGX_HTTP_AI_RELEASE_TRIP_DRIFT || t->signals == NULL) {
+        return ngx_http_ai_release_trip_reasons[reason];
+    }
+
+    signal = ai_release_atomic_load(&t->signals->tripped);
+
+    (void) ngx_snprintf(buf, size, "drift:%s%Z",
+                        ai_release_drift_name((unsigned) signal));
+
+    return (const char *) buf;
 }

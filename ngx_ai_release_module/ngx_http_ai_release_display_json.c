@@ -32,11 +32,6 @@ static json_t *ngx_http_ai_release_contract_json(
 static json_t *ngx_http_ai_release_iso_time(time_t t);
 
 
-static const char  *ngx_http_ai_release_trip_reasons[] = {
-    NULL, "error_rate", "consecutive", "canary_margin", "probe_failed",
-    "manual", "drift"
-};
-
 static const char  *ngx_http_ai_release_override_names[] = {
     "rollback", "pin", "trip"
 };
@@ -330,13 +325,13 @@ ngx_http_ai_release_workflow_json(ngx_http_ai_release_workflow_t *wf)
 static json_t *
 ngx_http_ai_release_bundle_json(ngx_http_ai_release_target_t *t)
 {
-    uint64_t                     w[AI_RELEASE_NCOUNTERS], state, reason,
-                                 count;
+    uint64_t                     w[AI_RELEASE_NCOUNTERS], state, count;
     u_char                       why[64];
     uint64_t                     lat[AI_RELEASE_LATENCY_BUCKETS],
                                  exported[AI_RELEASE_LATENCY_EXPORTS + 1];
     ngx_uint_t                   i, configured;
     json_t                      *o, *x, *buckets, *bucket;
+    const char                  *reason;
     ngx_http_ai_release_slot_t  *slot;
 
     o = json_object();
@@ -364,7 +359,7 @@ ngx_http_ai_release_bundle_json(ngx_http_ai_release_target_t *t)
     json_object_set_new(o, "weight", x);
 
     state = ai_release_atomic_load(&slot->state);
-    reason = slot->last_reason;
+    reason = ngx_http_ai_release_trip_reason_name(t, why, sizeof(why));
 
     x = json_object();
     json_object_set_new(x, "state", json_stringn(
@@ -375,9 +370,7 @@ ngx_http_ai_release_bundle_json(ngx_http_ai_release_target_t *t)
     json_object_set_new(x, "cooldown_ms", json_integer(slot->cooldown_ms));
     json_object_set_new(x, "trips", json_integer(slot->trips));
     json_object_set_new(x, "last_trip_reason",
-                        reason ? json_string(ngx_http_ai_release_trip_reason(
-                                                 t, why, sizeof(why)))
-                               : json_null());
+                        reason ? json_string(reason) : json_null());
     json_object_set_new(x, "manual", json_boolean(
                     slot->override[NGX_HTTP_AI_RELEASE_OVR_TRIP] != 0));
     json_object_set_new(x, "restored", json_boolean(
@@ -516,34 +509,4 @@ ngx_http_ai_release_counts_json(uint64_t *counts, ngx_uint_t window)
         : 0.0));
 
     return o;
-}
-
-
-/*
- * The name of the bundle's last trip reason as the status gives it:
- * "error_rate", ..., "drift:<signal>" for a drift trip
- */
-
-const char *
-ngx_http_ai_release_trip_reason(ngx_http_ai_release_target_t *t, u_char *buf,
-    size_t size)
-{
-    uint64_t  reason, signal;
-
-    reason = t->slot->last_reason;
-
-    if (reason == 0 || reason > NGX_HTTP_AI_RELEASE_TRIP_DRIFT) {
-        return "";
-    }
-
-    if (reason != NGX_HTTP_AI_RELEASE_TRIP_DRIFT || t->signals == NULL) {
-        return ngx_http_ai_release_trip_reasons[reason];
-    }
-
-    signal = ai_release_atomic_load(&t->signals->tripped);
-
-    (void) ngx_snprintf(buf, size, "drift:%s%Z",
-                        ai_release_drift_name((unsigned) signal));
-
-    return (const char *) buf;
 }

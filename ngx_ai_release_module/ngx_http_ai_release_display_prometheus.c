@@ -71,6 +71,8 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
                                       exported[AI_RELEASE_LATENCY_EXPORTS + 1],
                                       verdicts[AI_RELEASE_CONTRACT_NRULES];
     ngx_int_t                         rc;
+    u_char                            why[64];
+    const char                       *reason;
     ngx_uint_t                        i, j, k, n, contracts, signals, nf;
     ngx_http_ai_release_figure_t      figs[NGX_HTTP_AI_RELEASE_FIGURES];
     ai_release_drift_signal_t         ds[AI_RELEASE_DRIFT_N];
@@ -234,6 +236,22 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
                  slot->trips);
     )
 
+    AI_TEXT("# HELP ai_release_breaker_open_info A bundle whose breaker is "
+            "open or half-open, with the reason it last tripped.\n"
+            "# TYPE ai_release_breaker_open_info gauge\n");
+
+    AI_FOREACH_BUNDLE(
+        if (ai_release_atomic_load(&slot->state)
+            != NGX_HTTP_AI_RELEASE_CLOSED)
+        {
+            reason = ngx_http_ai_release_trip_reason_name(t, why,
+                                                          sizeof(why));
+            AI_PRINT(line + sizeof(why),
+                     "ai_release_breaker_open_info{%s,reason=\"%s\"} 1\n",
+                     labels, reason ? reason : "");
+        }
+    )
+
     if (contracts) {
         AI_TEXT("# HELP ai_release_contract_answers_total Answers of "
                 "bundles with an output contract by result: ok, the rule "
@@ -315,6 +333,7 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
         if (ngx_http_ai_release_signals_compare(t, ds) == NGX_OK) {
             for (k = AI_RELEASE_DRIFT_NONE + 1; k < AI_RELEASE_DRIFT_N; k++) {
                 if (!isfinite(ds[k].change)
+                    || (!AI_RELEASE_DRIFT_POINTS(k) && ds[k].stable <= 0)
                     || (k == AI_RELEASE_DRIFT_COST
                         && (!t->bundle->pricing.set
                             || !wf->stable->bundle->pricing.set)))

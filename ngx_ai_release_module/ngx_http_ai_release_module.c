@@ -47,6 +47,10 @@
  *                 output contract: each answer checked as it passes,
  *                 judged at its end (ngx_http_ai_release_contract_judge);
  *                 under enforce held, refused or failed over.
+ *   5c. signals   ngx_http_ai_release_signals_start, _feed, _end
+ *                 (signals.c), from the same filters, where the workflow
+ *                 reads behaviour signals: counted per bundle over the
+ *                 window at the answer's end; a canary's drift judged.
  *   6. log        ngx_http_ai_release_log_handler (outcome.c): the last
  *                 attempt's outcome, once the answer is whole.
  */

@@ -106,8 +106,10 @@ typedef struct {
     uint64_t                         epoch[2];
     ai_release_drift_agg_t           agg[2];
 
-    /* drift: the last judgement (ngx_current_msec) and its breach */
+    /* drift: the last judgement (ngx_current_msec), the canary's
+     * answers then, and its breach */
     uint64_t                         judged_ms;
+    uint64_t                         judged_n;
     uint64_t                         breached;     /* ai_release_drift_e */
     /* the signal of the last drift trip, and what it showed then */
     uint64_t                         tripped;
@@ -495,8 +497,6 @@ ngx_uint_t ngx_http_ai_release_open_breaker(ngx_http_ai_release_target_t *t,
     ngx_uint_t reason);
 void ngx_http_ai_release_breaker_opened(ngx_http_ai_release_target_t *t,
     ngx_log_t *log, u_char *why);
-const char *ngx_http_ai_release_trip_reason(ngx_http_ai_release_target_t *t,
-    u_char *buf, size_t size);
 ngx_http_ai_release_target_t *ngx_http_ai_release_failover_target(
     ngx_http_ai_release_ctx_t *ctx);
 extern ngx_conf_enum_t  ngx_http_ai_release_formats[];

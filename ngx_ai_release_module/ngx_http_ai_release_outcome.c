@@ -123,8 +123,10 @@ ngx_http_ai_release_log_handler(ngx_http_request_t *r)
         (void) ngx_http_ai_release_contract_final(r, ctx);
     }
 
-    /* the signals of an answer cut short */
-    ngx_http_ai_release_signals_end(r, ctx, 0);
+    if (ctx->signals) {
+        /* the signals of an answer cut short */
+        ngx_http_ai_release_signals_end(r, ctx, 0);
+    }
 
     u = r->upstream;
 

@@ -36,7 +36,9 @@
  * part of it) and a 1 KiB chunk for its latency histogram: 3 KiB of the
  * zone, with room under 4 KiB for more histograms.  A slot whose bundle
  * has an output contract takes a 128-byte chunk more for what its answers
- * said (ngx_http_ai_release_answers_t).
+ * said (ngx_http_ai_release_answers_t), and a slot of a workflow that
+ * reads behaviour signals a 2 KiB chunk more for them
+ * (ngx_http_ai_release_signals_shm_t, allocated by signals.c).
  */
 typedef char  ngx_http_ai_release_node_fits_2k_t
                   [sizeof(ngx_http_ai_release_node_t) <= 2048 ? 1 : -1];

@@ -30,6 +30,7 @@
 #include <math.h>
 
 #include "ngx_http_ai_release_module.h"
+#include "ngx_http_ai_release_display.h"
 
 
 /* drift is judged at most this often per canary, by the first worker */
@@ -434,8 +435,8 @@ static void
 ngx_http_ai_release_drift_judge(ngx_http_ai_release_target_t *t,
     ngx_log_t *log)
 {
-    u_char                             *p, *last, buf[400], why[440];
-    uint64_t                            now, judged, prev;
+    u_char                             *p, *end, buf[400], why[440];
+    uint64_t                            now, judged, prev, n, last, step;
     ngx_uint_t                          signal;
     ai_release_drift_conf_t            *conf;
     ai_release_drift_signal_t           ds;
@@ -451,9 +452,21 @@ ngx_http_ai_release_drift_judge(ngx_http_ai_release_target_t *t,
     sig = t->signals;
     now = ngx_current_msec;
 
-    judged = ai_release_atomic_load(&sig->judged_ms);
+    /*
+     * at most once a second, and at least every tenth of min_answers
+     * canary answers, so that a drifted canary trips soon after it has
+     * min_answers, at any rate of traffic
+     */
 
-    if (judged != 0 && now - judged < NGX_HTTP_AI_RELEASE_DRIFT_EVERY) {
+    judged = ai_release_atomic_load(&sig->judged_ms);
+    n = ai_release_atomic_load(&sig->agg[0].answers)
+        + ai_release_atomic_load(&sig->agg[1].answers);
+    step = ngx_max(conf->min_answers / 10, 1);
+    last = ai_release_atomic_load(&sig->judged_n);
+
+    if (judged != 0 && now - judged < NGX_HTTP_AI_RELEASE_DRIFT_EVERY
+        && n >= last && n - last < step)
+    {
         return;
     }
 
@@ -462,6 +475,8 @@ ngx_http_ai_release_drift_judge(ngx_http_ai_release_target_t *t,
     {
         return;
     }
+
+    ai_release_atomic_store(&sig->judged_n, n);
 
     if (conf->mode == AI_RELEASE_DRIFT_TRIP
         && ai_release_atomic_load(&t->slot->state)
@@ -480,17 +495,29 @@ ngx_http_ai_release_drift_judge(ngx_http_ai_release_target_t *t,
                                     ngx_http_ai_release_pricing(t), &base,
                                     ngx_http_ai_release_pricing(stable));
 
-    prev = __atomic_exchange_n(&sig->breached, (uint64_t) signal,
-                               __ATOMIC_RELAXED);
+    prev = ai_release_atomic_load(&sig->breached);
+
+    if (signal == AI_RELEASE_DRIFT_NONE && prev != AI_RELEASE_DRIFT_NONE) {
+        ai_release_drift_signal(conf, (unsigned) prev, &canary,
+                                ngx_http_ai_release_pricing(t), &base,
+                                ngx_http_ai_release_pricing(stable), &ds);
+
+        if (!ds.judged) {
+            /* too few answers to say either way: the breach stands */
+            return;
+        }
+    }
+
+    ai_release_atomic_store(&sig->breached, (uint64_t) signal);
 
     p = buf;
-    last = buf + sizeof(buf) - 1;
+    end = buf + sizeof(buf) - 1;
 
     if (signal != AI_RELEASE_DRIFT_NONE) {
         ai_release_drift_signal(conf, signal, &canary,
                                 ngx_http_ai_release_pricing(t), &base,
                                 ngx_http_ai_release_pricing(stable), &ds);
-        p = ngx_http_ai_release_drift_detail(p, last, conf, signal, &ds);
+        p = ngx_http_ai_release_drift_detail(p, end, conf, signal, &ds);
     }
 
     *p = '\0';
@@ -736,8 +763,10 @@ ngx_http_ai_release_signals_json(ngx_http_ai_release_target_t *t)
         json_object_set_new(x, "stable", json_real(ds.stable));
         json_object_set_new(x, AI_RELEASE_DRIFT_POINTS(signal)
                                ? "points" : "ratio",
-                            isfinite(ds.change) ? json_real(ds.change)
-                                                : json_null());
+                            isfinite(ds.change)
+                            && (AI_RELEASE_DRIFT_POINTS(signal)
+                                || ds.stable > 0)
+                            ? json_real(ds.change) : json_null());
 
         if (conf->margin[signal]) {
             json_object_set_new(x, "margin",
@@ -770,7 +799,7 @@ ngx_http_ai_release_signals_json(ngx_http_ai_release_target_t *t)
     if (sig->tripped != AI_RELEASE_DRIFT_NONE) {
         x = json_object();
         json_object_set_new(x, "reason", json_string(
-                                ngx_http_ai_release_trip_reason(
+                                ngx_http_ai_release_trip_reason_name(
                                     t, why, sizeof(why))));
         json_object_set_new(x, "signal", json_string(
                                 ai_release_drift_name(

@@ -264,6 +264,19 @@ my $bundles = "$repo/conf-examples/bundles";
            . 'contract');
     }
 
+    # and read for behaviour signals: each answer counted, priced in USD,
+    # the canary beside stable under the observed drift rule
+    for my $n (1, 2) {
+        my $g = $b{"support-chat\@$n"}{signals} // {};
+        is(join(' ', map { $_ // 'none' } $g->{answers},
+                ($g->{endings} // {})->{stop}, ($g->{cost} // {})->{currency}),
+           "$v{$n} $v{$n} USD",
+           "hosted: support-chat\@$n: $v{$n} answers' signals, each ended "
+           . 'with stop, cost in USD');
+    }
+    is((($b{'support-chat@2'}{signals} // {})->{drift} // {})->{mode},
+       'observe', 'hosted: the canary is watched by the drift rule');
+
     is($t->post('/ai-release/api/workflows/support-chat/rollback', '',
                 { Authorization => "Bearer $token" })->{status},
        200, 'hosted: rollback through the API');

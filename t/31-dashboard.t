@@ -80,6 +80,21 @@ upstream: 127.0.0.1:@{[ $t->port('stable') ]}
 model: k3
 Y
 
+# g: behaviour signals, a canary beside stable (format named)
+$t->write_file('bundles/g.yaml', <<"Y");
+name: g
+version: "1"
+upstream: 127.0.0.1:@{[ $t->port('stable') ]}
+model: g1
+pricing: {input_per_mtok: 2, output_per_mtok: 8}
+---
+name: g
+version: "2"
+upstream: 127.0.0.1:@{[ $t->port('canary') ]}
+model: g2
+pricing: {input_per_mtok: 1, output_per_mtok: 4}
+Y
+
 my $TOKEN = 'dashboard-test-token-' . int(rand(1e9));
 $t->write_file('api.token', "$TOKEN\n");
 
@@ -99,10 +114,18 @@ $t->config(<<'C', workers => 2);
         fallback k@3;
     }
 
+    ai_release_workflow g {
+        stable g@1;
+        canary g@2 50%;
+        format openai-chat;
+        drift output_tokens=1.5x min_answers=5 mode=observe;
+    }
+
     server {
         listen 127.0.0.1:%%PORT_nginx%%;
 
         location /d { ai_release d; proxy_pass http://ai_release; }
+        location /g { ai_release g; proxy_pass http://ai_release; }
         location = /status { ai_release_status; }
         location /ai-release/api/ { ai_release_api; }
         location /tok/ { ai_release_api token_file=%%DIR%%/api.token; }
@@ -130,6 +153,8 @@ for my $i (1 .. 60) {
 ok($user{'d@1'} && $user{'d@2'}, 'users of both bundles found');
 is(($served{'d@1'} // 0) + ($served{'d@2'} // 0), 60,
    "60 requests: d\@1 served $served{'d@1'}, d\@2 $served{'d@2'}");
+
+$t->post('/g', $BODY) for 1 .. 40;
 
 my $doc = $t->json($t->get('/status?format=json')) || {};
 my %digest = map { $_->{bundle} => $_->{digest_short} }
@@ -354,6 +379,37 @@ ok($s, 'the table of workflow "d" appears with rows for d@1 and d@2')
     ok($s->{error_hidden}, 'no error banner');
     ok(length($s->{updated} // '') && $s->{updated_at},
        "last update shown: $s->{updated}");
+}
+
+# the signals lines, each under its bundle's row, the canary's beside stable's
+{
+    my $SIGNALS = <<'JS';
+var t = document.querySelector('table[data-workflow="g"]');
+if (!t) { return null; }
+return Array.prototype.map.call(t.querySelectorAll('tbody tr'), function (r) {
+  var g = r.getAttribute('data-signals'), td = r.querySelector('td');
+  return g == null ? { row: r.getAttribute('data-bundle') }
+       : { signals: g, text: td.textContent, title: td.title, cls: td.className };
+});
+JS
+    my $g = wait_for(20, sub {
+        my $r = js($SIGNALS);
+        return $r && @$r == 4 ? $r : undef;
+    }, $POLL) || js($SIGNALS) || [];
+    is(join(' ', map { $_->{row} // "signals:$_->{signals}" } @$g),
+       'g@1 signals:g@1 g@2 signals:g@2',
+       'g: a signals line under each bundle');
+    my %line = map { $_->{signals} => $_ } grep { defined $_->{signals} } @$g;
+    like(($line{'g@1'} || {})->{text} // '',
+         qr/^signals: \d+ answers, output tokens p50 5, text 17 B, length stops 0\.0%, refusals 0\.0%, tool calls 0\.00\/answer, 0\.0\d+ USD\/1000$/,
+         'g@1: its answers, tokens, text, endings, refusals, tools and cost');
+    like(($line{'g@2'} || {})->{text} // '',
+         qr/^signals: \d+ answers, output tokens p50 5 \(1\.00x\), text 17 B \(1\.00x\), .*tool calls 0\.00\/answer, .*USD\/1000 \(0\.50x\)$/,
+         'g@2: beside stable, as ratios (its price is half)');
+    like(($line{'g@2'} || {})->{title} // '',
+         qr/output_tokens: canary 5\.000, stable 5\.000, margin 1\.5/,
+         'g@2: the tooltip gives both sides and the margin');
+    is(($line{'g@2'} || {})->{cls}, '', 'g@2: no drift, not marked');
 }
 
 # the contract lines, each under its bundle's row

@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # Generates the configuration of N ngx_ai_release workflows for the benchmark:
 #
-#   gen.pl N DIR [apply|noapply|contract|contract-none|contract-other]
+#   gen.pl N DIR [apply|noapply|contract|contract-none|contract-other
+#                 |signals|signals-other]
 #
 # writes DIR/bundles.yaml (3N YAML documents in one file: for workflow i a
 # stable, a canary and a fallback bundle, all on the three shared upstreams
@@ -20,21 +21,35 @@
 # of none ("contract-none") or of every workflow but the hot one
 # ("contract-other") have an observed output_contract: status 200,
 # max_bytes 64k, json, two required pointers, one non_empty, model_prefix
-# and stream_end "[DONE]".
+# and stream_end "[DONE]".  These and "apply" say "signals off;", so that
+# they measure what they name alone.
+#
+# With "signals" every workflow has "format openai-chat;" (behaviour
+# signals on, their default with a format) and no contract; with
+# "signals-other" the same, but the hot workflow says "signals off;" (the
+# answer filters are installed for the other one).  Every bundle has
+# pricing.
 use strict;
 use warnings;
 
 my ($n, $dir, $mode) = @ARGV;
-die "usage: $0 N DIR [apply|noapply|contract|contract-none|contract-other]\n"
+die "usage: $0 N DIR [apply|noapply|contract|contract-none|contract-other"
+    . "|signals|signals-other]\n"
     unless defined $dir && $n && $n =~ /^\d+$/
         && (!defined $mode
-            || $mode =~ /^(?:(?:no)?apply|contract(?:-none|-other)?)$/);
+            || $mode =~ /^(?:(?:no)?apply|contract(?:-none|-other)?
+                            |signals(?:-other)?)$/x);
 
 my $hot = int(($n + 1) / 2);
 my ($extra, $wf_extra) = ('', '');
 my ($contract, $contract_of) = ('', sub { 0 });
-if (defined $mode && $mode =~ /^contract/) {
+my $hot_extra = '';
+if (defined $mode && $mode =~ /^signals/) {
     $wf_extra = "    format   openai-chat;\n";
+    $hot_extra = "    signals  off;\n" if $mode eq 'signals-other';
+    $extra = "pricing: {input_per_mtok: 2.50, output_per_mtok: 10}\n";
+} elsif (defined $mode && $mode =~ /^contract/) {
+    $wf_extra = "    format   openai-chat;\n    signals  off;\n";
     $contract = <<'YAML';
 output_contract:
   status: [200]
@@ -98,6 +113,7 @@ params:
 YAML
     $wf_extra = "    format   openai-chat;\n"
               . "    apply    model system_instructions tools params;\n"
+              . "    signals  off;\n"
         if $mode eq 'apply';
 }
 
@@ -135,7 +151,7 @@ ai_release_workflow $name {
     canary   $name\@2 5%;
     fallback $name\@safe-1;
     sticky   \$http_x_user_id;
-$wf_extra}
+$wf_extra@{[ $i == $hot ? $hot_extra : '' ]}}
 CONF
 }
 

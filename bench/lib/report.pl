@@ -503,6 +503,50 @@ for my $k (@contract_kinds) {
     }
 }
 
+# --- behaviour signals: the same answers, read for signals instead -----------------
+
+my %signals;
+for my $k (@contract_kinds) {
+    my ($kind, $what) = @$k;
+    my $bytes = $f{"contract.${kind}_bytes"};
+    my $n = $f{"contract.${kind}_n"};
+    my $none = $contract{$kind} && $contract{$kind}{none};
+    next unless defined $n && defined $bytes && $none
+        && defined $none->{ir_per_request};
+    my $c = $signals{$kind} = { answer => $what, answer_bytes => num($bytes) };
+    for my $mode (qw(signals signals-other)) {
+        my $r = $c->{$mode} = {};
+        cg_measured($r, "contract.$mode.$kind", "contract.$mode.zero",
+                    "$run/cg/contract-$mode-$kind",
+                    "$run/cg/contract-$mode-zero", $n) or next;
+        my $cl = $f{"contract.$mode.$kind.client"} // '';
+        my ($got) = $cl =~ /body_bytes=(\d+)/;
+        $r->{error} = 'the client got ' . ($got // 'an unknown number of')
+                    . " bytes of answers, not $n x $bytes"
+            if !defined $got || $got != $n * $bytes;
+    }
+    my ($with, $other) = map { $c->{$_}{ir_per_request} } qw(signals signals-other);
+    my $base = $none->{ir_per_request};
+    if (defined $with) {
+        $c->{ir_added} = $with - $base;
+        $c->{ir_added_per_answer_byte} = $c->{ir_added} / $bytes;
+        my $ev = $f{'contract.sse_events'};
+        $c->{ir_added_per_event} = $c->{ir_added} / $ev if $kind eq 'sse' && $ev;
+    }
+    if (defined $other) {
+        $c->{ir_other_minus_none} = $other - $base;
+        $c->{other_ratio_none} = $other / $base if $base;
+    }
+}
+my %scale_signals;
+if (my $z = $f{'scale_signals.zone'}) {
+    my %z = $z =~ /(\w+)=(\S*)/g;
+    %scale_signals = (workflows => num($f{'scale_signals.workflows'}),
+                      zone_used => num($z{used}), slots => num($z{slots}));
+    $scale_signals{bytes_per_slot} = num(r1($z{used} / $z{slots})) if $z{slots};
+}
+$scale_signals{error} = $f{'scale_signals.error'} if $f{'scale_signals.error'};
+
 # --- scale -----------------------------------------------------------------------
 
 my @scale;
@@ -717,6 +761,57 @@ for my $kind (map { $_->[0] } @contract_kinds) {
         goal => '(no target of its own; the 1.03x budget of contender 3)',
         measured => join('; ', @m), met => undef, verdict => '-',
     } if @m;
+}
+
+for my $kind (map { $_->[0] } @contract_kinds) {
+    my $c = $signals{$kind} or next;
+    my $err = $c->{signals}{error};
+    push @targets, {
+        target => sprintf('behaviour signals, instructions added per answer '
+                          . '(signals - none), %s of %s bytes', $c->{answer},
+                          commify($c->{answer_bytes})),
+        goal => '(measured; no target of its own)',
+        measured => defined $c->{ir_added} && !$err
+            ? sprintf('%s per request, %.2f per answer byte%s', commify($c->{ir_added}),
+                      $c->{ir_added_per_answer_byte},
+                      defined $c->{ir_added_per_event}
+                      ? sprintf(', %.0f per event', $c->{ir_added_per_event}) : '')
+            : ($err // 'not run'),
+        met => undef, verdict => '-',
+    };
+}
+{
+    my @m;
+    for my $kind (map { $_->[0] } @contract_kinds) {
+        my $c = $signals{$kind} or next;
+        next unless defined $c->{ir_other_minus_none};
+        push @m, sprintf('%s: %+.0f (%.4fx)', $kind, $c->{ir_other_minus_none},
+                         $c->{other_ratio_none});
+    }
+    my $j = $signals{json};
+    if (@m && $j && defined $j->{ir_other_minus_none}
+        && defined $cg{c3}{ir_per_request} && $cg{c1}{ir_per_request})
+    {
+        push @m, sprintf('contender 3 with the json difference added: %.3fx',
+            ($cg{c3}{ir_per_request} + $j->{ir_other_minus_none})
+            / $cg{c1}{ir_per_request});
+    }
+    push @targets, {
+        target => 'behaviour signals: instructions/request of a workflow '
+                . 'without signals when another workflow reads them, vs none does',
+        goal => '(the 1.03x budget of contender 3)',
+        measured => join('; ', @m), met => undef, verdict => '-',
+    } if @m;
+}
+if (defined $scale_signals{bytes_per_slot}) {
+    target('shared memory per slot, every workflow reading behaviour signals ('
+           . commify($scale_signals{workflows}) . ' workflows)', '< 4 KiB (4096 B)',
+           sprintf('%s B (%s used / %s slots)', commify($scale_signals{bytes_per_slot}),
+                   commify($scale_signals{zone_used}), commify($scale_signals{slots})),
+           $scale_signals{bytes_per_slot} < 4096);
+} elsif (%scale_signals) {
+    target('shared memory per slot with behaviour signals', '< 4 KiB', undef, undef,
+           $scale_signals{error});
 }
 
 if ($big && defined $big->{nginx_t_ms}) {
@@ -1202,6 +1297,8 @@ my %json = (
             }
         } @apply_keys ],
     },
+    signals => !%signals && !%scale_signals ? undef
+             : { %signals, scale => \%scale_signals },
     contract => !%contract ? undef : {
         target_ir_per_answer_byte => $contract_target,
         runs => [ map {
