@@ -9,21 +9,29 @@
 #   and SSE: answers, with_usage, the sums of output and input tokens
 #   (mean * with_usage), text bytes, answer bytes (against the bytes the
 #   client got), tool calls, refusals, endings by value, first_token_ms
-#   (count, and p50 within a bucket of the set delay), tokens_per_second's
-#   count; answers without usage still count bytes and endings; non-2xx
-#   answers count nothing; cost from the bundle's pricing in the currency
-#   of ai_release_currency;
+#   (count, and p50 within a bucket of what the client saw, after the
+#   mock's 150 ms), tokens_per_second's count; answers without usage
+#   still count bytes and endings; non-2xx answers count nothing; the
+#   Prometheus answers and endings agree; cost from the bundle's pricing
+#   in the currency of ai_release_currency;
 # - a histogram of a known mix (50 answers of 100 output tokens, 50 of
 #   1000): p50 and p95 within a quarter;
-# - signals off counts nothing; configuration errors fail nginx -t with
-#   the nginx.conf file and line;
+# - an answer cut by the upstream counts (ending none), one the client
+#   left does not; signals off counts nothing; configuration errors fail
+#   nginx -t with the nginx.conf file and line;
 # - drift: a canary answering twice stable's output tokens trips with
-#   drift:output_tokens once both have min_answers, its traffic goes to
-#   stable and the trip is logged once; a canary answering like stable
-#   does not trip; mode=observe never trips and logs one "drift observed"
-#   line, then one "drift cleared" when the canary is back within its
-#   margin;
-# - a reload with the same digests keeps the counts.
+#   drift:output_tokens once both have min_answers (not before), its
+#   traffic goes to stable, its signals start over and the trip is logged
+#   once; a canary whose first tokens come 300 ms late trips with
+#   drift:first_token; a canary answering like stable does not trip;
+#   mode=observe never trips and logs one "drift observed" line (also
+#   after a pause in which the canary had too few answers to judge: no
+#   "drift cleared" then), then one "drift cleared" when the canary is
+#   back within its margin;
+# - a reload with the same digests keeps the counts, a new digest starts
+#   over, and signals turned on by a reload count.
+#
+# nginx runs two workers: every count is the shared one.
 
 use strict;
 use warnings;
