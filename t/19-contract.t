@@ -177,9 +177,7 @@ my $conf = <<'C';
         }
     }
 C
-for my $w (@wf) {
-    $conf .= "\n    ai_release_workflow $w->[0] {\n        $w->[1]\n    }\n";
-}
+$conf .= wf_blocks(\@wf);
 $conf .= <<'C';
 
     server {
@@ -195,15 +193,7 @@ $conf .= <<'C';
 
         location = /status { ai_release_status; }
 C
-for my $w (@wf) {
-    my $n = $w->[0];
-    $conf .= "        location /$n/ {\n"
-           . "            ai_release $n;\n"
-           . "            rewrite ^/$n(/.*)\$ \$1 break;\n"
-           . ($n eq 'mem' ? "            access_log off;\n" : '')
-           . "            proxy_pass http://ai_release;\n"
-           . "        }\n";
-}
+$conf .= wf_locations(\@wf, { mem => "            access_log off;\n" });
 $conf .= "    }\n";
 
 $t->config($conf);

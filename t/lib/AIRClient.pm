@@ -18,7 +18,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(annotate ask ask_many wait_for http status_get status_doc
                  wf_of bundle_of totals transitions ntrans check_change_lines
-                 alog_format alog variants);
+                 alog_format alog variants wf_blocks wf_locations);
 
 sub annotate {
     my ($r) = @_;
@@ -242,6 +242,29 @@ sub alog {
     }
     close $fh;
     return @r;
+}
+
+# configurations that serve workflow NAME at /NAME/... (the prefix is
+# rewritten away): $wf is [[NAME, "its directives"], ...]; the http{} text
+# of the workflows, and the server{} text of their locations, each with the
+# lines $extra->{NAME} (if any) before its proxy_pass
+sub wf_blocks {
+    my ($wf) = @_;
+    return join '', map { "\n    ai_release_workflow $_->[0] {\n"
+                          . "        $_->[1]\n    }\n" } @$wf;
+}
+
+sub wf_locations {
+    my ($wf, $extra) = @_;
+    return join '', map {
+        my $n = $_->[0];
+        "        location /$n/ {\n"
+      . "            ai_release $n;\n"
+      . "            rewrite ^/$n(/.*)\$ \$1 break;\n"
+      . (($extra || {})->{$n} // '')
+      . "            proxy_pass http://ai_release;\n"
+      . "        }\n"
+    } @$wf;
 }
 
 sub variants { join ',', map { $_->{variant} || "?($_->{status})" } @_ }

@@ -64,8 +64,63 @@
 #                      chunk_ms=M in the control file
 #   control file       key=value lines: status=N, delay_ms=N,
 #                      mode=ok|hang|reset|cut, answer=A, answer_bytes=N,
-#                      chunk_bytes=K, chunk_ms=M; re-read on every request;
+#                      chunk_bytes=K, chunk_ms=M, interval_ms=N and the
+#                      behaviour knobs below; re-read on every request;
 #                      header overrides win over the control file
+#   behaviour knobs    what a 200 answer says about the model (behaviour
+#                      signals, issue 15), each a header X-Mock-KNOB or a
+#                      control file key knob (the header wins), in the three
+#                      APIs, JSON and SSE; without any, answers are as above
+#     Output-Tokens: N output_tokens=N: usage's completion_tokens (chat) or
+#                      output_tokens (default 5; chat and Anthropic
+#                      streams: the number of text events)
+#     Input-Tokens: N  input_tokens=N: prompt_tokens / input_tokens (12)
+#     Usage: none      usage=none: no usage at all (JSON "usage": null;
+#                      Anthropic streams without it in message_start and
+#                      message_delta; no chat usage chunk)
+#     Text-Bytes: N    text_bytes=N: the answer's text is exactly N bytes,
+#                      "Hello from NAME xxx..." cut to N; a stream splits it
+#                      into its N events as evenly as it goes
+#     Finish: F        finish=F: stop|length|tool_calls|content_filter or
+#                      Anthropic's end_turn|max_tokens|tool_use|refusal,
+#                      mapped per API: chat finish_reason (end_turn stop,
+#                      max_tokens length, tool_use tool_calls, refusal
+#                      stop), Anthropic stop_reason (stop end_turn, length
+#                      max_tokens, tool_calls tool_use), Responses status
+#                      "completed" (stop, tool_calls, refusal and their
+#                      Anthropic names) or "incomplete" with
+#                      incomplete_details.reason max_output_tokens (length,
+#                      max_tokens) or F itself (content_filter, any other);
+#                      any other value is sent as it is.  Default: refusal
+#                      when refusing, else tool_calls with tool calls, else
+#                      stop
+#     Tool-Calls: N    tool_calls=N (or A-B: drawn from A to B): N chat
+#                      message.tool_calls (streamed: two chunks per call of
+#                      the same delta.tool_calls index), Anthropic tool_use
+#                      content blocks (streamed: content_block_start,
+#                      input_json_delta, content_block_stop each, after the
+#                      text block), Responses function_call output items
+#                      (streamed: response.output_item.added each, and in
+#                      the final response)
+#     Refusal: 1       refusal=1 (or P%: with probability P, drawn): chat
+#                      message.content null and message.refusal the text
+#                      (streamed: delta.refusal instead of delta.content);
+#                      Responses a content part of type refusal (streamed:
+#                      response.refusal.delta/.done); Anthropic stop_reason
+#                      refusal, the text kept
+#     First-Token-Ms: N first_token_ms=N: a stream sends its events before
+#                      the first text event (message_start, ...) at once,
+#                      then waits N ms before the first text event
+#     Tokens-Jitter: P% tokens_jitter=P%: output tokens drawn uniformly
+#                      within P% of Output-Tokens
+#     Seed: S          seed=S (default 1): the draws of answer number K of
+#                      this upstream come from srand(S * 1000003 + K): the
+#                      same seed, the same answers in the same order
+#                      OpenAI chat streams: with a behaviour knob, or
+#                      when the request's stream_options.include_usage is
+#                      true, a last chunk with delta {} and finish_reason
+#                      before [DONE]; with include_usage (and usage) then a
+#                      chunk with "choices": [] and the usage
 #   FILE.log           one "NAME METHOD URI" line per request (with --control)
 #   FILE.bodies/SEQ    the body of each request, bytes as received (with
 #                      --control); SEQ counts 1, 2, ... per upstream, in the
@@ -112,6 +167,23 @@ my %STATUS_TEXT = (
     429 => 'Too Many Requests', 500 => 'Internal Server Error',
     501 => 'Not Implemented', 502 => 'Bad Gateway',
     503 => 'Service Unavailable', 504 => 'Gateway Timeout',
+);
+
+# the behaviour knobs (see the header), from the request headers, the
+# control file (the header wins) and the request's JSON
+my @KNOBS = qw(output_tokens input_tokens text_bytes finish tool_calls
+               refusal first_token_ms tokens_jitter seed usage);
+
+# the finish knob in the words of each API (finish_value)
+my %FINISH = (
+    chat      => { end_turn => 'stop', max_tokens => 'length',
+                   tool_use => 'tool_calls', refusal => 'stop' },
+    messages  => { stop => 'end_turn', length => 'max_tokens',
+                   tool_calls => 'tool_use' },
+    responses => { stop => 'completed', end_turn => 'completed',
+                   tool_calls => 'completed', tool_use => 'completed',
+                   refusal => 'completed', length => 'max_output_tokens',
+                   max_tokens => 'max_output_tokens' },
 );
 
 my $server = IO::Socket::INET->new(
@@ -383,10 +455,11 @@ sub bump {
     return $n;
 }
 
+# the next answer's id and its number (1, 2, ... per upstream)
 sub next_id {
     my ($prefix) = @_;
     my $n = bump($counter_file) // $$;
-    return "$prefix$name-$n";
+    return ("$prefix$name-$n", $n);
 }
 
 ############################################################################
@@ -412,26 +485,36 @@ sub error_answer {
 }
 
 sub plain_answer {
-    my ($api, $id, $model, $request) = @_;
-    my $text = "Hello from $name";
+    my ($api, $id, $model, $request, $beh) = @_;
+    $beh //= behaviour({}, {}, 0, undef);
+    my $text = $beh->{text} // "Hello from $name";
+    my @tools = map { tool_call($api, $id, $_) } 0 .. $beh->{tools} - 1;
     if ($api eq 'messages') {
+        my %usage = (input_tokens => $beh->{in} // 12,
+                     output_tokens => $beh->{out} // 5);
         return {
             id            => $id,
             type          => 'message',
             role          => 'assistant',
             model         => $model,
             served_by     => $name,
-            content       => [{ type => 'text', text => $text }],
-            stop_reason   => 'end_turn',
+            content       => [{ type => 'text', text => $text }, @tools],
+            stop_reason   => finish_value($api, $beh),
             stop_sequence => undef,
-            usage         => { input_tokens => 12, output_tokens => 5 },
+            usage         => $beh->{usage} ? \%usage : undef,
             request       => $request,
         };
     }
     if ($api eq 'responses') {
         return responses_object($id, $model, 'completed', $text,
-                                { request => $request });
+                                { request => $request }, $beh);
     }
+    my %message = (role => 'assistant', content => $text);
+    if ($beh->{refused}) {
+        %message = (role => 'assistant', content => undef, refusal => $text);
+    }
+    $message{tool_calls} = \@tools if @tools;
+    my ($in, $out) = ($beh->{in} // 12, $beh->{out} // 5);
     return {
         id        => $id,
         object    => 'chat.completion',
@@ -439,23 +522,52 @@ sub plain_answer {
         served_by => $name,
         choices   => [{
             index         => 0,
-            message       => { role => 'assistant', content => $text },
-            finish_reason => 'stop',
+            message       => \%message,
+            finish_reason => finish_value($api, $beh),
         }],
-        usage => { prompt_tokens => 12, completion_tokens => 5,
-                   total_tokens => 17 },
+        usage => $beh->{usage} ? { prompt_tokens => $in,
+                                 completion_tokens => $out,
+                                 total_tokens => $in + $out }
+                             : undef,
         request => $request,
     };
 }
 
+# the tool call number $i of an answer: a chat tool_calls element, an
+# Anthropic tool_use content block, a Responses function_call output item
+sub tool_call {
+    my ($api, $id, $i) = @_;
+    if ($api eq 'messages') {
+        return { type => 'tool_use', id => "toolu_$i", name => "tool$i",
+                 input => { n => $i } };
+    }
+    if ($api eq 'responses') {
+        return { type => 'function_call', id => "fc_$i", call_id => "call_$i",
+                 name => "tool$i", arguments => "{\"n\":$i}",
+                 status => 'completed' };
+    }
+    return { id => "call_$i", type => 'function',
+             function => { name => "tool$i", arguments => "{\"n\":$i}" } };
+}
+
 sub responses_object {
-    my ($id, $model, $status, $text, $extra) = @_;
+    my ($id, $model, $status, $text, $extra, $beh) = @_;
+    $beh //= behaviour({}, {}, 0, undef);
+    my $reason;
+    if ($status eq 'completed') {
+        my $f = finish_value('responses', $beh);
+        ($status, $reason) = ('incomplete', $f) if $f ne 'completed';
+    }
+    my $part = $beh->{refused}
+        ? { type => 'refusal', refusal => $text }
+        : { type => 'output_text', text => $text, annotations => [] };
     my $out = defined $text
         ? [{ type => 'message', id => "msg_$id", status => 'completed',
-             role => 'assistant',
-             content => [{ type => 'output_text', text => $text,
-                           annotations => [] }] }]
+             role => 'assistant', content => [$part] }]
         : [];
+    push @$out, map { tool_call('responses', $id, $_) } 0 .. $beh->{tools} - 1
+        if $status ne 'in_progress';
+    my ($in, $o) = ($beh->{in} // 12, $beh->{out} // 5);
     return {
         id         => $id,
         object     => 'response',
@@ -463,48 +575,146 @@ sub responses_object {
         model      => $model,
         served_by  => $name,
         status     => $status,
+        defined $reason ? (incomplete_details => { reason => $reason }) : (),
         output     => $out,
-        usage      => defined $text
-                      ? { input_tokens => 12, output_tokens => 5,
-                          total_tokens => 17 }
+        usage      => defined $text && $beh->{usage}
+                      ? { input_tokens => $in, output_tokens => $o,
+                          total_tokens => $in + $o }
                       : undef,
         %{ $extra // {} },
     };
 }
 
+# How the answer number $seq of this upstream behaves: { set (a knob was
+# given), out, in (undef: the defaults), text (undef: the default text),
+# finish, tools, refused, first_ms, usage (0: none), include_usage }
+sub behaviour {
+    my ($h, $ctl, $seq, $json) = @_;
+    my %v;
+    for my $k (@KNOBS) {
+        (my $hn = "x-mock-$k") =~ tr/_/-/;
+        my $x = $h->{$hn} // $ctl->{$k};
+        $v{$k} = $x if defined $x && $x =~ /\S/;
+    }
+    my $int = sub { defined $_[0] && $_[0] =~ /^\s*(\d+)\s*$/ ? $1 + 0 : undef };
+    # the draws of this answer: the same seed and answer number, the same
+    # draws (Perl's rand is drand48)
+    srand(($int->($v{seed}) // 1) * 1000003 + $seq);
+    my @u = map { rand } 1 .. 3;
+
+    my $out = $int->($v{output_tokens});
+    if (defined $out && ($v{tokens_jitter} // '') =~ /^(\d+(?:\.\d+)?)%?$/) {
+        $out = int($out * (1 + (2 * $u[0] - 1) * $1 / 100) + 0.5);
+    }
+    my $tools = 0;
+    if (($v{tool_calls} // '') =~ /^\s*(\d+)\s*-\s*(\d+)\s*$/ && $2 >= $1) {
+        $tools = $1 + int($u[1] * ($2 - $1 + 1));
+    } else {
+        $tools = $int->($v{tool_calls}) // 0;
+    }
+    my $refusal = lc($v{refusal} // '');
+    my $refused = $refusal =~ /^(\d+(?:\.\d+)?)%$/ ? ($u[2] * 100 < $1)
+                : $refusal =~ /^(?:1|yes|true|on)$/ ? 1 : 0;
+    my $finish = lc($v{finish} // '');
+    $refused = 1 if $finish eq 'refusal';
+    $finish = $refused ? 'refusal' : $tools ? 'tool_calls' : 'stop'
+        if $finish eq '';
+    my $text;
+    if (defined(my $tb = $int->($v{text_bytes}))) {
+        $text = substr("Hello from $name " . ('x' x $tb), 0, $tb);
+    }
+    my $so = ref $json eq 'HASH' ? $json->{stream_options} : undef;
+    return {
+        set      => scalar(keys %v) ? 1 : 0,
+        out      => $out,
+        in       => $int->($v{input_tokens}),
+        text     => $text,
+        finish   => $finish,
+        tools    => $tools,
+        refused  => $refused,
+        first_ms => $int->($v{first_token_ms}),
+        usage    => lc($v{usage} // 'yes') =~ /^(?:0|no|none|off)$/ ? 0 : 1,
+        include_usage => ref $so eq 'HASH' && $so->{include_usage} ? 1 : 0,
+    };
+}
+
+# the finish knob in the words of the API: chat's finish_reason,
+# Anthropic's stop_reason, and for Responses "completed" or the
+# incomplete_details.reason of an incomplete answer; other values as given
+sub finish_value {
+    my ($api, $beh) = @_;
+    return $FINISH{$api}{$beh->{finish}} // $beh->{finish};
+}
+
 # The events of a streamed answer with $n text pieces "tok0 ", "tok1 ", ...
-# shaped by the answer $shape (see the header: empty-content,
-# missing-pointer, sse-broken-event, sse-no-end; the model comes as given).
+# (or the knob's text in $n nearly equal pieces) shaped by the answer
+# $shape (see the header: empty-content, missing-pointer, sse-broken-event,
+# sse-no-end; the model comes as given) and the behaviour $beh.
 # Returns ([the data sent before each piece, each piece after the
-# interval], the data that ends the stream).
+# interval], the data that ends the stream, the length of the events
+# before the first piece at the start of the first element).
 sub stream_events {
-    my ($api, $id, $model, $n, $shape) = @_;
+    my ($api, $id, $model, $n, $shape, $beh) = @_;
     my (@steps, $head, $last);
     $shape //= 'valid';
+    $beh //= behaviour({}, {}, 0, undef);
+    my @text = map { "tok$_ " } 0 .. $n - 1;
+    if (defined $beh->{text}) {
+        my $len = length $beh->{text};
+        @text = map { substr($beh->{text}, int($len * $_ / $n),
+                             int($len * ($_ + 1) / $n) - int($len * $_ / $n))
+                    } 0 .. $n - 1;
+    }
     my $piece = sub {
         my ($i) = @_;
         return $shape eq 'empty-content'   ? ''
              : $shape eq 'missing-pointer' ? undef
-             :                               "tok$i ";
+             :                               $text[$i];
     };
 
     if ($api eq 'chat') {
-        for my $i (0 .. $n - 1) {
-            my $p = $piece->($i);
-            push @steps, 'data: ' . $JSON->encode({
+        my $chunk = sub {
+            my ($delta, %more) = @_;
+            return 'data: ' . $JSON->encode({
                 id        => $id,
                 object    => 'chat.completion.chunk',
                 model     => $model,
                 served_by => $name,
-                choices   => [{ index => 0,
-                                delta => { defined $p ? (content => $p)
-                                                      : (role => 'assistant')
-                                         } }],
+                choices   => [{ index => 0, delta => $delta, %more }],
             }) . "\n\n";
+        };
+        my $key = $beh->{refused} ? 'refusal' : 'content';
+        for my $i (0 .. $n - 1) {
+            my $p = $piece->($i);
+            push @steps, $chunk->(defined $p ? { $key => $p }
+                                             : { role => 'assistant' });
+        }
+        # a tool call in two chunks of the same index: its start, then
+        # its arguments
+        for my $i (0 .. $beh->{tools} - 1) {
+            my $call = tool_call('chat', $id, $i);
+            push @steps, $chunk->({ tool_calls => [{ index => $i,
+                             %$call, function => { name => "tool$i",
+                                                   arguments => '' } }] }),
+                         $chunk->({ tool_calls => [{ index => $i,
+                             function => $call->{function} }] });
         }
         $steps[$n > 1 ? 1 : 0] = "data: {broken\n\n"
             if $shape eq 'sse-broken-event' && @steps;
-        return (\@steps, $shape eq 'sse-no-end' ? '' : "data: [DONE]\n\n");
+        $last = '';
+        $last .= $chunk->({}, finish_reason => finish_value($api, $beh))
+            if $beh->{set} || $beh->{include_usage};
+        if ($beh->{include_usage} && $beh->{usage}) {
+            my ($in, $out) = ($beh->{in} // 12, $beh->{out} // $n);
+            $last .= 'data: ' . $JSON->encode({
+                id => $id, object => 'chat.completion.chunk',
+                model => $model, served_by => $name, choices => [],
+                usage => { prompt_tokens => $in, completion_tokens => $out,
+                           total_tokens => $in + $out } }) . "\n\n";
+        }
+        return (\@steps, $last . ($shape eq 'sse-no-end' ? ''
+                                                         : "data: [DONE]\n\n"),
+                0);
     }
 
     my $event = sub {
@@ -519,7 +729,10 @@ sub stream_events {
                     id => $id, type => 'message', role => 'assistant',
                     model => $model, served_by => $name, content => [],
                     stop_reason => undef, stop_sequence => undef,
-                    usage => { input_tokens => 12, output_tokens => 1 } } })
+                    usage => $beh->{usage}
+                             ? { input_tokens => $beh->{in} // 12,
+                                 output_tokens => 1 }
+                             : undef } })
               . $event->('content_block_start', { index => 0,
                     content_block => { type => 'text',
                         $shape eq 'missing-pointer' ? () : (text => '') } });
@@ -529,39 +742,62 @@ sub stream_events {
                              delta => { type => 'text_delta',
                                         defined $p ? (text => $p) : () } });
         }
-        $last = $event->('content_block_stop', { index => 0 })
-              . $event->('message_delta', {
-                    delta => { stop_reason => 'end_turn',
+        $last = $event->('content_block_stop', { index => 0 });
+        for my $i (0 .. $beh->{tools} - 1) {
+            my $call = tool_call('messages', $id, $i);
+            $last .= $event->('content_block_start', { index => $i + 1,
+                         content_block => { %$call, input => {} } })
+                   . $event->('content_block_delta', { index => $i + 1,
+                         delta => { type => 'input_json_delta',
+                                    partial_json => "{\"n\":$i}" } })
+                   . $event->('content_block_stop', { index => $i + 1 });
+        }
+        $last .= $event->('message_delta', {
+                    delta => { stop_reason => finish_value($api, $beh),
                                stop_sequence => undef },
-                    usage => { output_tokens => $n } })
+                    $beh->{usage} ? (usage => { output_tokens => $beh->{out}
+                                                               // $n })
+                                : () })
               . ($shape eq 'sse-no-end' ? ''
                                         : $event->('message_stop', {}));
         $steps[$n > 1 ? 1 : 0] = "event: content_block_delta\ndata: {broken\n\n"
             if $shape eq 'sse-broken-event' && @steps;
     } else {
         my $seq = 0;
+        my $kind = $beh->{refused} ? 'refusal' : 'output_text';
         $head = $event->('response.created', {
                     sequence_number => $seq++,
                     response => responses_object($id, $model,
-                                                 'in_progress', undef) });
+                                                 'in_progress', undef,
+                                                 undef, $beh) });
         for my $i (0 .. $n - 1) {
             my $p = $piece->($i);
-            push @steps, $event->('response.output_text.delta', {
+            push @steps, $event->("response.$kind.delta", {
                              sequence_number => $seq++,
                              item_id => "msg_$id", output_index => 0,
                              content_index => 0,
                              defined $p ? (delta => $p) : () });
         }
-        $last = $event->('response.output_text.done', {
+        $last = $event->("response.$kind.done", {
                     sequence_number => $seq++,
                     item_id => "msg_$id", output_index => 0,
-                    content_index => 0, text => $text })
-              . ($shape eq 'sse-no-end' ? '' : $event->('response.completed', {
-                    sequence_number => $seq++,
-                    response => responses_object($id, $model, 'completed',
-                        $shape eq 'missing-pointer' ? undef : $text) }));
+                    content_index => 0, $beh->{refused} ? 'refusal' : 'text',
+                    $text });
+        for my $i (0 .. $beh->{tools} - 1) {
+            $last .= $event->('response.output_item.added', {
+                         sequence_number => $seq++, output_index => $i + 1,
+                         item => { %{ tool_call('responses', $id, $i) },
+                                   arguments => '',
+                                   status => 'in_progress' } });
+        }
+        my $final = responses_object($id, $model, 'completed',
+                        $shape eq 'missing-pointer' ? undef : $text, undef,
+                        $beh);
+        $last .= $event->("response.$final->{status}", {
+                    sequence_number => $seq++, response => $final })
+            unless $shape eq 'sse-no-end';
         $steps[$n > 1 ? 1 : 0] =
-            "event: response.output_text.delta\ndata: {broken\n\n"
+            "event: response.$kind.delta\ndata: {broken\n\n"
             if $shape eq 'sse-broken-event' && @steps;
     }
 
@@ -570,16 +806,16 @@ sub stream_events {
     } else {
         $last = $head . $last;
     }
-    return (\@steps, $last);
+    return (\@steps, $last, length $head);
 }
 
 # The body of a plain (not streamed) answer of the shape $shape: the bytes
 # and whether they are gzipped.
 sub plain_body {
-    my ($api, $id, $model, $request, $shape, $bytes) = @_;
+    my ($api, $id, $model, $request, $shape, $bytes, $beh) = @_;
     my $obj = plain_answer($api, $id,
                            $shape eq 'wrong-model' ? 'other-model' : $model,
-                           $request);
+                           $request, $beh);
     # where the text is, per format
     my $set_text = sub {
         my ($text) = @_;
@@ -703,8 +939,8 @@ sub handle_request {
             : $path eq '/v1/responses'          ? 'responses'
             :                                     'chat';
 
-    my $id = next_id($api eq 'messages'  ? 'msg_'
-                   : $api eq 'responses' ? 'resp_' : 'chatcmpl-');
+    my ($id, $seq) = next_id($api eq 'messages'  ? 'msg_'
+                           : $api eq 'responses' ? 'resp_' : 'chatcmpl-');
     my @common = (
         "X-Served-By: $name\r\n",
         "Server: mock-upstream\r\n",
@@ -738,6 +974,7 @@ sub handle_request {
     $piece = undef unless defined $piece && $piece =~ /^\d+$/ && $piece > 0;
     my $ctype = $shape eq 'wrong-type' ? 'text/plain' : undef;
     my $send = sub { send_body($sock, $_[0], $piece, $pause) };
+    my $beh = behaviour($h, $ctl, $seq, $json);
 
     my $stream_n;
     if (defined $h->{'x-mock-stream'}) {
@@ -749,16 +986,17 @@ sub handle_request {
     $stream_n = 1 if $mode eq 'cut' && !defined $stream_n;
 
     if (defined $stream_n) {
-        my $interval = $h->{'x-mock-interval-ms'} // 200;
+        my $interval = $h->{'x-mock-interval-ms'} // $ctl->{interval_ms}
+                       // 200;
         my $chunked = $v11;
         $keep = 0 unless $chunked;    # close-delimited body for HTTP/1.0
         my $cut = $shape eq 'sse-cut';
 
-        my ($steps, $last) = stream_events($api, $id,
+        my ($steps, $last, $head_len) = stream_events($api, $id,
                                            $shape eq 'wrong-model'
                                            ? 'other-model' : $model,
                                            $mode eq 'cut' ? 1 : $stream_n,
-                                           $shape);
+                                           $shape, $beh);
         # sse-cut: half of the event that would come next, then a reset
         my $tail = $cut ? substr($last, 0, int(length($last) / 2)) : $last;
         my $digest = defined $named
@@ -785,6 +1023,15 @@ sub handle_request {
 
         for my $i (0 .. $#$steps) {
             msleep($interval) if $i > 0;
+            if ($i == 0 && defined $beh->{first_ms}) {
+                # the events before the first text at once, the text later
+                $send->($frame->(substr($steps->[0], 0, $head_len)))
+                    or return 0;
+                msleep($beh->{first_ms});
+                $send->($frame->(substr($steps->[0], $head_len)))
+                    or return 0;
+                next;
+            }
             $send->($frame->($steps->[$i])) or return 0;
         }
 
@@ -819,7 +1066,7 @@ sub handle_request {
         body_length => length $req->{body},
     };
     my ($body, $gzipped) = plain_body($api, $id, $model, $request, $shape,
-                                      $bytes);
+                                      $bytes, $beh);
 
     my $resp = status_line(200) . join('', @common)
         . "Content-Type: " . ($ctype // 'application/json') . "\r\n"
