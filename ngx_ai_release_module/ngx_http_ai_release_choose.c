@@ -113,8 +113,10 @@ ngx_http_ai_release_choose(ngx_http_request_t *r,
     wf = ctx->workflow;
     ctx->reason = NGX_HTTP_AI_RELEASE_REASON_WEIGHT;
 
-    /* a planned canary's trip or due step first: this request sees it */
-    ngx_http_ai_release_rollout_tick(wf, r->connection->log);
+    if (wf->plans) {
+        /* a planned canary's trip or due step first: this request sees it */
+        ngx_http_ai_release_rollout_tick(wf, r->connection->log);
+    }
 
     key.len = 0;
 

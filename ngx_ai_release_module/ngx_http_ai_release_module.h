@@ -285,6 +285,7 @@ struct ngx_http_ai_release_workflow_s {
     ngx_http_ai_release_target_t    *stable;
     ngx_http_ai_release_target_t    *fallback;
     ngx_array_t                      canaries;    /* of target */
+    ngx_uint_t                       plans;       /* canaries with one */
     ngx_uint_t                       canary_total;
 
     /* unset ones get their defaults in ngx_http_ai_release_merge_workflow */

@@ -442,6 +442,10 @@ ngx_http_ai_release_set_canary(ngx_conf_t *cf, ngx_command_t *cmd,
     wf->canaries.nelts++;
     t->weight = weight;
     t->plan = plan;
+
+    if (plan) {
+        wf->plans++;
+    }
     wf->canary_total += weight;
     t->edge = wf->canary_total;
 
