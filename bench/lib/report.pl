@@ -739,15 +739,18 @@ for my $kind (map { $_->[0] } @contract_kinds) {
         target($what, "<= $contract_target", undef, undef, $err);
     }
 }
-{
+# the cost of a workflow without a feature when another workflow has it:
+# other_target(\%RESULTS, TARGET TEXT, GOAL TEXT)
+sub other_target {
+    my ($res, $what, $goal) = @_;
     my @m;
     for my $kind (map { $_->[0] } @contract_kinds) {
-        my $c = $contract{$kind} or next;
+        my $c = $res->{$kind} or next;
         next unless defined $c->{ir_other_minus_none};
         push @m, sprintf('%s: %+.0f (%.4fx)', $kind, $c->{ir_other_minus_none},
                          $c->{other_ratio_none});
     }
-    my $j = $contract{json};
+    my $j = $res->{json};
     if (@m && $j && defined $j->{ir_other_minus_none}
         && defined $cg{c3}{ir_per_request} && $cg{c1}{ir_per_request})
     {
@@ -756,12 +759,13 @@ for my $kind (map { $_->[0] } @contract_kinds) {
             / $cg{c1}{ir_per_request});
     }
     push @targets, {
-        target => 'output contracts: instructions/request of a workflow '
-                . 'without a contract when another workflow has one, vs none has one',
-        goal => '(no target of its own; the 1.03x budget of contender 3)',
+        target => $what, goal => $goal,
         measured => join('; ', @m), met => undef, verdict => '-',
     } if @m;
 }
+other_target(\%contract, 'output contracts: instructions/request of a workflow '
+             . 'without a contract when another workflow has one, vs none has one',
+             '(no target of its own; the 1.03x budget of contender 3)');
 
 for my $kind (map { $_->[0] } @contract_kinds) {
     my $c = $signals{$kind} or next;
@@ -780,29 +784,9 @@ for my $kind (map { $_->[0] } @contract_kinds) {
         met => undef, verdict => '-',
     };
 }
-{
-    my @m;
-    for my $kind (map { $_->[0] } @contract_kinds) {
-        my $c = $signals{$kind} or next;
-        next unless defined $c->{ir_other_minus_none};
-        push @m, sprintf('%s: %+.0f (%.4fx)', $kind, $c->{ir_other_minus_none},
-                         $c->{other_ratio_none});
-    }
-    my $j = $signals{json};
-    if (@m && $j && defined $j->{ir_other_minus_none}
-        && defined $cg{c3}{ir_per_request} && $cg{c1}{ir_per_request})
-    {
-        push @m, sprintf('contender 3 with the json difference added: %.3fx',
-            ($cg{c3}{ir_per_request} + $j->{ir_other_minus_none})
-            / $cg{c1}{ir_per_request});
-    }
-    push @targets, {
-        target => 'behaviour signals: instructions/request of a workflow '
-                . 'without signals when another workflow reads them, vs none does',
-        goal => '(the 1.03x budget of contender 3)',
-        measured => join('; ', @m), met => undef, verdict => '-',
-    } if @m;
-}
+other_target(\%signals, 'behaviour signals: instructions/request of a workflow '
+             . 'without signals when another workflow reads them, vs none does',
+             '(the 1.03x budget of contender 3)');
 if (defined $scale_signals{bytes_per_slot}) {
     target('shared memory per slot, every workflow reading behaviour signals ('
            . commify($scale_signals{workflows}) . ' workflows)', '< 4 KiB (4096 B)',
