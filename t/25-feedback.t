@@ -435,6 +435,45 @@ for my $b (@bad) {
     is($stale0, 0, 'no stale id before');
 }
 
+############################################################################
+# the secret file: nginx -t refuses a short, missing or duplicate one
+
+{
+    my $c = AIRTest->new;
+    $c->write_file('bundles/wf.yaml', manifest($t->port('stable')));
+    $c->write_file('short', "too-short\n");
+    $c->write_file('ok', "fleet-secret-0123456789abcdef\n");
+    my @cases = (
+        [ 'short', "ai_release_feedback_secret %%DIR%%/short;",
+          qr/feedback secret file ".*short" holds 9 bytes, fewer than 16/ ],
+        [ 'missing', "ai_release_feedback_secret %%DIR%%/nothing;",
+          qr/open\(\) ".*nothing" failed/ ],
+        [ 'duplicate', "ai_release_feedback_secret %%DIR%%/ok;\n"
+                     . "    ai_release_feedback_secret %%DIR%%/ok;",
+          qr/"ai_release_feedback_secret" directive is duplicate/ ],
+        [ 'args', "ai_release_feedback_secret;", qr/invalid number of arguments/ ],
+    );
+    for my $k (@cases) {
+        my ($name, $line, $re) = @$k;
+        $c->config(<<"C");
+    ai_release_bundles %%DIR%%/bundles/*.yaml;
+    $line
+    ai_release_workflow fc {
+        stable wf\@1;
+    }
+    server {
+        listen 127.0.0.1:%%PORT_nginx%%;
+        location = /feedback { ai_release_feedback; }
+    }
+C
+        my ($rc, $out) = $c->test_config;
+        isnt($rc, 0, "secret $name: nginx -t fails");
+        like($out, $re, "secret $name: says why, in nginx.conf:")
+            or diag $out;
+        like($out, qr/in \S+nginx\.conf:\d+/, "secret $name: with the line");
+    }
+}
+
 $t->check_log;
 $_->check_log for @fleet;
 
