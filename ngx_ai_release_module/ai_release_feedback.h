@@ -20,7 +20,7 @@
  *   [0]       version (1)
  *   [1..8]    the workflow's tag: the first 8 bytes of SHA-256(name)
  *   [9..24]   the first 16 bytes of the bundle's digest
- *   [25..31]  a nonce: seconds and a per-process counter
+ *   [25..31]  a nonce: a per-process counter from a random start
  *   [32..47]  HMAC-SHA256(secret, bytes 0..31), the first 16 bytes
  *
  * The MAC covers what the id says, so any instance with the secret can

@@ -40,6 +40,9 @@ static void ngx_http_ai_release_feedback_judge(ngx_http_ai_release_target_t *t,
 static json_t *ngx_http_ai_release_feedback_counts(uint64_t *w);
 
 
+/* the nonce of the next id this process makes; 0: not yet drawn */
+static uint64_t   ngx_http_ai_release_nonce;
+
 static ngx_str_t  ngx_http_ai_release_id_header =
     ngx_string("X-AI-Release-Id");
 static ngx_str_t  ngx_http_ai_release_feedback_allow = ngx_string("Allow");
@@ -257,8 +260,6 @@ ngx_http_ai_release_feedback_header(ngx_http_request_t *r,
     ngx_str_t                         value;
     ngx_http_ai_release_main_conf_t  *amcf;
 
-    static uint64_t                   counter;
-
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_release_module);
 
     p = ngx_pnalloc(r->pool, AI_RELEASE_FEEDBACK_ID_LEN);
@@ -266,10 +267,18 @@ ngx_http_ai_release_feedback_header(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    /* 56 bits: the second and a per-process counter, never the same twice */
+    /*
+     * 56 bits: a counter of this process from a random start (each worker
+     * seeds its random numbers apart), so that two workers' ids differ
+     * unless 2^56 apart
+     */
 
-    nonce = (((uint64_t) ngx_time() & 0xffffffff) << 24)
-            | (counter++ & 0xffffff);
+    if (ngx_http_ai_release_nonce == 0) {
+        ngx_http_ai_release_nonce = (((uint64_t) ngx_random() << 31)
+                                     ^ (uint64_t) ngx_random()) | 1;
+    }
+
+    nonce = ngx_http_ai_release_nonce++ & 0xffffffffffffffULL;
 
     ai_release_feedback_id_make(&amcf->feedback_key,
                                 t->workflow->feedback_tag, t->bundle->digest,

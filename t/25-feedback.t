@@ -74,6 +74,12 @@ sub tconf {
         canary wf\@2 100%;
         trip correction_rate=50% min_feedback=6 $T;
     }
+    ai_release_workflow fm {
+        stable wf\@1;
+        canary wf\@2 50%;
+        sticky \$http_x_user_id;
+        trip correction_rate=90% min_feedback=20 canary_margin=5% $T;
+    }
     ai_release_workflow fo {
         stable wf\@1;
         canary wf\@9 100%;
@@ -96,6 +102,7 @@ sub tconf {
 
         location /fc    { ai_release fc;    proxy_pass http://ai_release; }
         location /ft    { ai_release ft;    proxy_pass http://ai_release; }
+        location /fm    { ai_release fm;    proxy_pass http://ai_release; }
         location /fo    { ai_release fo;    proxy_pass http://ai_release; }
         location /other { ai_release other; proxy_pass http://ai_release; }
         location /gone  { ai_release gone;  proxy_pass http://ai_release; }
@@ -392,6 +399,40 @@ for my $b (@bad) {
     my $p = $t->get('/status?format=prometheus')->{content} // '';
     like($p, qr/^ai_release_breaker_open_info\{workflow="ft",bundle="wf\@2",[^}]*,reason="correction_rate"\} 1$/m,
          'Prometheus: the open breaker with its reason');
+}
+
+############################################################################
+# a canary against stable with the canary margin (correction_rate=90% is
+# never reached): judged when the canary's own feedback is counted
+
+{
+    my (@s, @c);
+    for my $u (1 .. 400) {
+        my ($id, $x) = get_id($t, "/fm?n=$u", 'X-User-Id' => "m$u");
+        push @s, $id if $x->{variant} eq 'stable' && @s < 40;
+        push @c, $id if $x->{variant} eq 'canary' && @c < 21;
+        last if @s >= 40 && @c >= 21;
+    }
+    ok(@s == 40 && @c == 21, 'fm: 40 stable and 21 canary ids');
+    post_fb($t, many(map { [ $_, 'accepted' ] } @s[0 .. 9]));
+    my ($st) = post_fb($t, many((map { [ $_, 'accepted' ] } @c[0 .. 9]),
+                                (map { [ $_, 'corrected' ] } @c[10 .. 19])));
+    is($st, 200, 'fm: the canary has 10 corrected of 20');
+    is(bundle_of(wf_of(status_doc($t), 'fm'), 'wf@2')->{breaker}{state},
+       'closed', 'fm: stable has 10 < min_feedback: no comparison, closed');
+    post_fb($t, many(map { [ $_, 'accepted' ] } @s[10 .. 39]));
+    is(bundle_of(wf_of(status_doc($t), 'fm'), 'wf@2')->{breaker}{state},
+       'closed', "fm: stable's feedback does not judge the canary");
+    ($st) = post_fb($t, one($c[20], 'accepted'));
+    my $b = bundle_of(wf_of(status_doc($t), 'fm'), 'wf@2');
+    is($b->{breaker}{state}, 'open',
+       'fm: 10 of 21 against stable\'s 0 of 40: open by the margin');
+    is($b->{breaker}{last_trip_reason}, 'correction_rate',
+       'fm: reason correction_rate');
+    like((transitions($t, 'fm', 'wf@2', 'closed', 'open'))[0] // '',
+         qr/worse than stable by the canary margin/, 'fm: the line says so');
+    is(bundle_of(wf_of(status_doc($t), 'fm'), 'wf@1')->{breaker}{state},
+       'closed', 'fm: stable stays closed');
 }
 
 ############################################################################
