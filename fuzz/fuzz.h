@@ -43,6 +43,7 @@ int fuzz_one_json(const uint8_t *data, size_t size);
 int fuzz_one_apply(const uint8_t *data, size_t size);
 int fuzz_one_contract(const uint8_t *data, size_t size);
 int fuzz_one_signals(const uint8_t *data, size_t size);
+int fuzz_one_feedback(const uint8_t *data, size_t size);
 
 
 /* an invariant of the code under test: a crash for the fuzzer */

@@ -408,6 +408,9 @@ void ai_release_window_sum(const ai_release_window_t *w, uint64_t now_ms,
 uint64_t ai_release_window_get(const ai_release_window_t *w,
     unsigned counter, uint64_t now_ms);
 void ai_release_window_reset(ai_release_window_t *w);
+/* one cell: one more in the bucket of epoch; its count in epoch's window */
+void ai_release_window_cell_inc(uint64_t *cell, uint32_t epoch);
+uint64_t ai_release_window_cell(uint64_t v, uint32_t epoch);
 
 /* the bucket of a latency: a few integer operations, no search */
 unsigned ai_release_latency_bucket(uint64_t ms);
@@ -469,6 +472,9 @@ typedef struct {
     unsigned        recover_manual;
     unsigned        errors_mask;      /* classes that count */
     uint64_t        slow_ms;          /* 0: no "slow" class */
+    unsigned        correction_rate;  /* reviewer feedback, 0.01% steps;
+                                         0: rule off */
+    uint64_t        min_feedback;     /* it judges no fewer answers */
 } ai_release_trip_conf_t;
 
 typedef enum {
@@ -687,9 +693,9 @@ int ai_release_equal_ct(const void *a, size_t alen, const void *b,
 
 #define AI_RELEASE_STATE_V            1
 #define AI_RELEASE_STATE_NOVR         3     /* rollback, pin, trip */
-#define AI_RELEASE_STATE_NREASONS     7     /* none, rate, consecutive,
+#define AI_RELEASE_STATE_NREASONS     8     /* none, rate, consecutive,
                                                margin, probe, manual,
-                                               drift */
+                                               drift, correction_rate */
 #define AI_RELEASE_STATE_MAX_ENTRIES  100000
 #define AI_RELEASE_STATE_BY_LEN       40
 

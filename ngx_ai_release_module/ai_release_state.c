@@ -45,7 +45,8 @@ static const char  *ai_release_state_ovr_names[AI_RELEASE_STATE_NOVR] = {
 };
 
 static const char  *ai_release_state_reasons[AI_RELEASE_STATE_NREASONS] = {
-    "", "rate", "consecutive", "margin", "probe", "manual", "drift"
+    "", "rate", "consecutive", "margin", "probe", "manual", "drift",
+    "correction_rate"
 };
 
 

@@ -69,8 +69,8 @@ ai_release_window_init(ai_release_window_t *w, uint64_t window_ms)
 
 /* one more in a cell of the current bucket */
 
-static void
-ai_release_window_inc(uint64_t *cell, uint32_t epoch)
+void
+ai_release_window_cell_inc(uint64_t *cell, uint32_t epoch)
 {
     int32_t   d;
     uint64_t  old, new;
@@ -106,8 +106,8 @@ ai_release_window_add(ai_release_window_t *w, unsigned counter,
 
     epoch = (uint32_t) (now_ms / w->width_ms);
 
-    ai_release_window_inc(&w->cell[epoch % AI_RELEASE_WINDOW_BUCKETS][counter],
-                          epoch);
+    ai_release_window_cell_inc(
+        &w->cell[epoch % AI_RELEASE_WINDOW_BUCKETS][counter], epoch);
 }
 
 
@@ -126,16 +126,16 @@ ai_release_window_count(ai_release_window_t *w, unsigned cls, int error,
     epoch = (uint32_t) (now_ms / w->width_ms);
     bucket = w->cell[epoch % AI_RELEASE_WINDOW_BUCKETS];
 
-    ai_release_window_inc(&bucket[cls], epoch);
-    ai_release_window_inc(&bucket[AI_RELEASE_CNT_TOTAL], epoch);
+    ai_release_window_cell_inc(&bucket[cls], epoch);
+    ai_release_window_cell_inc(&bucket[AI_RELEASE_CNT_TOTAL], epoch);
 
     if (error) {
-        ai_release_window_inc(&bucket[AI_RELEASE_CNT_ERRORS], epoch);
+        ai_release_window_cell_inc(&bucket[AI_RELEASE_CNT_ERRORS], epoch);
     }
 }
 
 
-static uint64_t
+uint64_t
 ai_release_window_cell(uint64_t v, uint32_t epoch)
 {
     int32_t  d;
@@ -340,6 +340,8 @@ ai_release_trip_defaults(ai_release_trip_conf_t *conf)
     conf->recover_manual = 0;
     conf->errors_mask = AI_RELEASE_DEFAULT_ERRORS;
     conf->slow_ms = 0;
+    conf->correction_rate = 0;
+    conf->min_feedback = 20;
 }
 
 
@@ -470,6 +472,24 @@ ai_release_trip_parse(ai_release_trip_conf_t *conf, const char *arg,
         }
 
         conf->min_requests = n;
+        return 0;
+    }
+
+    if (AI_KEY("correction_rate")) {
+        if (ai_release_parse_weight(v, vlen, &pct) != 0 || pct == 0) {
+            goto invalid;
+        }
+
+        conf->correction_rate = pct;
+        return 0;
+    }
+
+    if (AI_KEY("min_feedback")) {
+        if (ai_release_parse_count(v, vlen, &n) != 0 || n == 0) {
+            goto invalid;
+        }
+
+        conf->min_feedback = n;
         return 0;
     }
 

@@ -18,7 +18,7 @@
 
 static const char  *ngx_http_ai_release_trip_reasons[] = {
     NULL, "error_rate", "consecutive", "canary_margin", "probe_failed",
-    "manual", "drift"
+    "manual", "drift", "correction_rate"
 };
 
 
@@ -117,7 +117,7 @@ ngx_http_ai_release_trip_reason_name(ngx_http_ai_release_target_t *t,
 
     reason = t->slot->last_reason;
 
-    if (reason == 0 || reason > NGX_HTTP_AI_RELEASE_TRIP_DRIFT) {
+    if (reason == 0 || reason > NGX_HTTP_AI_RELEASE_TRIP_CORRECTION) {
         return NULL;
     }
 

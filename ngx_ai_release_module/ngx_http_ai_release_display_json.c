@@ -19,6 +19,7 @@
 #include "ngx_http_ai_release_display_json.h"
 #include "ngx_http_ai_release_history.h"
 #include "ngx_http_ai_release_rollout.h"
+#include "ngx_http_ai_release_feedback.h"
 
 
 /* the JSON of many workflows goes out in buffers of this size */
@@ -207,6 +208,8 @@ ngx_http_ai_release_status_json(ngx_http_ai_release_main_conf_t *amcf)
                             json_integer(amcf->shm_zone->shm.size));
         json_object_set_new(o, "used", json_integer(used));
         json_object_set_new(o, "slots", json_integer(amcf->sh->nslots));
+        json_object_set_new(o, "feedback_stale", json_integer(
+                        ai_release_atomic_load(&amcf->sh->feedback_stale)));
         json_object_set_new(root, "zone", o);
     }
 
@@ -432,6 +435,8 @@ ngx_http_ai_release_bundle_json(ngx_http_ai_release_target_t *t)
     if (x) {
         json_object_set_new(o, "signals", x);
     }
+
+    json_object_set_new(o, "feedback", ngx_http_ai_release_feedback_json(t));
 
     return o;
 }

@@ -15,6 +15,7 @@
 #include "ngx_http_ai_release_display.h"
 #include "ngx_http_ai_release_display_prometheus.h"
 #include "ngx_http_ai_release_rollout.h"
+#include "ngx_http_ai_release_feedback.h"
 
 #include <math.h>
 
@@ -27,6 +28,9 @@
 
 static ngx_int_t ngx_http_ai_release_prometheus(ngx_http_request_t *r,
     ngx_http_ai_release_workflow_t *only, ngx_http_ai_release_text_t *tx);
+static ngx_int_t ngx_http_ai_release_feedback_prometheus(
+    ngx_http_ai_release_main_conf_t *amcf, ngx_http_ai_release_workflow_t *only,
+    ngx_http_ai_release_text_t *tx, u_char *labels, size_t line);
 
 
 /* every workflow's bundles, or only's */
@@ -399,6 +403,8 @@ zone:
                  - amcf->shpool->pfree * ngx_pagesize);
     }
 
+    rc = ngx_http_ai_release_feedback_prometheus(amcf, only, tx, labels, line);
+
 done:
 
 #undef AI_PRINT
@@ -406,4 +412,73 @@ done:
 #undef AI_FOREACH_BUNDLE
 
     return rc;
+}
+
+
+/* what reviewers said: per bundle and outcome, and the stale ids */
+
+static ngx_int_t
+ngx_http_ai_release_feedback_prometheus(ngx_http_ai_release_main_conf_t *amcf,
+    ngx_http_ai_release_workflow_t *only, ngx_http_ai_release_text_t *tx,
+    u_char *labels, size_t line)
+{
+    u_char                           *l;
+    uint64_t                          total[AI_RELEASE_FEEDBACK_NOUTCOMES],
+                                      window[AI_RELEASE_FEEDBACK_NOUTCOMES];
+    ngx_uint_t                        i, j, k, n;
+    ngx_http_ai_release_target_t     *t;
+    ngx_http_ai_release_workflow_t  **wfp, *wf;
+
+    if (amcf->sh == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_ai_release_text_printf(tx, NGX_HTTP_AI_RELEASE_PROM_LINE * 4
+                                            + amcf->zone_name.len,
+            "# HELP ai_release_feedback_stale_total Feedback refused because "
+            "its release id names a bundle no longer configured.\n"
+            "# TYPE ai_release_feedback_stale_total counter\n"
+            "ai_release_feedback_stale_total{zone=\"%V\"} %uL\n"
+            "# HELP ai_release_feedback_total Reviewer feedback on the "
+            "bundle's answers by outcome.\n"
+            "# TYPE ai_release_feedback_total counter\n", &amcf->zone_name,
+            ai_release_atomic_load(&amcf->sh->feedback_stale))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    wfp = amcf->workflows.elts;
+
+    for (i = 0; i < amcf->workflows.nelts; i++) {
+        wf = wfp[i];
+        n = (only == NULL || wf == only) ? ngx_http_ai_release_target_count(wf)
+                                         : 0;
+
+        for (j = 0; j < n; j++) {
+            t = ngx_http_ai_release_target_at(wf, j);
+
+            if (ngx_http_ai_release_feedback_load(t, total, window) != NGX_OK)
+            {
+                continue;
+            }
+
+            l = ngx_sprintf(labels, NGX_HTTP_AI_RELEASE_PROM_LABELS,
+                            &wf->name, &t->id, &t->digest_short,
+                            &ngx_http_ai_release_variant_names[t->variant]);
+            *l = '\0';
+
+            for (k = 0; k < AI_RELEASE_FEEDBACK_NOUTCOMES; k++) {
+                if (ngx_http_ai_release_text_printf(tx, line,
+                        "ai_release_feedback_total{%s,outcome=\"%s\"} %uL\n",
+                        labels, ai_release_feedback_outcome_name(k), total[k])
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+            }
+        }
+    }
+
+    return NGX_OK;
 }

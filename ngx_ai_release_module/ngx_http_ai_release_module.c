@@ -63,6 +63,7 @@
 #include "ngx_http_ai_release_module.h"
 #include "ngx_http_ai_release_bundles.h"
 #include "ngx_http_ai_release_status.h"
+#include "ngx_http_ai_release_feedback.h"
 #include "ngx_http_ai_release_api.h"
 #include "ngx_http_ai_release_rollout.h"
 
@@ -159,6 +160,20 @@ static ngx_command_t  ngx_http_ai_release_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_ai_release_status,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_release_feedback"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_ai_release_feedback,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("ai_release_feedback_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_ai_release_feedback_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 

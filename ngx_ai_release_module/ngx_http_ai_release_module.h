@@ -17,6 +17,7 @@
 #include "ai_release_apply.h"
 #include "ai_release_contract.h"
 #include "ai_release_drift.h"
+#include "ai_release_feedback.h"
 
 
 #define NGX_HTTP_AI_RELEASE_VERSION       "0.2.0"
@@ -41,6 +42,7 @@
 #define NGX_HTTP_AI_RELEASE_TRIP_PROBE    4
 #define NGX_HTTP_AI_RELEASE_TRIP_MANUAL   5
 #define NGX_HTTP_AI_RELEASE_TRIP_DRIFT    6
+#define NGX_HTTP_AI_RELEASE_TRIP_CORRECTION  7
 
 /* operator overrides of a slot, set through the control API */
 #define NGX_HTTP_AI_RELEASE_OVR_ROLLBACK  0
@@ -97,6 +99,18 @@ typedef struct {
 
 
 /*
+ * What reviewers said of a bundle's answers (ngx_http_ai_release_feedback.c):
+ * a slab chunk of the zone beside every slot, by outcome
+ * (ai_release_feedback_outcome_e), since the slot began and in the
+ * workflow's trip window.
+ */
+typedef struct {
+    uint64_t                         total[AI_RELEASE_FEEDBACK_NOUTCOMES];
+    ai_release_feedback_window_t     window;
+} ngx_http_ai_release_feedback_shm_t;
+
+
+/*
  * The behaviour signals of a bundle's answers over its workflow's window
  * (ngx_http_ai_release_signals.c): a slab chunk of the zone beside the
  * slot, allocated only for the slots of workflows that name their format.
@@ -146,6 +160,8 @@ typedef struct {
     ngx_http_ai_release_answers_t   *answers;
     /* its behaviour signals, where its workflow names its format */
     ngx_http_ai_release_signals_shm_t  *signals;
+    /* what reviewers said of its answers */
+    ngx_http_ai_release_feedback_shm_t  *feedback;
 
     uint64_t                         state;
     uint64_t                         since_ms;      /* ngx_current_msec */
@@ -199,6 +215,10 @@ typedef struct {
 
     /* the release record (ngx_http_ai_release_history.c) */
     void                            *history;
+    /* feedback: the instance's own secret, and ids of slots gone */
+    u_char                           feedback_secret[AI_RELEASE_SHA256_LEN];
+    uint64_t                         feedback_keyed;
+    uint64_t                         feedback_stale;
 } ngx_http_ai_release_shctx_t;
 
 
@@ -307,6 +327,9 @@ struct ngx_http_ai_release_workflow_s {
     u_char                          *drift_file;
     ngx_uint_t                       drift_line;
 
+    /* what its X-AI-Release-Id says of it: SHA-256(name), 8 bytes */
+    u_char                           feedback_tag[AI_RELEASE_FEEDBACK_TAG_LEN];
+
     u_char                          *file_name;
     ngx_uint_t                       line;
 };
@@ -335,6 +358,7 @@ typedef struct ngx_http_ai_release_main_conf_s {
     ngx_uint_t                       eval_gate;
     size_t                           apply_max_body;
     ngx_str_t                        currency;    /* of bundles' pricing */
+    ngx_flag_t                       feedback;    /* a location takes it */
 
     ngx_str_t                        state_path;  /* ai_release_state */
     ngx_str_t                        state_tmp;
@@ -344,6 +368,10 @@ typedef struct ngx_http_ai_release_main_conf_s {
     ngx_str_t                        lock_path;
     u_char                          *lock_file;
     ngx_uint_t                       lock_line;
+
+    /* the key of X-AI-Release-Id: ai_release_feedback_secret's or the zone's */
+    ngx_flag_t                       feedback_secret;
+    ai_release_feedback_key_t        feedback_key;
 } ngx_http_ai_release_main_conf_t;
 
 

@@ -27,6 +27,7 @@
 #include "ngx_http_ai_release_module.h"
 #include "ngx_http_ai_release_history.h"
 #include "ngx_http_ai_release_rollout.h"
+#include "ngx_http_ai_release_feedback.h"
 
 
 /* room for the zone's own bookkeeping */
@@ -123,7 +124,8 @@ ngx_http_ai_release_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * The zone a number of slots needs: what a slot holds (its node, its
- * latency histogram and, counted for every slot, the answers' chunk) times a margin for the slab allocator's rounding and
+ * latency histogram, its feedback chunk and, counted for every slot, the
+ * answers' chunk) times a margin for the slab allocator's rounding and
  * page headers, plus room for the zone's own bookkeeping.
  *
  * The margin was measured, not derived from the allocator's layout: the
@@ -137,7 +139,8 @@ ngx_http_ai_release_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 #define NGX_HTTP_AI_RELEASE_SLOT_BYTES                                       \
     ((sizeof(ngx_http_ai_release_node_t) + AI_RELEASE_LATENCY_SIZE           \
-      + sizeof(ngx_http_ai_release_answers_t)) * 5 / 4)
+      + sizeof(ngx_http_ai_release_answers_t)                               \
+      + sizeof(ngx_http_ai_release_feedback_shm_t)) * 5 / 4)
 
 /* a slot whose workflow reads behaviour signals: a 2 KiB chunk more */
 #define NGX_HTTP_AI_RELEASE_SIGNALS_BYTES                                    \
@@ -306,6 +309,11 @@ ngx_http_ai_release_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         /* what changed since the running configuration: log and record */
         rc = ngx_http_ai_release_history_init(amcf, oamcf ? oamcf : from,
                                               from);
+    }
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_ai_release_feedback_init_zone(amcf,
+                                                    from ? from->sh : NULL);
     }
 
     if (from) {
@@ -592,6 +600,18 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
         return NGX_ERROR;
     }
 
+    if (ngx_http_ai_release_feedback_bind(amcf, slot, old ? &old->slot : NULL,
+                                          wf->trip.window_ms)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, amcf->log, 0,
+                      "ai_release zone \"%V\" is full: no room for the "
+                      "feedback counts of bundle \"%V\" in workflow \"%V\"; "
+                      "give it more room with \"ai_release_zone %V SIZE;\"",
+                      &amcf->zone_name, &t->id, &wf->name, &amcf->zone_name);
+        return NGX_ERROR;
+    }
+
     if (old && old->slot.signals && slot->signals) {
         ngx_memcpy(slot->signals, old->slot.signals,
                    sizeof(ngx_http_ai_release_signals_shm_t));
@@ -805,6 +825,10 @@ ngx_http_ai_release_free_slots(ngx_http_ai_release_main_conf_t *amcf,
                 ngx_slab_free_locked(amcf->shpool, n->slot.signals);
             }
             ngx_http_ai_release_rollout_free(amcf, &n->slot);
+
+            if (n->slot.feedback) {
+                ngx_slab_free_locked(amcf->shpool, n->slot.feedback);
+            }
 
             ngx_slab_free_locked(amcf->shpool, n);
             sh->nslots--;

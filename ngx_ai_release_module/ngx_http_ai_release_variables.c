@@ -13,6 +13,7 @@
 
 #include "ngx_http_ai_release_module.h"
 #include "ngx_http_ai_release_response.h"
+#include "ngx_http_ai_release_feedback.h"
 
 
 #define NGX_HTTP_AI_RELEASE_VAR_WORKFLOW  0
@@ -104,11 +105,26 @@ ngx_http_ai_release_header_filter(ngx_http_request_t *r)
 {
     ngx_http_ai_release_ctx_t       *ctx;
     ngx_http_ai_release_loc_conf_t  *alcf;
+    ngx_http_ai_release_main_conf_t *amcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
 
     if (ctx == NULL || ctx->target == NULL) {
         return ngx_http_next_header_filter(r);
+    }
+
+    /*
+     * the id for feedback, where the configuration takes feedback (it
+     * costs two SHA-256 blocks): opaque, so even where the bundle is not
+     * named
+     */
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_release_module);
+
+    if (amcf->feedback
+        && ngx_http_ai_release_feedback_header(r, ctx->target) != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_ai_release_module);
@@ -249,7 +265,7 @@ ngx_http_ai_release_add_variables(ngx_conf_t *cf)
 }
 
 
-/* the X-AI-Release response header, after the other filters' */
+/* the X-AI-Release and X-AI-Release-Id headers, after the other filters' */
 
 ngx_int_t
 ngx_http_ai_release_variables_init(ngx_conf_t *cf)

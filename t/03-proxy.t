@@ -114,6 +114,9 @@ for my $u (1 .. 200) {
                        'Content-Type' => 'application/json' });
     $sent++;
     is($r->{status}, 200, 'proxied') if $u == 1;
+    ok(!exists $r->{headers}{'x-ai-release-id'},
+       'no X-AI-Release-Id where the configuration takes no feedback')
+        if $u == 1;
     my $h = $r->{headers}{'x-ai-release'} // '';
     my ($b, $d, $v) = $h =~
         /^(wf\@\d); digest=(sha256:[0-9a-f]{12}); variant=(stable|canary)$/;

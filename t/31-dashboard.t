@@ -487,6 +487,10 @@ window.fetch = function (u, o) {
         if (w.name === 'k' && b.bundle === 'k@1') {
           b.contract.checked = 120; b.contract.ok = 117; b.contract.unread = 1;
           b.contract.broken.json = 2; b.contract.broken.required = 1;
+          b.feedback = { accepted: 40, corrected: 3, rejected: 1,
+                         correction_rate: 4 / 44,
+                         window: { accepted: 10, corrected: 1, rejected: 0,
+                                   correction_rate: 1 / 11 } };
         }
       });
     });
@@ -506,6 +510,10 @@ JS
     is($b->[0], 'contract observe: 120 checked, 3 broken (json 2, '
        . 'required 1), 1 unread', 'k@1: broken answers by rule, and unread');
     is($b->[1], 'broken', 'k@1: the line is marked broken');
+    is(js('var td = document.querySelector(\'tr[data-feedback="k@1"] td\');'
+          . ' return td ? td.textContent : null;'),
+       'feedback: 40 accepted, 3 corrected, 1 rejected (9.1% corrected; '
+       . 'window 9.1% of 11)', 'k@1: reviewer feedback has a line too');
     like($b->[2] // '', qr/^117 kept the contract; .*json 2, required 1,/,
          'k@1: the tooltip counts the kept ones and every rule');
     js('window.fetch = window.__airFetch; return 1;');
@@ -513,6 +521,8 @@ JS
         my $r = js($BROKEN);
         return $r && $r->[0] =~ /: 0 checked/ && $r->[1] eq '';
     }, $POLL), 'k@1: the server\'s counts again');
+    is(js('return document.querySelectorAll(\'tr[data-feedback]\').length;'),
+       0, 'no feedback line where no bundle has feedback');
 }
 
 js('window.__airMarker = "same page"; return 1;');

@@ -54,6 +54,7 @@ static const fuzz_target_t  targets[] = {
     { "apply", fuzz_one_apply },
     { "contract", fuzz_one_contract },
     { "signals", fuzz_one_signals },
+    { "feedback", fuzz_one_feedback },
     { NULL, NULL }
 };
 
