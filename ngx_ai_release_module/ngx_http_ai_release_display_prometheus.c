@@ -17,7 +17,6 @@
 #include "ngx_http_ai_release_rollout.h"
 #include "ngx_http_ai_release_feedback.h"
 
-#include <math.h>
 
 
 /* the Prometheus text in buffers of this size */
@@ -342,11 +341,8 @@ ngx_http_ai_release_prometheus(ngx_http_request_t *r,
     AI_FOREACH_BUNDLE(
         if (ngx_http_ai_release_signals_compare(t, ds) == NGX_OK) {
             for (k = AI_RELEASE_DRIFT_NONE + 1; k < AI_RELEASE_DRIFT_N; k++) {
-                if (!isfinite(ds[k].change)
-                    || (!AI_RELEASE_DRIFT_POINTS(k) && ds[k].stable <= 0)
-                    || (k == AI_RELEASE_DRIFT_COST
-                        && (!t->bundle->pricing.set
-                            || !wf->stable->bundle->pricing.set)))
+                if (!ngx_http_ai_release_signals_applies(t, k)
+                    || !ngx_http_ai_release_signals_change_given(k, &ds[k]))
                 {
                     continue;
                 }

@@ -519,6 +519,10 @@ ngx_int_t ngx_http_ai_release_signals_figures(ngx_http_ai_release_target_t *t,
     ai_release_drift_agg_t *a);
 ngx_int_t ngx_http_ai_release_signals_compare(ngx_http_ai_release_target_t *t,
     ai_release_drift_signal_t *out);
+ngx_uint_t ngx_http_ai_release_signals_applies(ngx_http_ai_release_target_t *t,
+    ngx_uint_t signal);
+ngx_uint_t ngx_http_ai_release_signals_change_given(ngx_uint_t signal,
+    ai_release_drift_signal_t *ds);
 char *ngx_http_ai_release_set_drift(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_ai_release_signals_init_workflow(ngx_conf_t *cf,

@@ -632,12 +632,11 @@ ngx_http_ai_release_signals_json(ngx_http_ai_release_target_t *t)
     uint64_t                            wide[AI_RELEASE_HIST_BUCKETS], micro;
     ngx_uint_t                          i, signal;
     json_t                             *o, *x, *vs, *d;
-    ai_release_drift_conf_t             any, *conf;
-    ai_release_drift_signal_t           ds;
-    ngx_http_ai_release_target_t       *stable;
+    ai_release_drift_conf_t            *conf;
+    ai_release_drift_signal_t           ds[AI_RELEASE_DRIFT_N];
     ngx_http_ai_release_main_conf_t    *amcf;
     ngx_http_ai_release_signals_shm_t  *sig;
-    ai_release_drift_agg_t              a, base;
+    ai_release_drift_agg_t              a;
 
     if (ngx_http_ai_release_signals_window(t, &a) != NGX_OK) {
         return NULL;
@@ -726,54 +725,39 @@ ngx_http_ai_release_signals_json(ngx_http_ai_release_target_t *t)
         json_object_set_new(o, "cost", x);
     }
 
-    if (t->variant != NGX_HTTP_AI_RELEASE_CANARY
-        || ngx_http_ai_release_signals_window(t->workflow->stable, &base)
-           != NGX_OK)
-    {
+    /* the canary beside stable: every signal, judged where a rule says */
+
+    if (ngx_http_ai_release_signals_compare(t, ds) != NGX_OK) {
         return o;
     }
 
-    /* the canary beside stable: every signal, judged where a rule says */
-
-    stable = t->workflow->stable;
     conf = t->workflow->drift;
-
-    if (conf == NULL) {
-        ai_release_drift_defaults(&any);
-        conf = &any;
-    }
-
     vs = json_object();
 
     for (signal = AI_RELEASE_DRIFT_NONE + 1; signal < AI_RELEASE_DRIFT_N;
          signal++)
     {
-        ai_release_drift_signal(conf, signal, &a,
-                                ngx_http_ai_release_pricing(t), &base,
-                                ngx_http_ai_release_pricing(stable), &ds);
-
-        if (signal == AI_RELEASE_DRIFT_COST
-            && (!t->bundle->pricing.set || !stable->bundle->pricing.set))
-        {
+        if (!ngx_http_ai_release_signals_applies(t, signal)) {
             continue;
         }
 
         x = json_object();
-        json_object_set_new(x, "canary", json_real(ds.canary));
-        json_object_set_new(x, "stable", json_real(ds.stable));
+        json_object_set_new(x, "canary", json_real(ds[signal].canary));
+        json_object_set_new(x, "stable", json_real(ds[signal].stable));
         json_object_set_new(x, AI_RELEASE_DRIFT_POINTS(signal)
                                ? "points" : "ratio",
-                            isfinite(ds.change)
-                            && (AI_RELEASE_DRIFT_POINTS(signal)
-                                || ds.stable > 0)
-                            ? json_real(ds.change) : json_null());
+                            ngx_http_ai_release_signals_change_given(
+                                signal, &ds[signal])
+                            ? json_real(ds[signal].change) : json_null());
 
-        if (conf->margin[signal]) {
+        if (conf && conf->margin[signal]) {
             json_object_set_new(x, "margin",
                                 json_real((double) conf->margin[signal]
                                           / AI_RELEASE_DRIFT_SCALE));
-            json_object_set_new(x, "judged", json_boolean(ds.judged));
-            json_object_set_new(x, "breached", json_boolean(ds.breached));
+            json_object_set_new(x, "judged",
+                                json_boolean(ds[signal].judged));
+            json_object_set_new(x, "breached",
+                                json_boolean(ds[signal].breached));
         }
 
         json_object_set_new(vs, ai_release_drift_name(signal), x);
@@ -955,4 +939,30 @@ ngx_http_ai_release_signals_compare(ngx_http_ai_release_target_t *t,
     }
 
     return NGX_OK;
+}
+
+
+/* whether a signal of the comparison applies: cost needs both pricings */
+
+ngx_uint_t
+ngx_http_ai_release_signals_applies(ngx_http_ai_release_target_t *t,
+    ngx_uint_t signal)
+{
+    return signal != AI_RELEASE_DRIFT_COST
+           || (t->bundle->pricing.set
+               && t->workflow->stable->bundle->pricing.set);
+}
+
+
+/*
+ * whether the change is a figure to give: finite, and a ratio only against
+ * a stable value above 0
+ */
+
+ngx_uint_t
+ngx_http_ai_release_signals_change_given(ngx_uint_t signal,
+    ai_release_drift_signal_t *ds)
+{
+    return isfinite(ds->change)
+           && (AI_RELEASE_DRIFT_POINTS(signal) || ds->stable > 0);
 }
