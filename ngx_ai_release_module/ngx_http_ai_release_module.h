@@ -32,6 +32,12 @@
 #define NGX_HTTP_AI_RELEASE_FALLBACK      2
 #define NGX_HTTP_AI_RELEASE_SHADOW        3
 
+/* ctx->shadow: the share was drawn for the request, a probe taken, or
+ * the request is the shadow's copy */
+#define NGX_HTTP_AI_RELEASE_SHADOW_DRAWN    1
+#define NGX_HTTP_AI_RELEASE_SHADOW_PROBE    2
+#define NGX_HTTP_AI_RELEASE_SHADOW_COPY     3
+
 /* a breaker's answer to a request that would go to its bundle */
 #define NGX_HTTP_AI_RELEASE_DENY          0
 #define NGX_HTTP_AI_RELEASE_ADMIT         1
@@ -444,6 +450,12 @@ typedef struct {
     /* the try added for failover, not yet used */
     u_char                           spare_try;
 
+    /* shadow traffic (shadow.c): NGX_HTTP_AI_RELEASE_SHADOW_DRAWN ... */
+    u_char                           shadow;
+
+    /* the class of the last attempt counted, plus one (0: none) */
+    u_char                           outcome;
+
     /* the request body, where the workflow applies its bundles */
     ngx_http_ai_release_apply_t     *apply;
 
@@ -456,12 +468,8 @@ typedef struct {
     /* reads of an answer the upstream put in a file */
     u_char                          *scratch;
 
-    /* shadow traffic: the pair of answers this one belongs to; this
-     * request is the shadow's copy; the share was drawn; a probe taken */
+    /* shadow traffic: the pair of answers this request's belongs to */
     ngx_http_ai_release_pair_t      *pair;
-    u_char                           shadow;
-    u_char                           shadow_decided;
-    u_char                           shadow_probe;
 
     /* failover: the bundle that failed, and the one to take over */
     ngx_http_ai_release_target_t    *failed;

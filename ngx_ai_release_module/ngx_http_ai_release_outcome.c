@@ -14,7 +14,6 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_release_module.h"
-#include "ngx_http_ai_release_shadow.h"
 
 
 /* what is known of an attempt when it ends */
@@ -144,11 +143,6 @@ ngx_http_ai_release_log_handler(ngx_http_request_t *r)
 
         ngx_http_ai_release_no_verdict(ctx);
 
-        if (ctx->pair) {
-            /* no answer to compare */
-            ngx_http_ai_release_shadow_side(r, ctx, AI_RELEASE_CONNECT);
-        }
-
         return NGX_OK;
     }
 
@@ -182,11 +176,6 @@ ngx_http_ai_release_log_handler(ngx_http_request_t *r)
     ctx->verdict_in_log = 0;
 
     ngx_http_ai_release_outcome(ctx, cls, latency);
-
-    if (ctx->pair) {
-        /* a mirrored request: what this side's answer said */
-        ngx_http_ai_release_shadow_side(r, ctx, cls);
-    }
 
     return NGX_OK;
 }
@@ -223,6 +212,7 @@ ngx_http_ai_release_outcome(ngx_http_ai_release_ctx_t *ctx, ngx_uint_t cls,
 
     probe = ctx->probe;
     ctx->probe = 0;
+    ctx->outcome = (u_char) (cls + 1);
 
     if (ai_release_atomic_load(&slot->serial) != t->serial) {
         /* a reload freed this configuration's slot */

@@ -106,6 +106,8 @@ static ngx_int_t ngx_http_ai_release_shadow_headers(ngx_http_request_t *r,
 static void ngx_http_ai_release_shadow_done(void *data);
 static void ngx_http_ai_release_shadow_freed(void *data);
 static void ngx_http_ai_release_shadow_client_freed(void *data);
+static void ngx_http_ai_release_shadow_side(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx);
 static void ngx_http_ai_release_pair_release(ngx_http_ai_release_pair_t *pair);
 static void ngx_http_ai_release_shadow_skip(ngx_http_ai_release_target_t *t,
     ngx_uint_t why);
@@ -333,16 +335,16 @@ ngx_http_ai_release_shadow_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
 
-    if (ctx == NULL || ctx->shadow_decided || r != r->main) {
+    if (ctx == NULL || ctx->shadow || r != r->main) {
         return NGX_DECLINED;
     }
 
-    ctx->shadow_decided = 1;
+    ctx->shadow = NGX_HTTP_AI_RELEASE_SHADOW_DRAWN;
 
     wf = ctx->workflow;
     t = wf->shadow;
 
-    if (t == NULL || t->shadow == NULL || ctx->shadow
+    if (t == NULL || t->shadow == NULL
         || !ngx_http_ai_release_slot_current(t)
         || (ngx_uint_t) ngx_random() % AI_RELEASE_WEIGHT_SCALE >= t->weight)
     {
@@ -368,13 +370,15 @@ ngx_http_ai_release_shadow_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx->shadow_probe = (a == NGX_HTTP_AI_RELEASE_PROBE);
+    if (a == NGX_HTTP_AI_RELEASE_PROBE) {
+        ctx->shadow = NGX_HTTP_AI_RELEASE_SHADOW_PROBE;
+    }
 
     if (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked) {
         /* no body to read: copied now */
 
         if (ngx_http_ai_release_shadow_copy(r, ctx) != NGX_OK
-            && ctx->shadow_probe)
+            && ctx->shadow == NGX_HTTP_AI_RELEASE_SHADOW_PROBE)
         {
             ngx_http_ai_release_release_probe(t);
         }
@@ -386,7 +390,7 @@ ngx_http_ai_release_shadow_handler(ngx_http_request_t *r)
                                            ngx_http_ai_release_shadow_body);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        if (ctx->shadow_probe) {
+        if (ctx->shadow == NGX_HTTP_AI_RELEASE_SHADOW_PROBE) {
             ngx_http_ai_release_release_probe(t);
         }
 
@@ -409,7 +413,7 @@ ngx_http_ai_release_shadow_body(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
 
     if (ngx_http_ai_release_shadow_copy(r, ctx) != NGX_OK
-        && ctx->shadow_probe)
+        && ctx->shadow == NGX_HTTP_AI_RELEASE_SHADOW_PROBE)
     {
         ngx_http_ai_release_release_probe(ctx->workflow->shadow);
     }
@@ -449,7 +453,7 @@ ngx_http_ai_release_shadow_copy(ngx_http_request_t *r,
     sh->workflow = ctx->workflow;
     sh->target = t;
     sh->served = ctx->target;
-    sh->probe = ctx->shadow_probe;
+    sh->probe = (ctx->shadow == NGX_HTTP_AI_RELEASE_SHADOW_PROBE);
 
     if (ngx_http_ai_release_shadow_copy_body(r, sh) != NGX_OK) {
         ngx_destroy_pool(pool);
@@ -882,8 +886,7 @@ ngx_http_ai_release_shadow_request(ngx_http_ai_release_shadow_t *sh,
     ctx->target = sh->target;
     ctx->reason = NGX_HTTP_AI_RELEASE_REASON_WEIGHT;
     ctx->probe = sh->probe;
-    ctx->shadow = 1;
-    ctx->shadow_decided = 1;
+    ctx->shadow = NGX_HTTP_AI_RELEASE_SHADOW_COPY;
 
     ngx_http_set_ctx(r, ctx, ngx_http_ai_release_module);
 
@@ -1135,7 +1138,15 @@ ngx_http_ai_release_shadow_done(void *data)
 {
     ngx_http_request_t  *r = data;
 
+    ngx_http_ai_release_ctx_t  *ctx;
+
     (void) ngx_http_ai_release_log_handler(r);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
+
+    if (ctx && ctx->pair) {
+        ngx_http_ai_release_shadow_side(r, ctx);
+    }
 }
 
 
@@ -1163,21 +1174,22 @@ ngx_http_ai_release_shadow_client_freed(void *data)
     ngx_http_ai_release_ctx_t  *ctx = data;
 
     if (ctx->pair) {
-        ngx_http_ai_release_pair_release(ctx->pair);
-        ctx->pair = NULL;
+        ngx_http_ai_release_shadow_side(ctx->request, ctx);
     }
 }
 
 
 /*
- * What an answer of a pair said, from the log step of its request: the
- * client's (stable's when stable served it) or the shadow's.
+ * What an answer of a pair said, once its request is done with it (the
+ * client's request's pool goes, the copy is freed): the client's
+ * (stable's when stable served it) or the shadow's.
  */
 
-void
+static void
 ngx_http_ai_release_shadow_side(ngx_http_request_t *r,
-    ngx_http_ai_release_ctx_t *ctx, ngx_uint_t cls)
+    ngx_http_ai_release_ctx_t *ctx)
 {
+    ngx_uint_t                          cls, copy;
     ngx_http_ai_release_pair_t         *pair;
     ai_release_pair_side_t             *side;
     const ai_release_signals_result_t  *res;
@@ -1185,13 +1197,18 @@ ngx_http_ai_release_shadow_side(ngx_http_request_t *r,
     pair = ctx->pair;
     ctx->pair = NULL;
 
-    side = &pair->side[ctx->shadow ? 1 : 0];
+    copy = (ctx->shadow == NGX_HTTP_AI_RELEASE_SHADOW_COPY);
+    side = &pair->side[copy];
 
-    if (!ctx->shadow) {
+    if (!copy) {
         pair->stable_served = (ctx->target == ctx->workflow->stable);
     }
 
-    side->ok = (cls == AI_RELEASE_OK || cls == AI_RELEASE_SLOW
+    /* the class of its last attempt, if one was counted */
+    cls = ctx->outcome ? (ngx_uint_t) ctx->outcome - 1 : AI_RELEASE_CONNECT;
+
+    side->ok = !r->connection->error
+               && (cls == AI_RELEASE_OK || cls == AI_RELEASE_SLOW
                 || cls == AI_RELEASE_CONTRACT)
                && r->headers_out.status >= 200
                && r->headers_out.status < 300;
@@ -1509,10 +1526,9 @@ ngx_http_ai_release_shadow_prometheus(ngx_http_ai_release_main_conf_t *amcf,
         }
 
         AI_PRINT("ai_release_shadow_pair_ending_total{%s,ending=\"same\"} "
-                 "%uL\n"
-                 "ai_release_shadow_pair_ending_total{%s,ending="
+                 "%uL\n", labels, ai_release_atomic_load(&a->ending_same));
+        AI_PRINT("ai_release_shadow_pair_ending_total{%s,ending="
                  "\"different\"} %uL\n", labels,
-                 ai_release_atomic_load(&a->ending_same), labels,
                  ai_release_atomic_load(&a->ending_different));
 
         for (k = 0; k < AI_RELEASE_PAIR_NTOOLS; k++) {
@@ -1544,10 +1560,10 @@ ngx_http_ai_release_shadow_prometheus(ngx_http_ai_release_main_conf_t *amcf,
                        &ratio->buckets[AI_RELEASE_PAIR_RATIO_BUCKETS - 1]);
 
             AI_PRINT("ai_release_shadow_ratio_bucket{%s,measure=\"%s\","
-                     "le=\"+Inf\"} %uL\n"
-                     "ai_release_shadow_ratio_count{%s,measure=\"%s\"} %uL\n",
-                     labels, ai_release_pair_measure_name(m), cum,
-                     labels, ai_release_pair_measure_name(m), cum);
+                     "le=\"+Inf\"} %uL\n", labels,
+                     ai_release_pair_measure_name(m), cum);
+            AI_PRINT("ai_release_shadow_ratio_count{%s,measure=\"%s\"} "
+                     "%uL\n", labels, ai_release_pair_measure_name(m), cum);
         }
     }
 

@@ -45,8 +45,6 @@ ngx_int_t ngx_http_ai_release_shadow_init(ngx_conf_t *cf,
 ngx_int_t ngx_http_ai_release_shadow_bind(
     ngx_http_ai_release_main_conf_t *amcf, ngx_http_ai_release_target_t *t,
     ngx_http_ai_release_slot_t *slot);
-void ngx_http_ai_release_shadow_side(ngx_http_request_t *r,
-    ngx_http_ai_release_ctx_t *ctx, ngx_uint_t cls);
 json_t *ngx_http_ai_release_shadow_json(ngx_http_ai_release_target_t *t);
 ngx_int_t ngx_http_ai_release_shadow_prometheus(
     ngx_http_ai_release_main_conf_t *amcf,
