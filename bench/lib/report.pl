@@ -706,13 +706,19 @@ sub target {
     };
 }
 
-# req/s compares proxies only when they were the bottleneck
-sub busy_doubt {
-    my @low = grep { defined $c{$_}{busy} && $c{$_}{busy} < 0.8 } @_;
+# req/s compares proxies only when they were the bottleneck: busy_doubt_of
+# [LABEL, ENTRY]... says why not, if one was busy less than 80% of the time
+sub busy_doubt_of {
+    my @low = grep { defined $_->[1]{busy} && $_->[1]{busy} < 0.8 } @_;
     return undef unless @low;
     return 'the proxy was not the bottleneck: its core was busy '
-         . join(', ', map { sprintf '%.0f%% (#%s)', 100 * $c{$_}{busy}, substr($_, 1) } @low)
+         . join(', ', map { sprintf '%.0f%% (%s)', 100 * $_->[1]{busy}, $_->[0] } @low)
          . ' of the time; compare CPU µs/request instead';
+}
+
+# busy_doubt ID...: the same of contenders
+sub busy_doubt {
+    return busy_doubt_of(map { ['#' . substr($_, 1), $c{$_}] } @_);
 }
 
 {
@@ -1249,6 +1255,8 @@ if (%shadow) {
         $fmt->('%.3f', $r->{p99_ms}), '', $fmt->('%.3f', $r->{cpu_us}),
         $fmt->('**%.3f**', $r->{ir_per_request}), '') . ' |';
     push @md, '';
+    my $doubt = busy_doubt_of(map { [$_->{label}, $_->{throughput}] } $none, $with);
+    push @snotes, "req/s: $doubt." if $doubt;
     push @md, map { "* $_" } @snotes;
     push @md, '' if @snotes;
     if (defined $shadow{ir_added}) {
