@@ -99,13 +99,16 @@ sub num { defined $_[0] ? $_[0] + 0 : undef }
 # --- throughput -----------------------------------------------------------------
 
 my $rounds = $f{rounds} // 0;
-my %c;
-for my $id (@ids) {
+
+# throughput_of ID NAME: the rounds of contender ID (its wrk outputs and
+# CPU times) and their medians; status 'ok', 'not run' or why it failed
+sub throughput_of {
+    my ($id, $name) = @_;
     my $status = $f{"$id.status"};
-    my $e = $c{$id} = { id => $id, name => $name{$id}, rounds => [] };
+    my $e = { id => $id, name => $name, rounds => [] };
     if (!defined $status) {
         $e->{status} = 'not run';
-        next;
+        return $e;
     }
     if (my $sp = $f{"$id.split"}) {
         my %m = $sp =~ /model:(\S+?)=(\d+)/g;
@@ -117,7 +120,7 @@ for my $id (@ids) {
     }
     if ($status ne 'ok') {
         $e->{status} = $status;
-        next;
+        return $e;
     }
     my @bad;
     for my $r (1 .. $rounds) {
@@ -142,7 +145,7 @@ for my $id (@ids) {
     }
     if (@bad) {
         $e->{status} = 'FAILED: ' . join('; ', @bad);
-        next;
+        return $e;
     }
     $e->{status} = 'ok';
     my @rps = map { $_->{rps} } @{ $e->{rounds} };
@@ -154,7 +157,10 @@ for my $id (@ids) {
     $e->{cpu_us} = median(map { $_->{cpu_us} } @{ $e->{rounds} });
     $e->{busy} = median(map { $_->{busy} } @{ $e->{rounds} });
     $e->{requests} = sum(map { $_->{requests} } @{ $e->{rounds} });
+    return $e;
 }
+
+my %c = map { ($_ => throughput_of($_, $name{$_})) } @ids;
 for my $id (@ids) {
     my $e = $c{$id};
     $e->{rps_ratio} = $e->{rps_median} / $c{c1}{rps_median}
@@ -547,6 +553,73 @@ if (my $z = $f{'scale_signals.zone'}) {
 }
 $scale_signals{error} = $f{'scale_signals.error'} if $f{'scale_signals.error'};
 
+# --- shadow traffic: 10% of the requests copied to a shadow bundle ---------------
+
+# shadow_status PATH: from a status JSON (one workflow), the requests its
+# served bundles counted and its shadow bundle's counts; undef if there is
+# no file, {error} if it says nothing of a shadow
+sub shadow_status {
+    my ($path) = @_;
+    my $t = read_file($path);
+    return undef unless defined $t;
+    my $j = eval { JSON::PP->new->decode($t) };
+    return { error => 'not JSON: ' . substr($t, 0, 200) } unless $j;
+    my %r = (served => 0);
+    for my $b (map { @{ $_->{bundles} || [] } } @{ $j->{workflows} || [] }) {
+        if (($b->{role} // '') ne 'shadow') {
+            $r{served} += $b->{totals}{total} // 0;
+            next;
+        }
+        my $s = $b->{shadow} or next;
+        $r{$_} = $s->{$_} for qw(mirrored in_flight max_in_flight skipped);
+        $r{bundle} = $b->{bundle};
+        $r{answered} = $b->{totals}{total};
+        $r{pairs_compared} = $s->{pairs}{compared};
+        $r{unpaired} = $s->{pairs}{unpaired};
+    }
+    return { error => "no shadow bundle in $path" } unless defined $r{mirrored};
+    $r{share} = $r{mirrored} / $r{served} if $r{served};
+    return \%r;
+}
+
+my @shadow_ids = (['shadow-none' => 'none'], ['shadow-10' => '10% shadow']);
+my %shadow;
+if (grep { my $id = $_->[0]; grep { defined $f{"$id.$_"} } qw(status cg cg_error) }
+    @shadow_ids) {
+    my $n = $f{'shadow.cg_requests'} // $N;
+    for my $x (@shadow_ids) {
+        my ($id, $label) = @$x;
+        my $g = { id => $id };
+        cg_measured($g, $id, $id, "$run/cg/$id-$n", "$run/cg/$id-0", $n);
+        $shadow{$id} = { label => $label, throughput => throughput_of($id, $label),
+                         cg => $g };
+    }
+    my ($none, $with) = map { $shadow{$_->[0]} } @shadow_ids;
+    my %ratio;
+    for my $k (qw(rps_median p50_ms p99_ms cpu_us)) {
+        my ($a, $b) = ($with->{throughput}{$k}, $none->{throughput}{$k});
+        $ratio{$k} = $a / $b if defined $a && $b;
+    }
+    my ($ia, $ib) = ($with->{cg}{ir_per_request}, $none->{cg}{ir_per_request});
+    if (defined $ia && defined $ib) {
+        $ratio{ir_per_request} = $ia / $ib;
+        $shadow{ir_added} = $ia - $ib;
+        $shadow{self_difference} = self_difference($with->{cg}{self},
+                                                   $none->{cg}{self});
+    }
+    $shadow{ratio} = \%ratio;
+    $shadow{requests} = $n;
+    $shadow{percent} = $f{'shadow.percent'};
+    $shadow{status_cg} = shadow_status("$run/cg/shadow-10-$n/status.json");
+    $shadow{status_rounds} = $f{'shadow.rounds_status_error'}
+        ? { error => $f{'shadow.rounds_status_error'} }
+        : shadow_status("$run/shadow-10/status-rounds.json");
+    # what one copy costs: the instructions added, over the copies made
+    my $m = $shadow{status_cg} && $shadow{status_cg}{mirrored};
+    $shadow{ir_per_copy} = $shadow{ir_added} * $n / $m
+        if $m && defined $shadow{ir_added};
+}
+
 # --- scale -----------------------------------------------------------------------
 
 my @scale;
@@ -633,13 +706,19 @@ sub target {
     };
 }
 
-# req/s compares proxies only when they were the bottleneck
-sub busy_doubt {
-    my @low = grep { defined $c{$_}{busy} && $c{$_}{busy} < 0.8 } @_;
+# req/s compares proxies only when they were the bottleneck: busy_doubt_of
+# [LABEL, ENTRY]... says why not, if one was busy less than 80% of the time
+sub busy_doubt_of {
+    my @low = grep { defined $_->[1]{busy} && $_->[1]{busy} < 0.8 } @_;
     return undef unless @low;
     return 'the proxy was not the bottleneck: its core was busy '
-         . join(', ', map { sprintf '%.0f%% (#%s)', 100 * $c{$_}{busy}, substr($_, 1) } @low)
+         . join(', ', map { sprintf '%.0f%% (%s)', 100 * $_->[1]{busy}, $_->[0] } @low)
          . ' of the time; compare CPU µs/request instead';
+}
+
+# busy_doubt ID...: the same of contenders
+sub busy_doubt {
+    return busy_doubt_of(map { ['#' . substr($_, 1), $c{$_}] } @_);
 }
 
 {
@@ -1113,6 +1192,104 @@ if (%contract) {
         map { [$_, $contract{$_}{self_difference}] } @dk) if @dk;
 }
 
+# shadow_counts S: the shadow's counts of a status, in words
+sub shadow_counts {
+    my ($s) = @_;
+    return "not read: $s->{error}" if $s->{error};
+    my $k = $s->{skipped} || {};
+    return sprintf('mirrored %s of %s requests served (%.1f%%); skipped: %s; '
+        . 'in flight when read %s (max_in_flight %s); answers counted in '
+        . 'the shadow\'s slot %s; pairs compared %s (not compared: %s)',
+        commify($s->{mirrored}), commify($s->{served}), 100 * ($s->{share} // 0),
+        join(', ', map { "$_ " . commify($k->{$_} // 0) }
+                   qw(in_flight breaker body error)),
+        $s->{in_flight} // '?', $s->{max_in_flight} // '?',
+        commify($s->{answered}), commify($s->{pairs_compared}),
+        join(', ', map { "$_ " . commify($s->{unpaired}{$_} // 0) }
+                   sort keys %{ $s->{unpaired} || {} }));
+}
+
+if (%shadow) {
+    my ($none, $with) = map { $shadow{$_->[0]} } @shadow_ids;
+    my $n = $shadow{requests};
+    my $cell = sub { defined $_[0] ? commify($_[0]) : '-' };
+    my $fmt = sub { my ($p, $v) = @_; defined $v ? sprintf($p, $v) : '-' };
+    push @md, '## Shadow traffic', '';
+    push @md, 'Contender 3\'s workflow (stable, 5% canary, fallback, sticky '
+        . '`$http_x_user_id`, no `format`) with a fourth bundle, '
+        . '`chat-00001@shadow-1`, whose model server answers as stable\'s does, '
+        . 'in two configurations that differ by one line: `shadow '
+        . 'chat-00001@shadow-1 ' . ($shadow{percent} // 10) . '%;` (max_in_flight '
+        . 'the default). Throughput: both run side by side, a warm-up each, '
+        . "then $f{rounds} interleaved round(s) of $f{duration} s, as the "
+        . 'contenders\' table. Instructions: callgrind as there, (count with '
+        . commify($n) . ' POSTs - count with none) / ' . commify($n)
+        . '; each run reads the status JSON once, one second after the '
+        . 'client\'s last answer, in the runs with requests and without alike.', '';
+    push @md, '| configuration | req/s median | spread (min-max) | p50 ms | p99 ms | proxy busy | CPU µs/request | instructions/request | in the module\'s functions |';
+    push @md, '|---|---:|---:|---:|---:|---:|---:|---:|---:|';
+    my @snotes;
+    for my $x ($none, $with) {
+        my ($e, $g) = ($x->{throughput}, $x->{cg});
+        my @row = ($x->{label});
+        if ($e->{status} eq 'ok') {
+            push @row, commify($e->{rps_median}),
+                commify($e->{rps_min}) . ' - ' . commify($e->{rps_max}),
+                $fmt->('%.2f', $e->{p50_ms}), $fmt->('%.2f', $e->{p99_ms}),
+                $fmt->('%.0f%%', defined $e->{busy} ? 100 * $e->{busy} : undef),
+                $fmt->('%.2f', $e->{cpu_us});
+        } else {
+            push @row, $e->{status} =~ /^FAILED/ ? '**FAILED**' : $e->{status},
+                ('-') x 5;
+            push @snotes, "$x->{label}: $e->{status}" if $e->{status} ne 'not run';
+        }
+        push @row, $cell->($g->{ir_per_request}),
+            $fmt->('%.1f', $g->{module_self_ir_per_request});
+        push @snotes, "$x->{label}: instructions not measured: $g->{error}"
+            if $g->{error} && $g->{error} ne 'not run';
+        push @md, '| ' . join(' | ', @row) . ' |';
+    }
+    my $r = $shadow{ratio};
+    push @md, '| **shadow / none** | ' . join(' | ',
+        $fmt->('**%.3f**', $r->{rps_median}), '', $fmt->('%.3f', $r->{p50_ms}),
+        $fmt->('%.3f', $r->{p99_ms}), '', $fmt->('%.3f', $r->{cpu_us}),
+        $fmt->('**%.3f**', $r->{ir_per_request}), '') . ' |';
+    push @md, '';
+    my $doubt = busy_doubt_of(map { [$_->{label}, $_->{throughput}] } $none, $with);
+    push @snotes, "req/s: $doubt." if $doubt;
+    push @md, map { "* $_" } @snotes;
+    push @md, '' if @snotes;
+    if (defined $shadow{ir_added}) {
+        push @md, sprintf('**%s%% shadow: %s instructions per client request '
+            . 'vs none: %s (%.3fx, %s%s).** The copies run in the same worker '
+            . 'process as the clients\' requests, and their instructions are '
+            . 'counted in that figure: reading the client\'s body, copying the '
+            . 'request, running the copy through the proxy to the shadow\'s '
+            . 'model server and counting its outcome%s.',
+            $shadow{percent} // 10, commify($with->{cg}{ir_per_request}),
+            commify($none->{cg}{ir_per_request}), $r->{ir_per_request},
+            $shadow{ir_added} >= 0 ? '+' : '-', commify(abs $shadow{ir_added}),
+            defined $shadow{ir_per_copy}
+                ? sprintf(' (%s copies of %s requests: %s instructions a copy)',
+                          commify($shadow{status_cg}{mirrored}), commify($n),
+                          commify($shadow{ir_per_copy}))
+                : ''), '';
+    }
+    push @md, 'The shadow\'s counts (status JSON) after the callgrind run: '
+        . shadow_counts($shadow{status_cg}) . '.', '' if $shadow{status_cg};
+    push @md, 'After the throughput rounds (the probe, the 2,000 users of '
+        . 'the split, the warm-up and the rounds): '
+        . shadow_counts($shadow{status_rounds}) . '.', '' if $shadow{status_rounds};
+    push @md, 'Pairs are compared only where both answers were read, which '
+        . 'takes a `format` on the workflow (its behaviour signals); like '
+        . 'contender 3 this one has none, so its pairs are counted as '
+        . '"unread" (and "not_stable" where the canary served the client): '
+        . 'the comparison is not part of this cost.', '';
+    push @md, difference_table('10% shadow - none', 'run',
+        ['10% shadow - none', $shadow{self_difference}])
+        if $shadow{self_difference} && %{ $shadow{self_difference} };
+}
+
 if (@scale) {
     push @md, '## Scale', '';
     push @md, '| workflows | bundles = slots | manifest | nginx -t | start | master RSS / shared | worker RSS / shared | zone | zone used | bytes per slot |';
@@ -1330,6 +1507,45 @@ my %json = (
                 } @contract_modes
             }
         } @contract_kinds ],
+    },
+    shadow => !%shadow ? undef : {
+        percent => num($shadow{percent}), requests => num($shadow{requests}),
+        ratio => { map { ($_ => num(r3($shadow{ratio}{$_}))) }
+                   keys %{ $shadow{ratio} } },
+        ir_added => num(r1($shadow{ir_added})),
+        ir_per_copy => num(r1($shadow{ir_per_copy})),
+        status_after_callgrind => $shadow{status_cg},
+        status_after_rounds => $shadow{status_rounds},
+        ir_difference_by_function => { map {
+            ($_ => num(r1($shadow{self_difference}{$_})))
+        } grep { abs($shadow{self_difference}{$_}) >= 5 }
+          keys %{ $shadow{self_difference} || {} } },
+        map {
+            my ($id, $label) = @$_;
+            my ($e, $g) = @{ $shadow{$id} }{qw(throughput cg)};
+            ($id => { name => $label, status => $e->{status},
+                      rps_median => num(r1($e->{rps_median})),
+                      rps_min => num(r1($e->{rps_min})),
+                      rps_max => num(r1($e->{rps_max})),
+                      p50_ms => num(r3($e->{p50_ms})), p99_ms => num(r3($e->{p99_ms})),
+                      cpu_us_per_request => num(r3($e->{cpu_us})),
+                      proxy_busy => num(r3($e->{busy})),
+                      requests => $e->{requests},
+                      rounds => [ map { { rps => num($_->{rps}),
+                                          p50_ms => num($_->{p50}),
+                                          p99_ms => num($_->{p99}),
+                                          cpu_us_per_request => num(r3($_->{cpu_us})),
+                                          requests => num($_->{requests}) } }
+                                  @{ $e->{rounds} } ],
+                      split_2000_users => $e->{split},
+                      ir_per_request => num(r1($g->{ir_per_request})),
+                      module_self_ir_per_request
+                          => num(r1($g->{module_self_ir_per_request})),
+                      ir_total_n => num($g->{ir_total_n}),
+                      ir_total_0 => num($g->{ir_total_0}),
+                      callgrind_error => ($g->{error} && $g->{error} ne 'not run'
+                                          ? $g->{error} : undef) })
+        } @shadow_ids
     },
     scale => \@scale,
     reload => \%reload,
