@@ -41,7 +41,8 @@ CORE_SRCS  := ngx_ai_release_module/ai_release_sha256.c \
               ngx_ai_release_module/ai_release_signals.c \
               ngx_ai_release_module/ai_release_drift.c \
               ngx_ai_release_module/ai_release_diff.c \
-              ngx_ai_release_module/ai_release_feedback.c
+              ngx_ai_release_module/ai_release_feedback.c \
+              ngx_ai_release_module/ai_release_pair.c
 CORE_HDRS  := ngx_ai_release_module/ai_release_core.h \
               ngx_ai_release_module/ai_release_internal.h \
               ngx_ai_release_module/ai_release_json.h \
@@ -50,7 +51,8 @@ CORE_HDRS  := ngx_ai_release_module/ai_release_core.h \
               ngx_ai_release_module/ai_release_signals.h \
               ngx_ai_release_module/ai_release_drift.h \
               ngx_ai_release_module/ai_release_diff.h \
-              ngx_ai_release_module/ai_release_feedback.h
+              ngx_ai_release_module/ai_release_feedback.h \
+              ngx_ai_release_module/ai_release_pair.h
 # the TAP lines of the unit test programs
 TAP_SRCS   := t/unit/tap.c t/unit/tap.h
 MOD_SRCS   := $(wildcard ngx_ai_release_module/*.c) \
@@ -120,7 +122,8 @@ $(MODULE_SO): $(NGX_BUILD)/objs/Makefile $(MOD_SRCS)
 unit: $(BUILD)/unit_core $(BUILD)/unit_window $(BUILD)/unit_gate \
       $(BUILD)/unit_state $(BUILD)/unit_latency $(BUILD)/unit_json \
       $(BUILD)/unit_apply $(BUILD)/unit_contract $(BUILD)/unit_signals \
-      $(BUILD)/unit_drift $(BUILD)/unit_diff $(BUILD)/unit_feedback
+      $(BUILD)/unit_drift $(BUILD)/unit_diff $(BUILD)/unit_feedback \
+      $(BUILD)/unit_pair
 
 $(BUILD)/unit_core: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_core.c
 	@mkdir -p $(BUILD)
@@ -186,6 +189,11 @@ $(BUILD)/unit_feedback: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) \
 	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c \
 	    t/unit/test_feedback.c $(CORE_LIBS) -o $@
 
+$(BUILD)/unit_pair: $(CORE_SRCS) $(CORE_HDRS) $(TAP_SRCS) t/unit/test_pair.c
+	@mkdir -p $(BUILD)
+	$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) $(CORE_SRCS) t/unit/tap.c \
+	    t/unit/test_pair.c $(CORE_LIBS) -o $@
+
 # the command-line tool: the same core, a normal optimised build (with the
 # CPPFLAGS, CFLAGS and LDFLAGS of the environment: debian/rules builds it as
 # CLI_BIN=build/pkg/ai-release with dpkg-buildflags' hardening flags)
@@ -223,7 +231,7 @@ test-unit: unit
 	    && $(BUILD)/unit_apply && $(BUILD)/unit_contract \
 	    && $(BUILD)/unit_signals && $(BUILD)/unit_drift \
 	    && $(BUILD)/unit_diff \
-	    && $(BUILD)/unit_feedback \
+	    && $(BUILD)/unit_feedback && $(BUILD)/unit_pair \
 	    && $(BUILD)/unit_fuzz_regress
 
 test-t: module cli

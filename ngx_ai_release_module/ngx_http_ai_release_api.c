@@ -848,6 +848,15 @@ ngx_http_ai_release_api_act(ngx_http_request_t *r,
         break;
 
     case NGX_HTTP_AI_RELEASE_ACT_PIN:
+        if (t->variant == NGX_HTTP_AI_RELEASE_SHADOW) {
+            /* a shadow never takes users' traffic */
+            return ngx_http_ai_release_json_error(r, NGX_HTTP_CONFLICT,
+                                 "bundle \"%V\" of workflow \"%V\" cannot "
+                                 "be pinned: it is the workflow's shadow, "
+                                 "which never serves users", &t->id,
+                                 &wf->name);
+        }
+
         if (t->ungated) {
             /* no override may give traffic to a bundle short of its gate */
             return ngx_http_ai_release_json_error(r, NGX_HTTP_CONFLICT,

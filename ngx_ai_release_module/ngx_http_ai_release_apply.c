@@ -70,6 +70,8 @@ static ngx_int_t ngx_http_ai_release_apply_write(ngx_http_request_t *r,
     uint64_t new_len);
 static ngx_int_t ngx_http_ai_release_apply_content_type(
     ngx_http_request_t *r);
+static ngx_http_ai_release_apply_t *ngx_http_ai_release_apply_new(
+    ngx_http_request_t *r, ngx_http_ai_release_ctx_t *ctx);
 
 
 /* apply WORD ...; in an ai_release_workflow block */
@@ -246,7 +248,6 @@ ngx_http_ai_release_apply_handler(ngx_http_request_t *r)
     ngx_table_elt_t                  *h;
     ngx_http_ai_release_ctx_t        *ctx;
     ngx_http_ai_release_apply_t      *ap;
-    ngx_http_ai_release_workflow_t   *wf;
     ngx_http_ai_release_main_conf_t  *amcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
@@ -265,36 +266,12 @@ ngx_http_ai_release_apply_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    wf = ctx->workflow;
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_release_module);
 
-    /*
-     * Not zeroed: most of it is the scanner's path and buffers, written
-     * before they are read; ai_release_apply_plan_init() sets what the
-     * plan reads (the refusals below read client_model_found and error)
-     * and zeroes the spans.
-     */
-
-    ap = ngx_palloc(r->pool, sizeof(ngx_http_ai_release_apply_t));
+    ap = ngx_http_ai_release_apply_new(r, ctx);
     if (ap == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ap->found = ngx_palloc(r->pool, (wf->apply_nnames + 1)
-                                    * sizeof(ai_release_span_t));
-    if (ap->found == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ai_release_apply_plan_init(&ap->plan, (int) wf->format, wf->apply_names,
-                               wf->apply_nnames, ap->found);
-
-    ap->body = NULL;
-    ap->in_file = 0;
-    ap->done = 0;
-    ap->status = NGX_DONE;
-
-    ctx->apply = ap;
 
     h = ngx_http_ai_release_header_in(r, (u_char *) "content-encoding",
                                       sizeof("content-encoding") - 1,
@@ -345,6 +322,79 @@ refused:
     ngx_http_finalize_request(r, rc);
 
     return NGX_DONE;
+}
+
+
+/*
+ * Not zeroed: most of it is the scanner's path and buffers, written
+ * before they are read; ai_release_apply_plan_init() sets what the plan
+ * reads (the refusals read client_model_found and error) and zeroes the
+ * spans.
+ */
+
+static ngx_http_ai_release_apply_t *
+ngx_http_ai_release_apply_new(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx)
+{
+    ngx_http_ai_release_apply_t     *ap;
+    ngx_http_ai_release_workflow_t  *wf;
+
+    wf = ctx->workflow;
+
+    ap = ngx_palloc(r->pool, sizeof(ngx_http_ai_release_apply_t));
+    if (ap == NULL) {
+        return NULL;
+    }
+
+    ap->found = ngx_palloc(r->pool, (wf->apply_nnames + 1)
+                                    * sizeof(ai_release_span_t));
+    if (ap->found == NULL) {
+        return NULL;
+    }
+
+    ai_release_apply_plan_init(&ap->plan, (int) wf->format, wf->apply_names,
+                               wf->apply_nnames, ap->found);
+
+    ap->body = NULL;
+    ap->in_file = 0;
+    ap->done = 0;
+    ap->status = NGX_DONE;
+
+    ctx->apply = ap;
+
+    return ap;
+}
+
+
+/*
+ * A shadow's copy of a request (shadow.c): its body, in memory, planned
+ * and applied for the shadow bundle.  NGX_DECLINED: the bundle cannot be
+ * applied to it.
+ */
+
+ngx_int_t
+ngx_http_ai_release_apply_copy(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx)
+{
+    ngx_int_t                     rc;
+    ngx_http_ai_release_apply_t  *ap;
+
+    ap = ngx_http_ai_release_apply_new(r, ctx);
+    if (ap == NULL) {
+        return NGX_ERROR;
+    }
+
+    ap->body = r->request_body->bufs;
+    ap->done = 1;
+    ap->status = NGX_DECLINED;
+
+    rc = ngx_http_ai_release_apply_scan(r, ap);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_ai_release_apply_target(r, ctx, ctx->target);
 }
 
 

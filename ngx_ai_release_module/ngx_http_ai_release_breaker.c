@@ -15,13 +15,6 @@
 #include "ngx_http_ai_release_module.h"
 
 
-#define NGX_HTTP_AI_RELEASE_DENY   0
-#define NGX_HTTP_AI_RELEASE_ADMIT  1
-#define NGX_HTTP_AI_RELEASE_PROBE  2
-
-
-static ngx_uint_t ngx_http_ai_release_admit(ngx_http_ai_release_target_t *t,
-    ngx_log_t *log);
 static void ngx_http_ai_release_trip(ngx_http_ai_release_target_t *t,
     ngx_log_t *log, ai_release_trip_e why, uint64_t total, uint64_t errors,
     uint64_t *stable);
@@ -128,7 +121,9 @@ ngx_http_ai_release_known_good(ngx_http_ai_release_target_t *t)
 }
 
 
-static ngx_uint_t
+/* the shadow's breaker is asked by the request it would copy */
+
+ngx_uint_t
 ngx_http_ai_release_admit(ngx_http_ai_release_target_t *t, ngx_log_t *log)
 {
     uint64_t                          state, now;
@@ -290,7 +285,10 @@ ngx_http_ai_release_breaker_check(ngx_http_ai_release_target_t *t,
 
     stable = NULL;
 
-    if (t->variant == NGX_HTTP_AI_RELEASE_CANARY) {
+    if (t->variant == NGX_HTTP_AI_RELEASE_CANARY
+        || t->variant == NGX_HTTP_AI_RELEASE_SHADOW)
+    {
+        /* judged against stable, as a canary is */
         ss = wf->stable->slot;
         sw[0] = ai_release_window_get(&ss->window, AI_RELEASE_CNT_TOTAL, now);
         sw[1] = ai_release_window_get(&ss->window, AI_RELEASE_CNT_ERRORS, now);
@@ -536,7 +534,21 @@ ngx_http_ai_release_log_change(ngx_http_ai_release_target_t *t,
     t->slot->restored &= ~(uint64_t) NGX_HTTP_AI_RELEASE_RESTORED_BREAKER;
     ngx_http_ai_release_state_changed(t->shm_zone->data, log, 0);
 
-    if (to == NGX_HTTP_AI_RELEASE_OPEN) {
+    if (t->variant == NGX_HTTP_AI_RELEASE_SHADOW) {
+        /* users never had its answers: only the copies stop or go on */
+        if (to == NGX_HTTP_AI_RELEASE_OPEN) {
+            ngx_str_set(&where, "mirroring to the shadow pauses");
+
+        } else if (to == NGX_HTTP_AI_RELEASE_HALF_OPEN) {
+            ngx_str_set(&where, "mirrored requests probe the shadow");
+
+        } else {
+            ngx_str_set(&where, "mirroring to the shadow goes on");
+        }
+
+        dest = t;
+
+    } else if (to == NGX_HTTP_AI_RELEASE_OPEN) {
         dest = NULL;
 
         if (t->variant != NGX_HTTP_AI_RELEASE_STABLE
@@ -552,7 +564,10 @@ ngx_http_ai_release_log_change(ngx_http_ai_release_target_t *t,
     }
 
     if (dest == t) {
-        ngx_str_set(&where, "traffic returns to it");
+        if (t->variant != NGX_HTTP_AI_RELEASE_SHADOW) {
+            ngx_str_set(&where, "traffic returns to it");
+        }
+
         ngx_log_error(NGX_LOG_WARN, log, 0,
                       "ai_release: workflow \"%V\" bundle \"%V\" (%V) "
                       "%V -> %V: %s; %V", &wf->name, &t->id,

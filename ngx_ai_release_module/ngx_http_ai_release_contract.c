@@ -628,6 +628,23 @@ ngx_http_ai_release_contract_final(ngx_http_request_t *r,
 }
 
 
+/* for a shadow pair: -1 not judged, 0 kept, 1 broke its contract */
+
+int
+ngx_http_ai_release_contract_verdict(ngx_http_ai_release_ctx_t *ctx)
+{
+    ngx_http_ai_release_contract_t  *cc;
+
+    cc = ctx->contract;
+
+    if (cc == NULL || !cc->judged) {
+        return -1;
+    }
+
+    return cc->rule != AI_RELEASE_CONTRACT_OK;
+}
+
+
 /* $ai_release_contract: "ok", "broken:RULE", or not found */
 
 ngx_int_t

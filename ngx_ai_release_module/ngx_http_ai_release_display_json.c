@@ -19,6 +19,7 @@
 #include "ngx_http_ai_release_display_json.h"
 #include "ngx_http_ai_release_history.h"
 #include "ngx_http_ai_release_rollout.h"
+#include "ngx_http_ai_release_shadow.h"
 #include "ngx_http_ai_release_feedback.h"
 
 
@@ -437,6 +438,12 @@ ngx_http_ai_release_bundle_json(ngx_http_ai_release_target_t *t)
     }
 
     json_object_set_new(o, "feedback", ngx_http_ai_release_feedback_json(t));
+
+    x = ngx_http_ai_release_shadow_json(t);
+
+    if (x) {
+        json_object_set_new(o, "shadow", x);
+    }
 
     return o;
 }

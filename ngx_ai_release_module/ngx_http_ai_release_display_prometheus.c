@@ -15,6 +15,7 @@
 #include "ngx_http_ai_release_display.h"
 #include "ngx_http_ai_release_display_prometheus.h"
 #include "ngx_http_ai_release_rollout.h"
+#include "ngx_http_ai_release_shadow.h"
 #include "ngx_http_ai_release_feedback.h"
 
 
@@ -400,6 +401,11 @@ zone:
     }
 
     rc = ngx_http_ai_release_feedback_prometheus(amcf, only, tx, labels, line);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_ai_release_shadow_prometheus(amcf, only, tx, labels,
+                                                   line);
+    }
 
 done:
 

@@ -60,11 +60,14 @@ ngx_http_ai_release_check_gates(ngx_conf_t *cf,
             t = ngx_http_ai_release_target_at(wf, j);
 
             /*
-             * a canary given 0% receives no traffic: it may be unproven,
-             * but then it may not be pinned either
+             * a canary given 0% receives no traffic, nor does a shadow
+             * (users never see its answers): it may be unproven, but then
+             * it may not be pinned either
              */
 
-            if (t->variant == NGX_HTTP_AI_RELEASE_CANARY && t->weight == 0) {
+            if ((t->variant == NGX_HTTP_AI_RELEASE_CANARY && t->weight == 0)
+                || t->variant == NGX_HTTP_AI_RELEASE_SHADOW)
+            {
                 if (ngx_http_ai_release_gate_unweighted(cf, t, mode)
                     != NGX_OK)
                 {

@@ -320,6 +320,10 @@ ngx_http_ai_release_history_reload(ngx_http_ai_release_main_conf_t *amcf,
                                            pwf ? pwf->fallback : NULL,
                                            wf->fallback);
 
+    p = ngx_http_ai_release_history_target(p, last, line,
+                                           pwf ? pwf->shadow : NULL,
+                                           wf->shadow);
+
     if (p == line) {
         /* unchanged: nothing said */
         return;

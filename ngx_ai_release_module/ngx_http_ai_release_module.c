@@ -37,6 +37,12 @@
  *                 phase, only where a workflow has "apply": reads the body
  *                 and splices in the bundle's model, instructions, tools
  *                 and params (again for the bundle a failover goes to).
+ *   1c. shadow    ngx_http_ai_release_shadow_handler (shadow.c), precontent
+ *                 phase before apply's, only where a workflow has
+ *                 "shadow": draws the request into the shadow's share,
+ *                 copies it and runs the copy on its own for the shadow
+ *                 bundle; both answers meet in a pair
+ *                 (ngx_http_ai_release_shadow_side, from step 6).
  *   4. breaker    ngx_http_ai_release_breaker_judge (breaker.c): probes,
  *                 trips, cooldowns.
  *   5. header     ngx_http_ai_release_header_filter (variables.c): the
@@ -66,6 +72,7 @@
 #include "ngx_http_ai_release_feedback.h"
 #include "ngx_http_ai_release_api.h"
 #include "ngx_http_ai_release_rollout.h"
+#include "ngx_http_ai_release_shadow.h"
 
 
 static ngx_int_t ngx_http_ai_release_preconfiguration(ngx_conf_t *cf);
@@ -87,7 +94,8 @@ static char *ngx_http_ai_release(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_str_t  ngx_http_ai_release_variant_names[] = {
     ngx_string("stable"),
     ngx_string("canary"),
-    ngx_string("fallback")
+    ngx_string("fallback"),
+    ngx_string("shadow")
 };
 
 
@@ -296,6 +304,12 @@ ngx_http_ai_release_postconfiguration(ngx_conf_t *cf)
             *h = ngx_http_ai_release_apply_handler;
             break;
         }
+    }
+
+    /* added after apply's, so that it runs first: the body as sent */
+
+    if (ngx_http_ai_release_shadow_init(cf, amcf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (ngx_http_ai_release_variables_init(cf) != NGX_OK) {

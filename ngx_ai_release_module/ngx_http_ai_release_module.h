@@ -30,6 +30,12 @@
 #define NGX_HTTP_AI_RELEASE_STABLE        0
 #define NGX_HTTP_AI_RELEASE_CANARY        1
 #define NGX_HTTP_AI_RELEASE_FALLBACK      2
+#define NGX_HTTP_AI_RELEASE_SHADOW        3
+
+/* a breaker's answer to a request that would go to its bundle */
+#define NGX_HTTP_AI_RELEASE_DENY          0
+#define NGX_HTTP_AI_RELEASE_ADMIT         1
+#define NGX_HTTP_AI_RELEASE_PROBE         2
 
 #define NGX_HTTP_AI_RELEASE_REASON_WEIGHT   0
 #define NGX_HTTP_AI_RELEASE_REASON_STICKY   1
@@ -76,6 +82,9 @@ typedef struct ngx_http_ai_release_signals_s   ngx_http_ai_release_signals_t;
 typedef struct ngx_http_ai_release_plan_s      ngx_http_ai_release_plan_t;
 typedef struct ngx_http_ai_release_rollout_sh_s
     ngx_http_ai_release_rollout_sh_t;
+typedef struct ngx_http_ai_release_shadow_sh_s
+    ngx_http_ai_release_shadow_sh_t;
+typedef struct ngx_http_ai_release_pair_s      ngx_http_ai_release_pair_t;
 
 
 /* a bundle's upstream block and the peer.init its balancer set */
@@ -185,6 +194,9 @@ typedef struct {
 
     /* a canary's plan: where it stands, a chunk of its own */
     ngx_http_ai_release_rollout_sh_t  *rollout;
+
+    /* a shadow's mirrored requests and pairs, a chunk of its own */
+    ngx_http_ai_release_shadow_sh_t   *shadow;
 } ngx_http_ai_release_slot_t;
 
 
@@ -280,6 +292,9 @@ typedef struct {
     ngx_http_ai_release_plan_t      *plan;
     ngx_http_ai_release_rollout_sh_t  *rollout;
 
+    /* a shadow: slot->shadow then (its share is "weight") */
+    ngx_http_ai_release_shadow_sh_t  *shadow;
+
     u_char                          *file_name;   /* its nginx.conf line */
     ngx_uint_t                       line;
 } ngx_http_ai_release_target_t;
@@ -307,6 +322,11 @@ struct ngx_http_ai_release_workflow_s {
     ngx_array_t                      canaries;    /* of target */
     ngx_uint_t                       plans;       /* canaries with one */
     ngx_uint_t                       canary_total;
+
+    /* shadow traffic: the bundle, and this worker's requests in flight */
+    ngx_http_ai_release_target_t    *shadow;
+    ngx_uint_t                       shadow_max;
+    ngx_uint_t                       shadow_in_flight;
 
     /* unset ones get their defaults in ngx_http_ai_release_merge_workflow */
     ai_release_trip_conf_t           trip;
@@ -348,6 +368,7 @@ typedef struct ngx_http_ai_release_main_conf_s {
     size_t                           zone_size;
     ngx_uint_t                       nslots;
     ngx_uint_t                       nsignals;    /* slots reading them */
+    ngx_uint_t                       nshadows;    /* shadow slots */
     ngx_shm_zone_t                  *shm_zone;
     ngx_slab_pool_t                 *shpool;
     ngx_http_ai_release_shctx_t     *sh;
@@ -435,6 +456,13 @@ typedef struct {
     /* reads of an answer the upstream put in a file */
     u_char                          *scratch;
 
+    /* shadow traffic: the pair of answers this one belongs to; this
+     * request is the shadow's copy; the share was drawn; a probe taken */
+    ngx_http_ai_release_pair_t      *pair;
+    u_char                           shadow;
+    u_char                           shadow_decided;
+    u_char                           shadow_probe;
+
     /* failover: the bundle that failed, and the one to take over */
     ngx_http_ai_release_target_t    *failed;
     ngx_http_ai_release_target_t    *next;
@@ -491,6 +519,13 @@ ngx_int_t ngx_http_ai_release_apply_target(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx, ngx_http_ai_release_target_t *t);
 ngx_int_t ngx_http_ai_release_apply_client_model(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx, ngx_str_t *s);
+ngx_int_t ngx_http_ai_release_apply_copy(ngx_http_request_t *r,
+    ngx_http_ai_release_ctx_t *ctx);
+ngx_http_ai_release_target_t *ngx_http_ai_release_target(ngx_conf_t *cf,
+    ngx_http_ai_release_workflow_t *wf, ngx_str_t *id, ngx_uint_t variant,
+    ngx_http_ai_release_target_t *t);
+ngx_uint_t ngx_http_ai_release_admit(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log);
 
 json_t *ngx_http_ai_release_format_error(ngx_uint_t format, const char *type,
     const char *message, const char *code);
@@ -505,6 +540,7 @@ ngx_int_t ngx_http_ai_release_contract_final(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx);
 ngx_int_t ngx_http_ai_release_contract_variable(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx, ngx_str_t *s);
+int ngx_http_ai_release_contract_verdict(ngx_http_ai_release_ctx_t *ctx);
 /* one figure of a bundle's signals, as Prometheus gives it */
 typedef struct {
     const char                      *signal;
@@ -536,6 +572,8 @@ ngx_uint_t ngx_http_ai_release_signals_active(
     ngx_http_ai_release_signals_t *sc);
 void ngx_http_ai_release_signals_end(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx, ngx_uint_t complete);
+const ai_release_signals_result_t *ngx_http_ai_release_signals_result(
+    ngx_http_ai_release_signals_t *sc);
 ngx_int_t ngx_http_ai_release_signals_bind(
     ngx_http_ai_release_main_conf_t *amcf, ngx_http_ai_release_slot_t *slot);
 ngx_int_t ngx_http_ai_release_signals_window(ngx_http_ai_release_target_t *t,

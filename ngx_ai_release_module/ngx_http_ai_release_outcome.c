@@ -14,6 +14,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_ai_release_module.h"
+#include "ngx_http_ai_release_shadow.h"
 
 
 /* what is known of an attempt when it ends */
@@ -142,6 +143,12 @@ ngx_http_ai_release_log_handler(ngx_http_request_t *r)
          */
 
         ngx_http_ai_release_no_verdict(ctx);
+
+        if (ctx->pair) {
+            /* no answer to compare */
+            ngx_http_ai_release_shadow_side(r, ctx, AI_RELEASE_CONNECT);
+        }
+
         return NGX_OK;
     }
 
@@ -175,6 +182,11 @@ ngx_http_ai_release_log_handler(ngx_http_request_t *r)
     ctx->verdict_in_log = 0;
 
     ngx_http_ai_release_outcome(ctx, cls, latency);
+
+    if (ctx->pair) {
+        /* a mirrored request: what this side's answer said */
+        ngx_http_ai_release_shadow_side(r, ctx, cls);
+    }
 
     return NGX_OK;
 }

@@ -27,6 +27,7 @@
 #include "ngx_http_ai_release_module.h"
 #include "ngx_http_ai_release_history.h"
 #include "ngx_http_ai_release_rollout.h"
+#include "ngx_http_ai_release_shadow.h"
 #include "ngx_http_ai_release_feedback.h"
 
 
@@ -78,7 +79,7 @@ static void ngx_http_ai_release_carry_over(ngx_http_ai_release_slot_t *to,
 static void ngx_http_ai_release_mark_running(
     ngx_http_ai_release_main_conf_t *running, ngx_uint_t mark);
 static size_t ngx_http_ai_release_zone_need(ngx_uint_t nslots,
-    ngx_uint_t nsignals);
+    ngx_uint_t nsignals, ngx_uint_t nshadows);
 
 
 char *
@@ -142,16 +143,22 @@ ngx_http_ai_release_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
       + sizeof(ngx_http_ai_release_answers_t)                               \
       + sizeof(ngx_http_ai_release_feedback_shm_t)) * 5 / 4)
 
+/* a shadow's slot: its mirrored requests and pairs, a chunk more */
+#define NGX_HTTP_AI_RELEASE_SHADOW_BYTES                                     \
+    (sizeof(ngx_http_ai_release_shadow_sh_t) * 5 / 4)
+
 /* a slot whose workflow reads behaviour signals: a 2 KiB chunk more */
 #define NGX_HTTP_AI_RELEASE_SIGNALS_BYTES                                    \
     (sizeof(ngx_http_ai_release_signals_shm_t) * 5 / 4)
 
 static size_t
-ngx_http_ai_release_zone_need(ngx_uint_t nslots, ngx_uint_t nsignals)
+ngx_http_ai_release_zone_need(ngx_uint_t nslots, ngx_uint_t nsignals,
+    ngx_uint_t nshadows)
 {
     return NGX_HTTP_AI_RELEASE_ZONE_BASE
            + nslots * NGX_HTTP_AI_RELEASE_SLOT_BYTES
-           + nsignals * NGX_HTTP_AI_RELEASE_SIGNALS_BYTES;
+           + nsignals * NGX_HTTP_AI_RELEASE_SIGNALS_BYTES
+           + nshadows * NGX_HTTP_AI_RELEASE_SHADOW_BYTES;
 }
 
 
@@ -167,7 +174,8 @@ ngx_http_ai_release_zone_spare(ngx_http_ai_release_main_conf_t *amcf)
     size_t  need;
 
     need = ngx_http_ai_release_zone_need(2 * amcf->nslots,
-                                         2 * amcf->nsignals);
+                                         2 * amcf->nsignals,
+                                         2 * amcf->nshadows);
 
     return amcf->zone_size > need ? amcf->zone_size - need : 0;
 }
@@ -178,7 +186,7 @@ ngx_http_ai_release_init_zone_conf(ngx_conf_t *cf,
     ngx_http_ai_release_main_conf_t *amcf)
 {
     size_t                           need, size;
-    ngx_uint_t                       i, n, nslots, nsignals;
+    ngx_uint_t                       i, n, nslots, nsignals, nshadows;
     ngx_http_ai_release_workflow_t **wfp;
 
     if (amcf->workflows.nelts == 0) {
@@ -188,16 +196,19 @@ ngx_http_ai_release_init_zone_conf(ngx_conf_t *cf,
     wfp = amcf->workflows.elts;
     nslots = 0;
     nsignals = 0;
+    nshadows = 0;
 
     for (i = 0; i < amcf->workflows.nelts; i++) {
         n = ngx_http_ai_release_target_count(wfp[i]);
         nslots += n;
         nsignals += wfp[i]->signals ? n : 0;
+        nshadows += wfp[i]->shadow ? 1 : 0;
     }
 
     amcf->nslots = nslots;
     amcf->nsignals = nsignals;
-    need = ngx_http_ai_release_zone_need(nslots, nsignals);
+    amcf->nshadows = nshadows;
+    need = ngx_http_ai_release_zone_need(nslots, nsignals, nshadows);
 
     if (amcf->zone_name.data) {
         if (amcf->zone_size < need) {
@@ -209,7 +220,8 @@ ngx_http_ai_release_init_zone_conf(ngx_conf_t *cf,
                           &amcf->zone_name, amcf->zone_size, nslots,
                           amcf->workflows.nelts, (need + 1023) / 1024,
                           (ngx_http_ai_release_zone_need(2 * nslots,
-                                                         2 * nsignals)
+                                                         2 * nsignals,
+                                                         2 * nshadows)
                            + 1023)
                           / 1024);
             return NGX_ERROR;
@@ -224,7 +236,8 @@ ngx_http_ai_release_init_zone_conf(ngx_conf_t *cf,
          * the configuration keeps the same size and so the same zone
          */
 
-        need = ngx_http_ai_release_zone_need(2 * nslots, 2 * nsignals);
+        need = ngx_http_ai_release_zone_need(2 * nslots, 2 * nsignals,
+                                             2 * nshadows);
 
         for (size = 1024 * 1024; size < need; size *= 2) {
             /* void */
@@ -463,10 +476,12 @@ ngx_http_ai_release_bind_all(ngx_http_ai_release_main_conf_t *amcf,
         wf = wfp[i];
         c = wf->canaries.elts;
 
-        /* stable first, then the fallback, then the canaries */
+        /* stable first, then the fallback, then the canaries, the shadow */
 
-        for (j = 0; j < 2 + wf->canaries.nelts; j++) {
-            t = (j == 0) ? wf->stable : (j == 1) ? wf->fallback : &c[j - 2];
+        for (j = 0; j < 3 + wf->canaries.nelts; j++) {
+            t = (j == 0) ? wf->stable
+                : (j == 1) ? wf->fallback
+                : (j == 2 + wf->canaries.nelts) ? wf->shadow : &c[j - 2];
 
             if (t == NULL) {
                 continue;
@@ -639,6 +654,10 @@ ngx_http_ai_release_bind(ngx_http_ai_release_main_conf_t *amcf,
     t->slot = slot;
 
     if (ngx_http_ai_release_rollout_bind(amcf, t, slot) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_ai_release_shadow_bind(amcf, t, slot) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -825,6 +844,10 @@ ngx_http_ai_release_free_slots(ngx_http_ai_release_main_conf_t *amcf,
                 ngx_slab_free_locked(amcf->shpool, n->slot.signals);
             }
             ngx_http_ai_release_rollout_free(amcf, &n->slot);
+
+            if (n->slot.shadow) {
+                ngx_slab_free_locked(amcf->shpool, n->slot.shadow);
+            }
 
             if (n->slot.feedback) {
                 ngx_slab_free_locked(amcf->shpool, n->slot.feedback);

@@ -41,6 +41,7 @@ struct ngx_http_ai_release_signals_s {
     ai_release_signals_t             s;
     ngx_http_ai_release_target_t    *target;
     ngx_msec_t                       first_token;  /* -1: none yet */
+    const ai_release_signals_result_t  *res;       /* once counted */
     unsigned                         stream:1;
     unsigned                         done:1;
 };
@@ -233,6 +234,7 @@ ngx_http_ai_release_signals_start(ngx_http_request_t *r,
     sc->target = t;
     sc->first_token = (ngx_msec_t) -1;
     sc->done = 0;
+    sc->res = NULL;
     sc->stream = (ct->len >= sizeof("text/event-stream") - 1
                   && ngx_strncasecmp(ct->data, (u_char *) "text/event-stream",
                                      sizeof("text/event-stream") - 1)
@@ -297,6 +299,7 @@ ngx_http_ai_release_signals_end(ngx_http_request_t *r,
     }
 
     res = ai_release_signals_finish(&sc->s, (int) complete);
+    sc->res = res;
 
     now = ngx_current_msec;
     ft = UINT64_MAX;
@@ -313,6 +316,15 @@ ngx_http_ai_release_signals_end(ngx_http_request_t *r,
 
     ngx_http_ai_release_signals_count(sc->target, res, ft, rate,
                                       r->connection->log);
+}
+
+
+/* what the answer said, once counted (a shadow pair reads it) */
+
+const ai_release_signals_result_t *
+ngx_http_ai_release_signals_result(ngx_http_ai_release_signals_t *sc)
+{
+    return sc->done ? sc->res : NULL;
 }
 
 

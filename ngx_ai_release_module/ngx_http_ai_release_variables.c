@@ -121,7 +121,7 @@ ngx_http_ai_release_header_filter(ngx_http_request_t *r)
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_release_module);
 
-    if (amcf->feedback
+    if (amcf->feedback && !ctx->shadow
         && ngx_http_ai_release_feedback_header(r, ctx->target) != NGX_OK)
     {
         return NGX_ERROR;

@@ -20,6 +20,7 @@
 
 #include "ngx_http_ai_release_module.h"
 #include "ngx_http_ai_release_rollout.h"
+#include "ngx_http_ai_release_shadow.h"
 
 
 static char *ngx_http_ai_release_workflow(ngx_conf_t *cf, ngx_command_t *dummy,
@@ -36,9 +37,6 @@ static char *ngx_http_ai_release_set_trip(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ai_release_set_errors(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_http_ai_release_target_t *ngx_http_ai_release_target(
-    ngx_conf_t *cf, ngx_http_ai_release_workflow_t *wf, ngx_str_t *id,
-    ngx_uint_t variant, ngx_http_ai_release_target_t *t);
 static ngx_int_t ngx_http_ai_release_target_used(
     ngx_http_ai_release_workflow_t *wf, ai_release_bundle_t *bundle);
 static void ngx_http_ai_release_merge_workflow(
@@ -89,6 +87,13 @@ static ngx_command_t  ngx_http_ai_release_workflow_commands[] = {
       0,
       offsetof(ngx_http_ai_release_workflow_t, fallback),
       &ngx_http_ai_release_role_fallback },
+
+    { ngx_string("shadow"),
+      NGX_CONF_TAKE23,
+      ngx_http_ai_release_set_shadow,
+      0,
+      0,
+      NULL },
 
     { ngx_string("sticky"),
       NGX_CONF_TAKE1,
@@ -525,7 +530,7 @@ ngx_http_ai_release_set_sticky(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-static ngx_http_ai_release_target_t *
+ngx_http_ai_release_target_t *
 ngx_http_ai_release_target(ngx_conf_t *cf, ngx_http_ai_release_workflow_t *wf,
     ngx_str_t *id, ngx_uint_t variant, ngx_http_ai_release_target_t *t)
 {
@@ -752,6 +757,10 @@ ngx_http_ai_release_target_used(ngx_http_ai_release_workflow_t *wf,
         return 1;
     }
 
+    if (wf->shadow && wf->shadow->bundle == bundle) {
+        return 1;
+    }
+
     t = wf->canaries.elts;
 
     for (i = 0; i < wf->canaries.nelts; i++) {
@@ -835,11 +844,12 @@ ngx_http_ai_release_merge_workflow(ngx_http_ai_release_main_conf_t *amcf,
 ngx_uint_t
 ngx_http_ai_release_target_count(ngx_http_ai_release_workflow_t *wf)
 {
-    return 1 + wf->canaries.nelts + (wf->fallback ? 1 : 0);
+    return 1 + wf->canaries.nelts + (wf->fallback ? 1 : 0)
+           + (wf->shadow ? 1 : 0);
 }
 
 
-/* 0: stable, then the canaries in order, then the fallback */
+/* 0: stable, then the canaries in order, then the fallback, the shadow */
 
 ngx_http_ai_release_target_t *
 ngx_http_ai_release_target_at(ngx_http_ai_release_workflow_t *wf,
@@ -856,7 +866,11 @@ ngx_http_ai_release_target_at(ngx_http_ai_release_workflow_t *wf,
         return &canary[i - 1];
     }
 
-    return wf->fallback;
+    if (i == wf->canaries.nelts + 1 && wf->fallback) {
+        return wf->fallback;
+    }
+
+    return wf->shadow;
 }
 
 
