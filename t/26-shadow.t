@@ -977,7 +977,7 @@ sub prom_check {
         } @s;
         return @m == 1 ? $m[0][2] : @m ? 'several' : 'none';
     };
-    my (@bad, $n);
+    my (@bad, @bounds, @cum, $n);
     for my $wf (sort keys %SHADOW) {
         my $bd = sb($wf, $d);
         my $s = $bd->{shadow} or do { push @bad, "$wf: no shadow"; next };
@@ -1018,7 +1018,7 @@ sub prom_check {
                        . "$got vs JSON " . ($v // 'undef')
                 unless defined $v && $got eq $v;
         }
-        # the buckets: cumulative, one per bound
+        # the buckets: cumulative; bounds from 0.0625 to 16 and +Inf
         for my $m (qw(output_tokens text_bytes)) {
             my @b = sort { $a->[0] <=> $b->[0] }
                     map { [ $_->[1]{le} eq '+Inf' ? 9**9**9 : $_->[1]{le},
@@ -1026,14 +1026,15 @@ sub prom_check {
                     grep { $_->[0] eq 'ai_release_shadow_ratio_bucket'
                            && $_->[1]{workflow} eq $wf
                            && ($_->[1]{measure} // '') eq $m } @s;
-            my %le = map { $_->[1]{le} => 1 }
-                     grep { $_->[0] eq 'ai_release_shadow_ratio_bucket'
-                            && $_->[1]{workflow} eq $wf
-                            && ($_->[1]{measure} // '') eq $m } @s;
-            push @bad, "$wf $m: bounds " . join(',', sort keys %le)
-                unless $le{'0.0625'} && $le{1} && $le{16} && $le{'+Inf'};
+            my %has;
+            for my $le (0.0625, 1, 16) {
+                $has{$le} = grep { abs($_->[0] - $le) < 1e-9 } @b;
+            }
+            push @bounds, "$wf $m: le " . join(',', map { $_->[0] } @b)
+                unless @b && $b[-1][0] == 9**9**9 && !grep { !$_ } values %has;
+            push @cum, "$wf $m: no buckets" unless @b;
             for my $i (1 .. $#b) {
-                push @bad, "$wf $m: bucket $b[$i][0] below $b[$i - 1][0]"
+                push @cum, "$wf $m: bucket $b[$i][0] below $b[$i - 1][0]"
                     if $b[$i][1] < $b[$i - 1][1];
             }
         }
@@ -1045,6 +1046,10 @@ sub prom_check {
     }
     ok($n && !@bad, "prometheus: $name: $n shadow samples equal the JSON")
         or diag join "\n", @bad;
+    ok(!@bounds, "prometheus: $name: ratio buckets from le 0.0625 to 16 and "
+       . '+Inf') or diag join "\n", @bounds[0 .. 1];
+    ok(!@cum, "prometheus: $name: ratio buckets cumulative")
+        or diag join "\n", @cum;
     return @s;
 }
 
@@ -1056,7 +1061,8 @@ sub prom_check {
         my ($m, $le) = @_;
         my ($x) = grep { $_->[0] eq 'ai_release_shadow_ratio_bucket'
                          && $_->[1]{workflow} eq 'pair'
-                         && $_->[1]{measure} eq $m && $_->[1]{le} eq $le }
+                         && $_->[1]{measure} eq $m && $_->[1]{le} ne '+Inf'
+                         && abs($_->[1]{le} - $le) < 1e-9 }
                   @s;
         return $x ? $x->[2] : 'none';
     };
