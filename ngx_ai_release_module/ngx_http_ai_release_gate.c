@@ -231,9 +231,11 @@ ngx_http_ai_release_gate_unweighted(ngx_conf_t *cf,
     *p = '\0';
 
     ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
-                  "ai_release: workflow \"%V\": canary %V at 0%% gets no "
-                  "traffic and cannot be pinned: %s", &t->workflow->name,
-                  &t->id, t->ungated);
+                  "ai_release: workflow \"%V\": %s %V %s and cannot be "
+                  "pinned: %s", &t->workflow->name,
+                  ngx_http_ai_release_variant_names[t->variant].data, &t->id,
+                  t->variant == NGX_HTTP_AI_RELEASE_SHADOW
+                  ? "serves no user" : "at 0% gets no traffic", t->ungated);
 
     ai_release_errors_free(&errs);
 

@@ -63,6 +63,10 @@ typedef struct {
     ngx_str_t                        exten;
     ngx_str_t                        unparsed_uri;
     ngx_array_t                      headers;     /* of ngx_table_elt_t */
+    unsigned                         valid_unparsed_uri:1;
+    unsigned                         quoted_uri:1;
+    unsigned                         plus_in_uri:1;
+    unsigned                         empty_path_in_uri:1;
 
     u_char                          *body;
     size_t                           body_len;
@@ -437,6 +441,12 @@ ngx_http_ai_release_shadow_copy(ngx_http_request_t *r,
     }
 
     sh->method = r->method;
+
+    /* what the proxy module reads to pass the URI on as the client's was */
+    sh->valid_unparsed_uri = r->valid_unparsed_uri;
+    sh->quoted_uri = r->quoted_uri;
+    sh->plus_in_uri = r->plus_in_uri;
+    sh->empty_path_in_uri = r->empty_path_in_uri;
 
     if (ngx_http_ai_release_shadow_copy_str(pool, &sh->method_name,
                                             &r->method_name)
@@ -830,6 +840,10 @@ ngx_http_ai_release_shadow_request(ngx_http_ai_release_shadow_t *sh,
     r->exten = sh->exten;
     r->unparsed_uri = sh->unparsed_uri;
     r->valid_location = 1;
+    r->valid_unparsed_uri = sh->valid_unparsed_uri;
+    r->quoted_uri = sh->quoted_uri;
+    r->plus_in_uri = sh->plus_in_uri;
+    r->empty_path_in_uri = sh->empty_path_in_uri;
     ngx_http_ai_release_shadow_log_next = sh->log_handler;
     r->log_handler = ngx_http_ai_release_shadow_log_error;
     r->http_state = NGX_HTTP_PROCESS_REQUEST_STATE;

@@ -107,7 +107,7 @@ my $bundles = "$repo/conf-examples/bundles";
     my @cases = (
         [ '/v1/support/draft',   qr/^support-drafts\@[34]; / ],
         [ '/v1/code/review',     qr/^code-review\@[78]; / ],
-        [ '/v1/tickets/summary', qr/^ticket-summary\@[23]; / ],
+        [ '/v1/tickets/summary', qr/^ticket-summary\@2; / ],
     );
     for my $case (@cases) {
         my ($path, $re) = @$case;
@@ -122,6 +122,12 @@ my $bundles = "$repo/conf-examples/bundles";
     my $st = $t->json($t->get('/ai-release/status'));
     is(scalar @{ $st->{workflows} // [] }, 3,
        'production: the status shows the three workflows');
+    my ($ts) = grep { $_->{name} eq 'ticket-summary' } @{ $st->{workflows} };
+    my ($shadow) = grep { $_->{role} eq 'shadow' } @{ $ts->{bundles} // [] };
+    is($shadow && $shadow->{bundle}, 'ticket-summary@3',
+       'production: ticket-summary@3 is the shadow');
+    is($shadow && $shadow->{shadow}{percent}, 10,
+       'production: the shadow gets 10% of the copies');
     is($t->post('/ai-release/api/workflows/support-drafts/rollback', '')
            ->{status}, 401, 'production: the API wants its token');
     is($t->post('/ai-release/api/workflows/support-drafts/rollback', '',
