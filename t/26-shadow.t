@@ -213,6 +213,7 @@ my %extra = (
 );
 
 my $conf = "    ai_release_bundles %%DIR%%/bundles/*.yaml;\n"
+         . "    ai_release_apply_max_body 64k;\n"
          . "    log_format slow '\$ai_release_workflow \$status "
          . "\$request_time \$http_x_test_n';\n";
 $conf .= "    upstream up_$_ { server 127.0.0.1:%%PORT_$_%% max_fails=0; "
@@ -436,6 +437,26 @@ my (@share, %sent);
        'share: no format, nothing compared');
     is(sh('share', $d)->{pairs}{unpaired}{unread}, $n,
        "share: no format: $n unpaired, unread");
+}
+
+# a body over ai_release_apply_max_body (64k) is not copied: skipped.body
+{
+    my $before = sh('share');
+    my $body = '{"messages":[{"role":"user","content":"'
+             . ('x' x 70000) . '"}]}';
+    my $r = one('share', 'share-big', $body);
+    all_stable('share', [$r], 'a body over ai_release_apply_max_body');
+    my $s = sh('share');
+    is($s->{skipped}{body}, ($before->{skipped}{body} // -1) + 1,
+       'share: a 70 KB body is skipped.body');
+    is($s->{mirrored}, $before->{mirrored}, 'share: and not mirrored');
+    is(scalar(grep { ($_->{headers}{'x-test-n'} // '') eq 'share-big' }
+              $t->upstream_requests('bst')), 1,
+       'share: stable got it');
+    sleep 0.3;
+    is(scalar(grep { ($_->{headers}{'x-test-n'} // '') eq 'share-big' }
+              $t->upstream_requests('bsh')), 0,
+       'share: the shadow did not');
 }
 
 ############################################################################
@@ -949,6 +970,19 @@ sub wait_compared {
     is(scalar @{ $w->{overrides} || [] }, 0, 'api: no override set');
     my $r = one('pe', 'pe-after', chat_body('pe-after'));
     is($r->{bundle}, 'k@1', 'api: stable still serves');
+
+    # a rollback of the workflow leaves the shadow running
+    ($r) = http($t, 'POST', '/ai-release/api/workflows/cn/rollback', '');
+    is($r->{status}, 200, 'api: rollback of cn: 200');
+    my $m = sh('cn')->{mirrored};
+    my @res = map { one('cn', "cn-rb$_", chat_body("cn-rb$_")) } 1 .. 4;
+    is(scalar(grep { $_->{variant} eq 'stable' } @res), 4,
+       'api: after the rollback stable serves cn');
+    ok(wait_compared('cn', $m + 4), 'api: cn: done');
+    is(sh('cn')->{mirrored}, $m + 4, 'api: and the shadow still gets '
+       . 'copies');
+    ($r) = http($t, 'POST', '/ai-release/api/workflows/cn/resume', '');
+    is($r->{status}, 200, 'api: resume of cn: 200');
 }
 
 ############################################################################
