@@ -115,6 +115,7 @@ static ssize_t ngx_http_ai_release_shadow_send(ngx_connection_t *c, u_char *buf,
     size_t size);
 static u_char *ngx_http_ai_release_shadow_log_error(ngx_http_request_t *r,
     ngx_http_request_t *sr, u_char *buf, size_t len);
+static void ngx_http_ai_release_shadow_event(ngx_event_t *ev);
 
 
 /* nginx's own error log context of a request, which the shadow's extends */
@@ -751,6 +752,8 @@ ngx_http_ai_release_shadow_run(ngx_event_t *ev)
     c->read->active = 1;
     c->write->active = 1;
     c->write->ready = 1;
+    c->read->handler = ngx_http_ai_release_shadow_event;
+    c->write->handler = ngx_http_ai_release_shadow_event;
 
     c->number = ngx_atomic_fetch_add(ngx_connection_counter, 1);
     c->start_time = ngx_current_msec;
@@ -1068,6 +1071,42 @@ ngx_http_ai_release_shadow_headers(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Its connection's events: a timer of the write filter (limit_rate), or
+ * worker_shutdown_timeout closing every connection (c->close), which ends
+ * the copy as a client's connection error would.
+ */
+
+static void
+ngx_http_ai_release_shadow_event(ngx_event_t *ev)
+{
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    c = ev->data;
+    r = c->data;
+
+    ngx_http_set_log_request(c->log, r);
+
+    if (c->close) {
+        ngx_http_finalize_request(r, NGX_ERROR);
+
+    } else if (ev->write) {
+        if (ev->delayed && ev->timedout) {
+            ev->delayed = 0;
+            ev->timedout = 0;
+        }
+
+        r->write_event_handler(r);
+
+    } else {
+        r->read_event_handler(r);
+    }
+
+    ngx_http_run_posted_requests(c);
 }
 
 
