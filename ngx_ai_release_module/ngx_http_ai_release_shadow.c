@@ -141,7 +141,7 @@ ngx_http_ai_release_set_shadow(ngx_conf_t *cf, ngx_command_t *cmd,
     unsigned                       weight;
     ngx_int_t                      n;
     ngx_str_t                     *value;
-    ngx_uint_t                     i;
+    ngx_uint_t                     i, nt;
     ngx_http_ai_release_target_t  *t;
 
     if (wf->shadow) {
@@ -186,6 +186,24 @@ ngx_http_ai_release_set_shadow(ngx_conf_t *cf, ngx_command_t *cmd,
                            "invalid parameter \"%V\" of \"shadow\": expected "
                            "\"max_in_flight=N\"", &value[i]);
         return NGX_CONF_ERROR;
+    }
+
+    nt = ngx_http_ai_release_target_count(wf);
+
+    for (i = 0; i < nt; i++) {
+        t = ngx_http_ai_release_target_at(wf, i);
+
+        /* stable may come later in the block */
+        if (t != NULL && t->id.len == value[1].len
+            && ngx_strncmp(t->id.data, value[1].data, value[1].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "bundle \"%V\" already serves workflow "
+                               "\"%V\" as its %V: a shadow is a bundle "
+                               "that serves no user", &value[1], &wf->name,
+                               &ngx_http_ai_release_variant_names[t->variant]);
+            return NGX_CONF_ERROR;
+        }
     }
 
     t = ngx_http_ai_release_target(cf, wf, &value[1],
