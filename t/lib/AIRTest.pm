@@ -406,6 +406,35 @@ sub upstream_bodies {
     return map { slurp("$d/$_") // '' } @seq;
 }
 
+# the requests the upstream read, in the order it read them: each
+# { seq, lines => ["Name: value", ...] (as received), headers => {lc name
+# => value, repeated names joined by ", "}, body } (the mock writes
+# FILE.headers/SEQ beside FILE.bodies/SEQ); a request whose files are not
+# both written yet is left out
+sub upstream_requests {
+    my ($self, $name) = @_;
+    my $d = "$self->{dir}/upstream-$name";
+    opendir my $dh, "$d.bodies" or return;
+    my @seq = sort { $a <=> $b } grep { /^\d+$/ } readdir $dh;
+    closedir $dh;
+    my @r;
+    for my $seq (@seq) {
+        my $h = slurp("$d.headers/$seq");
+        my $b = slurp("$d.bodies/$seq");
+        next unless defined $h && defined $b;
+        my @lines = split /\n/, $h;
+        my %h;
+        for my $l (@lines) {
+            my ($k, $v) = $l =~ /^([^:]+):[ \t]*(.*?)[ \t]*$/ or next;
+            $k = lc $k;
+            $h{$k} = exists $h{$k} ? "$h{$k}, $v" : $v;
+        }
+        push @r, { seq => $seq, lines => \@lines, headers => \%h,
+                   body => $b };
+    }
+    return @r;
+}
+
 sub upstream_last_body {
     my ($self, $name) = @_;
     my @b = $self->upstream_bodies($name);

@@ -125,6 +125,9 @@
 #   FILE.bodies/SEQ    the body of each request, bytes as received (with
 #                      --control); SEQ counts 1, 2, ... per upstream, in the
 #                      order the requests were read (FILE.bodies.seq holds it)
+#   FILE.headers/SEQ   the header lines of the same request, "Name: value"
+#                      one a line as received (names in their case, in
+#                      their order, repeated names repeated)
 
 use strict;
 use warnings;
@@ -315,6 +318,7 @@ sub read_request {
     $version //= '0.9';
 
     my (%headers, @order);
+    my @raw = grep { /\S/ } @lines;    # as received, for FILE.headers/SEQ
     for my $line (@lines) {
         if ($line =~ /^[ \t]+(.*)$/ && @order) {    # obsolete line folding
             $headers{$order[-1]} .= " $1";
@@ -379,6 +383,7 @@ sub read_request {
         version => $version,
         headers => \%headers,
         body    => $body,
+        raw     => \@raw,
     };
 }
 
@@ -417,22 +422,25 @@ sub log_request {
         syswrite($fh, $line);
         close $fh;
     }
-    record_body($req->{body});
+    my $seq = bump("$control.bodies.seq") // return;
+    # the headers first: a reader that sees the body sees its headers
+    record_file("$control.headers", $seq,
+                join('', map { "$_\n" } @{ $req->{raw} || [] }));
+    record_file("$control.bodies", $seq, $req->{body});
 }
 
-# FILE.bodies/SEQ: written whole under a temporary name, then renamed, so a
-# reader sees a body complete or not at all
-sub record_body {
-    my ($body) = @_;
-    my $dir = "$control.bodies";
+# DIR/SEQ (FILE.bodies/SEQ, FILE.headers/SEQ): written whole under a
+# temporary name, then renamed, so a reader sees a file complete or not at
+# all
+sub record_file {
+    my ($dir, $seq, $data) = @_;
     mkdir $dir, 0755 unless -d $dir;
-    my $seq = bump("$control.bodies.seq") // return;
     my $tmp = "$dir/.$seq.tmp";
     sysopen(my $fh, $tmp, O_WRONLY | O_CREAT, 0644) or return;
     binmode $fh;
     my $off = 0;
-    while ($off < length $body) {
-        my $n = syswrite($fh, $body, length($body) - $off, $off);
+    while ($off < length $data) {
+        my $n = syswrite($fh, $data, length($data) - $off, $off);
         last unless $n;
         $off += $n;
     }
