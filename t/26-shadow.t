@@ -960,10 +960,11 @@ sub wait_compared {
 }
 
 ############################################################################
-# the API refuses pin and rollback of a shadow
+# the API refuses to pin a shadow; a rollback is of the workflow's
+# canaries (it names no bundle) and leaves the shadow running
 
 {
-    for my $a (qw(pin rollback)) {
+    for my $a (qw(pin)) {
         my ($r, $j) = http($t, 'POST', "/ai-release/api/workflows/pe/$a",
                            encode_json({ bundle => 'k@err' }));
         is($r->{status}, 409, "api: $a of the shadow: 409");
@@ -973,6 +974,12 @@ sub wait_compared {
     }
     my $w = wf_of(doc(), 'pe');
     is(scalar @{ $w->{overrides} || [] }, 0, 'api: no override set');
+    my ($rb) = http($t, 'POST', '/ai-release/api/workflows/pe/rollback',
+                    encode_json({ bundle => 'k@err' }));
+    is($rb->{status}, 200, 'api: a rollback naming the shadow is the '
+       . "workflow's: 200");
+    ($rb) = http($t, 'POST', '/ai-release/api/workflows/pe/resume', '');
+    is($rb->{status}, 200, 'api: resume of pe: 200');
     my $r = one('pe', 'pe-after', chat_body('pe-after'));
     is($r->{bundle}, 'k@1', 'api: stable still serves');
 
@@ -1062,7 +1069,8 @@ sub prom_check {
                        . "$got vs JSON " . ($v // 'undef')
                 unless defined $v && $got eq $v;
         }
-        # the buckets: cumulative; bounds from 0.0625 to 16 and +Inf
+        # the buckets: cumulative; bounds from 2^(-16.5/4) to 2^(15.5/4)
+        # (each bucket centred on a power of 2^(1/4)) and +Inf
         for my $m (qw(output_tokens text_bytes)) {
             my @b = sort { $a->[0] <=> $b->[0] }
                     map { [ $_->[1]{le} eq '+Inf' ? 9**9**9 : $_->[1]{le},
@@ -1071,8 +1079,8 @@ sub prom_check {
                            && $_->[1]{workflow} eq $wf
                            && ($_->[1]{measure} // '') eq $m } @s;
             my %has;
-            for my $le (0.0625, 1, 16) {
-                $has{$le} = grep { abs($_->[0] - $le) < 1e-9 } @b;
+            for my $le (2**(-16.5 / 4), 2**(0.5 / 4), 2**(15.5 / 4)) {
+                $has{$le} = grep { abs($_->[0] - $le) < 1e-4 } @b;
             }
             push @bounds, "$wf $m: le " . join(',', map { $_->[0] } @b)
                 unless @b && $b[-1][0] == 9**9**9 && !grep { !$_ } values %has;
@@ -1090,8 +1098,8 @@ sub prom_check {
     }
     ok($n && !@bad, "prometheus: $name: $n shadow samples equal the JSON")
         or diag join "\n", @bad;
-    ok(!@bounds, "prometheus: $name: ratio buckets from le 0.0625 to 16 and "
-       . '+Inf') or diag join "\n", @bounds[0 .. 1];
+    ok(!@bounds, "prometheus: $name: ratio buckets from le 2^(-16.5/4) to "
+       . '2^(15.5/4) and +Inf') or diag join "\n", @bounds[0 .. 1];
     ok(!@cum, "prometheus: $name: ratio buckets cumulative")
         or diag join "\n", @cum;
     return @s;
@@ -1106,16 +1114,17 @@ sub prom_check {
         my ($x) = grep { $_->[0] eq 'ai_release_shadow_ratio_bucket'
                          && $_->[1]{workflow} eq 'pair'
                          && $_->[1]{measure} eq $m && $_->[1]{le} ne '+Inf'
-                         && abs($_->[1]{le} - $le) < 1e-9 }
+                         && abs($_->[1]{le} - $le) < 1e-4 }
                   @s;
         return $x ? $x->[2] : 'none';
     };
-    is($at->('output_tokens', '1'), 12,
-       'prometheus: pair: 12 output token ratios at or below 1');
-    is($at->('text_bytes', '1'), 36,
-       'prometheus: pair: 36 text ratios at or below 1');
-    is($at->('output_tokens', '0.0625'), 0,
-       'prometheus: pair: none at or below 0.0625');
+    # the bucket of ratio 1 ends at 2^(1/8); the lowest at 2^(-16.5/4)
+    is($at->('output_tokens', 2**(0.5 / 4)), 12,
+       'prometheus: pair: 12 output token ratios in the buckets up to 1');
+    is($at->('text_bytes', 2**(0.5 / 4)), 36,
+       'prometheus: pair: 36 text ratios in the buckets up to 1');
+    is($at->('output_tokens', 2**(-16.5 / 4)), 0,
+       'prometheus: pair: none below 1/16');
 }
 
 ############################################################################
