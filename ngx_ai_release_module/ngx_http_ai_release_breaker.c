@@ -15,6 +15,8 @@
 #include "ngx_http_ai_release_module.h"
 
 
+static ngx_uint_t ngx_http_ai_release_admit(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log);
 static void ngx_http_ai_release_trip(ngx_http_ai_release_target_t *t,
     ngx_log_t *log, ai_release_trip_e why, uint64_t total, uint64_t errors,
     uint64_t *stable);
@@ -124,6 +126,14 @@ ngx_http_ai_release_known_good(ngx_http_ai_release_target_t *t)
 /* the shadow's breaker is asked by the request it would copy */
 
 ngx_uint_t
+ngx_http_ai_release_shadow_admit(ngx_http_ai_release_target_t *t,
+    ngx_log_t *log)
+{
+    return ngx_http_ai_release_admit(t, log);
+}
+
+
+static ngx_uint_t
 ngx_http_ai_release_admit(ngx_http_ai_release_target_t *t, ngx_log_t *log)
 {
     uint64_t                          state, now;

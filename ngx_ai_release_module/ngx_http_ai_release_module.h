@@ -532,7 +532,7 @@ ngx_int_t ngx_http_ai_release_apply_copy(ngx_http_request_t *r,
 ngx_http_ai_release_target_t *ngx_http_ai_release_target(ngx_conf_t *cf,
     ngx_http_ai_release_workflow_t *wf, ngx_str_t *id, ngx_uint_t variant,
     ngx_http_ai_release_target_t *t);
-ngx_uint_t ngx_http_ai_release_admit(ngx_http_ai_release_target_t *t,
+ngx_uint_t ngx_http_ai_release_shadow_admit(ngx_http_ai_release_target_t *t,
     ngx_log_t *log);
 
 json_t *ngx_http_ai_release_format_error(ngx_uint_t format, const char *type,

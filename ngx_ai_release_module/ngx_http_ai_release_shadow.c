@@ -363,7 +363,7 @@ ngx_http_ai_release_shadow_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    a = ngx_http_ai_release_admit(t, r->connection->log);
+    a = ngx_http_ai_release_shadow_admit(t, r->connection->log);
 
     if (a == NGX_HTTP_AI_RELEASE_DENY) {
         ngx_http_ai_release_shadow_skip(t, NGX_HTTP_AI_RELEASE_SKIP_BREAKER);
@@ -746,10 +746,19 @@ ngx_http_ai_release_shadow_run(ngx_event_t *ev)
         goto failed;
     }
 
+#if (NGX_STAT_STUB)
+    (void) ngx_atomic_fetch_add(ngx_stat_active, 1);
+#endif
+
     /* the pool of the copy is the connection's: freed with it */
 
     c->pool = sh->pool;
     c->log = &sh->log;
+
+    sh->log_ctx.connection = c;
+    sh->log_ctx.request = NULL;
+    sh->log_ctx.current_request = NULL;
+
     c->log_error = NGX_ERROR_INFO;
     c->read->log = c->log;
     c->write->log = c->log;
@@ -782,19 +791,11 @@ ngx_http_ai_release_shadow_run(ngx_event_t *ev)
 
     c->buffer = ngx_calloc_buf(c->pool);
     if (c->buffer == NULL) {
-        ngx_close_connection(c);
+        ngx_http_close_connection(c);
         return;
     }
 
-    sh->log_ctx.connection = c;
-    sh->log_ctx.request = NULL;
-    sh->log_ctx.current_request = NULL;
-
     c->data = &sh->hc;
-
-#if (NGX_STAT_STUB)
-    (void) ngx_atomic_fetch_add(ngx_stat_active, 1);
-#endif
 
     r = ngx_http_create_request(c);
 
