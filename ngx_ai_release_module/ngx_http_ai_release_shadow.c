@@ -63,6 +63,7 @@ typedef struct {
     ngx_str_t                        exten;
     ngx_str_t                        unparsed_uri;
     ngx_array_t                      headers;     /* of ngx_table_elt_t */
+    unsigned                         valid_location:1;
     unsigned                         valid_unparsed_uri:1;
     unsigned                         quoted_uri:1;
     unsigned                         plus_in_uri:1;
@@ -466,6 +467,7 @@ ngx_http_ai_release_shadow_copy(ngx_http_request_t *r,
     sh->method = r->method;
 
     /* what the proxy module reads to pass the URI on as the client's was */
+    sh->valid_location = r->valid_location;
     sh->valid_unparsed_uri = r->valid_unparsed_uri;
     sh->quoted_uri = r->quoted_uri;
     sh->plus_in_uri = r->plus_in_uri;
@@ -865,7 +867,7 @@ ngx_http_ai_release_shadow_request(ngx_http_ai_release_shadow_t *sh,
     r->args = sh->args;
     r->exten = sh->exten;
     r->unparsed_uri = sh->unparsed_uri;
-    r->valid_location = 1;
+    r->valid_location = sh->valid_location;
     r->valid_unparsed_uri = sh->valid_unparsed_uri;
     r->quoted_uri = sh->quoted_uri;
     r->plus_in_uri = sh->plus_in_uri;
