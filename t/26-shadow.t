@@ -959,6 +959,25 @@ sub wait_compared {
     is($b->{shadow}{max_in_flight}, 16, 'pe: max_in_flight 16 by default');
 }
 
+# stable answering 500 (trip off): the client's answer failed, so the pair
+# is unpaired as stable_failed, whatever the shadow answered
+{
+    my $before = sh('pe')->{pairs}{unpaired};
+    my $m = sh('pe')->{mirrored};
+    $t->upstream_control('st', "status=500\n");
+    my @res = map { one('pe', "pe-st$_", chat_body("pe-st$_")) } 1 .. 3;
+    $t->upstream_control('st', '');
+    is(scalar(grep { $_->{status} == 500 } @res), 3,
+       'pe: stable answering 500: the clients get its 500');
+    ok(wait_compared('pe', 6 + 3), 'pe: done');
+    my $u = sh('pe')->{pairs}{unpaired};
+    is($u->{stable_failed} - $before->{stable_failed}, 3,
+       'pe: 3 unpaired, stable_failed');
+    is($u->{shadow_failed}, $before->{shadow_failed},
+       'pe: none more shadow_failed');
+    is(sh('pe')->{mirrored}, $m + 3, 'pe: all 3 mirrored');
+}
+
 ############################################################################
 # the API refuses to pin a shadow; a rollback is of the workflow's
 # canaries (it names no bundle) and leaves the shadow running
