@@ -90,7 +90,6 @@ typedef struct ngx_http_ai_release_rollout_sh_s
     ngx_http_ai_release_rollout_sh_t;
 typedef struct ngx_http_ai_release_shadow_sh_s
     ngx_http_ai_release_shadow_sh_t;
-typedef struct ngx_http_ai_release_pair_s      ngx_http_ai_release_pair_t;
 
 
 /* a bundle's upstream block and the peer.init its balancer set */
@@ -467,9 +466,6 @@ typedef struct {
 
     /* reads of an answer the upstream put in a file */
     u_char                          *scratch;
-
-    /* shadow traffic: the pair of answers this request's belongs to */
-    ngx_http_ai_release_pair_t      *pair;
 
     /* failover: the bundle that failed, and the one to take over */
     ngx_http_ai_release_target_t    *failed;

@@ -35,12 +35,22 @@
 #define NGX_HTTP_AI_RELEASE_SHADOW_POOL  4096
 
 
+typedef struct ngx_http_ai_release_pair_s  ngx_http_ai_release_pair_t;
+
 struct ngx_http_ai_release_pair_s {
     ngx_uint_t                       refs;
     ngx_http_ai_release_target_t    *target;      /* the shadow */
     ngx_uint_t                       stable_served;
     ai_release_pair_side_t           side[2];     /* stable, shadow */
 };
+
+
+/* a request's hold on a pair: its cleanup's data, in its pool */
+
+typedef struct {
+    ngx_http_ai_release_ctx_t       *ctx;
+    ngx_http_ai_release_pair_t      *pair;
+} ngx_http_ai_release_hold_t;
 
 
 /* a request to copy, in the pool of the connection that will run it */
@@ -107,8 +117,7 @@ static ngx_int_t ngx_http_ai_release_shadow_headers(ngx_http_request_t *r,
 static void ngx_http_ai_release_shadow_done(void *data);
 static void ngx_http_ai_release_shadow_freed(void *data);
 static void ngx_http_ai_release_shadow_client_freed(void *data);
-static void ngx_http_ai_release_shadow_side(ngx_http_request_t *r,
-    ngx_http_ai_release_ctx_t *ctx);
+static void ngx_http_ai_release_shadow_side(ngx_http_ai_release_hold_t *h);
 static void ngx_http_ai_release_pair_release(ngx_http_ai_release_pair_t *pair);
 static void ngx_http_ai_release_shadow_skip(ngx_http_ai_release_target_t *t,
     ngx_uint_t why);
@@ -433,6 +442,7 @@ ngx_http_ai_release_shadow_copy(ngx_http_request_t *r,
     ngx_list_part_t               *part;
     ngx_table_elt_t               *h, *copy;
     ngx_pool_cleanup_t            *cln;
+    ngx_http_ai_release_hold_t    *hold;
     ngx_http_ai_release_pair_t    *pair;
     ngx_http_ai_release_target_t  *t;
     ngx_http_ai_release_shadow_t  *sh;
@@ -605,12 +615,13 @@ ngx_http_ai_release_shadow_copy(ngx_http_request_t *r,
     /* from here on the pool's cleanup counts it out of the worker's */
     ctx->workflow->shadow_in_flight++;
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_ai_release_hold_t));
     if (cln) {
         pair->refs++;
+        hold = cln->data;
+        hold->ctx = ctx;
+        hold->pair = pair;
         cln->handler = ngx_http_ai_release_shadow_client_freed;
-        cln->data = ctx;
-        ctx->pair = pair;
     }
 
     ai_release_atomic_add(&t->shadow->mirrored, 1);
@@ -843,6 +854,7 @@ ngx_http_ai_release_shadow_request(ngx_http_ai_release_shadow_t *sh,
     ngx_connection_t            *c;
     ngx_http_cleanup_t          *cln;
     ngx_http_ai_release_ctx_t   *ctx;
+    ngx_http_ai_release_hold_t  *hold;
 
     c = r->connection;
 
@@ -898,16 +910,17 @@ ngx_http_ai_release_shadow_request(ngx_http_ai_release_shadow_t *sh,
 
     /* its outcome, counted as the log phase would, before it is freed */
 
-    cln = ngx_http_cleanup_add(r, 0);
+    cln = ngx_http_cleanup_add(r, sizeof(ngx_http_ai_release_hold_t));
     if (cln == NULL) {
         return NGX_ERROR;
     }
 
-    cln->handler = ngx_http_ai_release_shadow_done;
-    cln->data = r;
-
-    ctx->pair = sh->pair;
+    hold = cln->data;
+    hold->ctx = ctx;
+    hold->pair = sh->pair;
     sh->pair->refs++;
+
+    cln->handler = ngx_http_ai_release_shadow_done;
 
     if (ngx_http_ai_release_shadow_headers(r, sh) != NGX_OK) {
         return NGX_ERROR;
@@ -1139,17 +1152,11 @@ ngx_http_ai_release_shadow_event(ngx_event_t *ev)
 static void
 ngx_http_ai_release_shadow_done(void *data)
 {
-    ngx_http_request_t  *r = data;
+    ngx_http_ai_release_hold_t  *hold = data;
 
-    ngx_http_ai_release_ctx_t  *ctx;
+    (void) ngx_http_ai_release_log_handler(hold->ctx->request);
 
-    (void) ngx_http_ai_release_log_handler(r);
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_ai_release_module);
-
-    if (ctx && ctx->pair) {
-        ngx_http_ai_release_shadow_side(r, ctx);
-    }
+    ngx_http_ai_release_shadow_side(hold);
 }
 
 
@@ -1174,11 +1181,9 @@ ngx_http_ai_release_shadow_freed(void *data)
 static void
 ngx_http_ai_release_shadow_client_freed(void *data)
 {
-    ngx_http_ai_release_ctx_t  *ctx = data;
+    ngx_http_ai_release_hold_t  *hold = data;
 
-    if (ctx->pair) {
-        ngx_http_ai_release_shadow_side(ctx->request, ctx);
-    }
+    ngx_http_ai_release_shadow_side(hold);
 }
 
 
@@ -1189,16 +1194,18 @@ ngx_http_ai_release_shadow_client_freed(void *data)
  */
 
 static void
-ngx_http_ai_release_shadow_side(ngx_http_request_t *r,
-    ngx_http_ai_release_ctx_t *ctx)
+ngx_http_ai_release_shadow_side(ngx_http_ai_release_hold_t *hold)
 {
     ngx_uint_t                          cls, copy;
+    ngx_http_request_t                 *r;
+    ngx_http_ai_release_ctx_t          *ctx;
     ngx_http_ai_release_pair_t         *pair;
     ai_release_pair_side_t             *side;
     const ai_release_signals_result_t  *res;
 
-    pair = ctx->pair;
-    ctx->pair = NULL;
+    ctx = hold->ctx;
+    pair = hold->pair;
+    r = ctx->request;
 
     copy = (ctx->shadow == NGX_HTTP_AI_RELEASE_SHADOW_COPY);
     side = &pair->side[copy];
