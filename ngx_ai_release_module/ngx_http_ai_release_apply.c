@@ -59,7 +59,6 @@ static ngx_uint_t  ngx_http_ai_release_encoding_hash;
 
 
 static void ngx_http_ai_release_apply_body(ngx_http_request_t *r);
-static off_t ngx_http_ai_release_apply_length(ngx_chain_t *cl);
 static ngx_int_t ngx_http_ai_release_apply_scan(ngx_http_request_t *r,
     ngx_http_ai_release_apply_t *ap);
 static ngx_int_t ngx_http_ai_release_apply_refuse(ngx_http_request_t *r,
@@ -506,9 +505,9 @@ ngx_http_ai_release_apply_body(ngx_http_request_t *r)
 }
 
 
-/* the body's bytes, in memory and in a file */
+/* the body's bytes, in memory and in a file (also a shadow's copy's) */
 
-static off_t
+off_t
 ngx_http_ai_release_apply_length(ngx_chain_t *cl)
 {
     off_t       len;

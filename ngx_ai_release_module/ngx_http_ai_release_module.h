@@ -525,6 +525,7 @@ ngx_int_t ngx_http_ai_release_apply_client_model(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx, ngx_str_t *s);
 ngx_int_t ngx_http_ai_release_apply_copy(ngx_http_request_t *r,
     ngx_http_ai_release_ctx_t *ctx);
+off_t ngx_http_ai_release_apply_length(ngx_chain_t *cl);
 ngx_http_ai_release_target_t *ngx_http_ai_release_target(ngx_conf_t *cf,
     ngx_http_ai_release_workflow_t *wf, ngx_str_t *id, ngx_uint_t variant,
     ngx_http_ai_release_target_t *t);

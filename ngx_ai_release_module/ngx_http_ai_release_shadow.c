@@ -153,7 +153,7 @@ ngx_http_ai_release_set_shadow(ngx_conf_t *cf, ngx_command_t *cmd,
     unsigned                       weight;
     ngx_int_t                      n;
     ngx_str_t                     *value;
-    ngx_uint_t                     i, nt;
+    ngx_uint_t                     i;
     ngx_http_ai_release_target_t  *t;
 
     if (wf->shadow) {
@@ -198,24 +198,6 @@ ngx_http_ai_release_set_shadow(ngx_conf_t *cf, ngx_command_t *cmd,
                            "invalid parameter \"%V\" of \"shadow\": expected "
                            "\"max_in_flight=N\"", &value[i]);
         return NGX_CONF_ERROR;
-    }
-
-    nt = ngx_http_ai_release_target_count(wf);
-
-    for (i = 0; i < nt; i++) {
-        t = ngx_http_ai_release_target_at(wf, i);
-
-        /* stable may come later in the block */
-        if (t != NULL && t->id.len == value[1].len
-            && ngx_strncmp(t->id.data, value[1].data, value[1].len) == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "bundle \"%V\" already serves workflow "
-                               "\"%V\" as its %V: a shadow is a bundle "
-                               "that serves no user", &value[1], &wf->name,
-                               &ngx_http_ai_release_variant_names[t->variant]);
-            return NGX_CONF_ERROR;
-        }
     }
 
     t = ngx_http_ai_release_target(cf, wf, &value[1],
@@ -664,11 +646,7 @@ ngx_http_ai_release_shadow_copy_body(ngx_http_request_t *r,
     }
 
     sh->has_body = 1;
-    len = 0;
-
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
-        len += ngx_buf_size(cl->buf);
-    }
+    len = ngx_http_ai_release_apply_length(r->request_body->bufs);
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_ai_release_module);
 
@@ -683,15 +661,16 @@ ngx_http_ai_release_shadow_copy_body(ngx_http_request_t *r,
 
     p = sh->body;
 
+    /* in the order ngx_http_ai_release_apply_length() counts them */
+
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         b = cl->buf;
 
-        if (ngx_buf_in_memory(b)) {
-            p = ngx_cpymem(p, b->pos, b->last - b->pos);
-            continue;
-        }
+        if (b->in_file) {
+            if (b->file_last == b->file_pos) {
+                continue;
+            }
 
-        if (b->in_file && b->file_last > b->file_pos) {
             n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
                               b->file_pos);
 
@@ -700,6 +679,9 @@ ngx_http_ai_release_shadow_copy_body(ngx_http_request_t *r,
             }
 
             p += n;
+
+        } else if (ngx_buf_in_memory(b)) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
         }
     }
 

@@ -319,12 +319,12 @@ ngx_http_ai_release_signals_end(ngx_http_request_t *r,
 }
 
 
-/* what the answer said, once counted (a shadow pair reads it) */
+/* what the answer said, once counted, or NULL (a shadow pair reads it) */
 
 const ai_release_signals_result_t *
 ngx_http_ai_release_signals_result(ngx_http_ai_release_signals_t *sc)
 {
-    return sc->done ? sc->res : NULL;
+    return sc->res;
 }
 
 

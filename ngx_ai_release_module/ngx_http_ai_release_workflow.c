@@ -37,7 +37,7 @@ static char *ngx_http_ai_release_set_trip(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_ai_release_set_errors(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_http_ai_release_target_used(
+static ngx_http_ai_release_target_t *ngx_http_ai_release_target_used(
     ngx_http_ai_release_workflow_t *wf, ai_release_bundle_t *bundle);
 static void ngx_http_ai_release_merge_workflow(
     ngx_http_ai_release_main_conf_t *amcf, ngx_http_ai_release_workflow_t *wf);
@@ -540,6 +540,7 @@ ngx_http_ai_release_target(ngx_conf_t *cf, ngx_http_ai_release_workflow_t *wf,
     ai_release_bundle_t              *b;
     ai_release_header_t              *bh;
     ngx_http_ai_release_header_t     *h;
+    ngx_http_ai_release_target_t     *used;
     ngx_http_ai_release_main_conf_t  *amcf;
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_ai_release_module);
@@ -564,7 +565,18 @@ ngx_http_ai_release_target(ngx_conf_t *cf, ngx_http_ai_release_workflow_t *wf,
         return NULL;
     }
 
-    if (ngx_http_ai_release_target_used(wf, b)) {
+    used = ngx_http_ai_release_target_used(wf, b);
+
+    if (used && variant == NGX_HTTP_AI_RELEASE_SHADOW) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "bundle \"%V\" already serves workflow \"%V\" "
+                           "as its %V: a shadow is a bundle that serves no "
+                           "user", id, &wf->name,
+                           &ngx_http_ai_release_variant_names[used->variant]);
+        return NULL;
+    }
+
+    if (used) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "bundle \"%V\" appears twice in workflow \"%V\"",
                            id, &wf->name);
@@ -742,7 +754,9 @@ ngx_http_ai_release_set_errors(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-static ngx_int_t
+/* the target of the workflow that already has the bundle, if any */
+
+static ngx_http_ai_release_target_t *
 ngx_http_ai_release_target_used(ngx_http_ai_release_workflow_t *wf,
     ai_release_bundle_t *bundle)
 {
@@ -750,26 +764,26 @@ ngx_http_ai_release_target_used(ngx_http_ai_release_workflow_t *wf,
     ngx_http_ai_release_target_t  *t;
 
     if (wf->stable && wf->stable->bundle == bundle) {
-        return 1;
+        return wf->stable;
     }
 
     if (wf->fallback && wf->fallback->bundle == bundle) {
-        return 1;
+        return wf->fallback;
     }
 
     if (wf->shadow && wf->shadow->bundle == bundle) {
-        return 1;
+        return wf->shadow;
     }
 
     t = wf->canaries.elts;
 
     for (i = 0; i < wf->canaries.nelts; i++) {
         if (t[i].bundle == bundle) {
-            return 1;
+            return &t[i];
         }
     }
 
-    return 0;
+    return NULL;
 }
 
 
